@@ -1,0 +1,56 @@
+// What a test file needs from the environment jest's global setup started: its description, a
+// KubeConfig for @kubernetes/client-node, and the built kubectl bound to that cluster.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { readEnvInfo, type EnvInfo } from './localenv.js';
+import { repoRoot } from './paths.js';
+
+/** Where jest's global setup keeps the test environment (separate from a developer's `.local/`). */
+export const TEST_ENV_DIR = process.env.TENANTDB_TEST_ENV_DIR ?? path.join(repoRoot, '.local', 'test');
+
+let cached: EnvInfo | undefined;
+
+export function testEnv(): EnvInfo {
+  cached ??= readEnvInfo(TEST_ENV_DIR);
+  return cached;
+}
+
+export function kubeConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(testEnv().kubeconfig);
+  return kc;
+}
+
+export interface KubectlResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the environment's kubectl (asynchronously, so parallel calls overlap). */
+export function kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
+  const env = testEnv();
+  return new Promise((resolve, reject) => {
+    const child = spawn(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Creates a namespace with a unique name for one test file and returns its name. */
+export async function createTestNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`.toLowerCase();
+  const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name } } });
+  return name;
+}
