@@ -1,0 +1,163 @@
+// Migration: versioned SQL applied to one TenantDatabase, or rolled out over every TenantDatabase a
+// label selector picks.
+import { z } from 'zod';
+import { listMap, withRules } from './cel.js';
+import { KINDS } from './kinds.js';
+import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, databaseRef, k8sName, pgDuration, stringMap } from './fields.js';
+import { AGE_COLUMN, READY_COLUMNS, kindObjectSchema, validateWith, type KindDefinition } from './object.js';
+import { statusBaseShape, timestampField } from './status.js';
+
+/**
+ * Versions are digit strings compared as numbers (`001` < `2` < `20240101120000`), so both sequence
+ * numbers and timestamps work; 18 digits keeps them inside a signed 64-bit integer.
+ */
+export const MIGRATION_VERSION_PATTERN = '^[0-9]{1,18}$';
+export const MIGRATION_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
+/** Each script's size limit; etcd caps the whole object at 1.5 MiB, so large sets go in ConfigMaps. */
+export const MIGRATION_SQL_MAX = 262144;
+
+const version = (description: string) => z.string().min(1).max(18).regex(new RegExp(MIGRATION_VERSION_PATTERN)).describe(description);
+
+export function compareVersions(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+export const migrationStepSchema = z
+  .object({
+    version: version('Version of this step (digits, compared numerically); unique within the Migration.'),
+    name: z.string().min(1).max(63).regex(new RegExp(MIGRATION_NAME_PATTERN)).describe('Short name of the step (lower-case letters, digits, _ and -).'),
+    up: z.string().min(1).max(MIGRATION_SQL_MAX).describe('SQL that applies the step.'),
+    down: z.string().min(1).max(MIGRATION_SQL_MAX).optional().describe('SQL that reverts the step; needed to migrate down past it.'),
+    transactional: z
+      .boolean()
+      .default(true)
+      .describe('Run the step in one transaction with its bookkeeping; false for statements like CREATE INDEX CONCURRENTLY.'),
+  })
+  .describe('One versioned migration step.');
+
+const sourceSchema = z
+  .object({
+    configMapRef: z
+      .object({ name: k8sName('Name of the ConfigMap.') })
+      .describe('ConfigMap whose keys are steps named <version>_<name>.up.sql and <version>_<name>.down.sql.'),
+  })
+  .describe('A source of further migration steps.');
+
+const rolloutSchema = z
+  .object({
+    maxParallel: z.int().min(1).max(100).default(1).describe('How many databases migrate at the same time.'),
+    stopOnFailure: z.boolean().default(true).describe('Stop starting new databases after one fails.'),
+  })
+  .describe('How a selector-wide migration proceeds.');
+
+export const migrationSpecSchema = withRules(
+  z
+    .object({
+      databaseRef: databaseRef().optional(),
+      databaseSelector: z
+        .object({
+          matchLabels: stringMap({
+            description: 'Labels a TenantDatabase must carry to be migrated.',
+            keyPattern: LABEL_KEY_PATTERN,
+            keyMax: 316,
+            valuePattern: LABEL_VALUE_PATTERN,
+            valueMax: 63,
+            maxProperties: 16,
+            what: 'label key',
+          }),
+        })
+        .describe('Selects the TenantDatabases (in this namespace) to migrate.')
+        .optional(),
+      rollout: rolloutSchema.optional(),
+      migrations: listMap(z.array(migrationStepSchema).max(256).describe('Steps carried inline.'), ['version']).optional(),
+      sources: z.array(sourceSchema).max(16).describe('ConfigMaps carrying further steps.').optional(),
+      targetVersion: version('Version to migrate to; the highest known version when absent.').optional(),
+      allowDown: z.boolean().default(false).describe('Allow migrating down (running down scripts) when targetVersion is below the applied version.'),
+      baselineVersion: version(
+        'Treat a database without migration history as already at this version (for adopting existing databases).',
+      ).optional(),
+      outOfOrder: z.boolean().default(false).describe('Apply steps older than the applied version that were never applied, instead of failing.'),
+      runAs: z.enum(['owner', 'admin']).default('owner').describe('Role the steps run as: the database owner role or the server administrator.'),
+      lockTimeout: pgDuration('lock_timeout for each step, PostgreSQL syntax (e.g. 10s, 500ms, 1min).').default('10s'),
+      statementTimeout: pgDuration('statement_timeout for each step, PostgreSQL syntax (e.g. 15min); none when absent.').optional(),
+    })
+    .describe('Desired state of a migration.'),
+  [
+    {
+      rule: 'has(self.databaseRef) != has(self.databaseSelector)',
+      message: 'exactly one of spec.databaseRef or spec.databaseSelector must be set',
+      check: (s) => (s.databaseRef === undefined) !== (s.databaseSelector === undefined),
+    },
+    {
+      rule: '!has(self.rollout) || has(self.databaseSelector)',
+      message: 'rollout applies to databaseSelector only',
+      fieldPath: '.rollout',
+      check: (s) => s.rollout === undefined || s.databaseSelector !== undefined,
+    },
+    {
+      rule: '(has(self.migrations) && size(self.migrations) > 0) || (has(self.sources) && size(self.sources) > 0)',
+      message: 'at least one of spec.migrations or spec.sources must be given',
+      fieldPath: '.migrations',
+      reason: 'FieldValueRequired',
+      check: (s) => (s.migrations ?? []).length > 0 || (s.sources ?? []).length > 0,
+    },
+  ],
+);
+
+const appliedStepSchema = z
+  .object({
+    version: z.string().max(18).describe('Version of the applied step.'),
+    name: z.string().max(63).optional().describe('Name of the step.'),
+    checksum: z.string().max(64).optional().describe('SHA-256 (hex) of the up script as applied.'),
+    appliedAt: timestampField('When the step was applied.').optional(),
+    executionTimeMs: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('How long the step took, in milliseconds.'),
+  })
+  .describe('A step recorded in the database history.');
+
+const databaseProgressSchema = z
+  .object({
+    name: z.string().max(253).describe('Name of the TenantDatabase.'),
+    appliedVersion: z.string().max(18).optional().describe('Highest version applied to it.'),
+    phase: z.enum(['Pending', 'Running', 'Succeeded', 'Failed']).optional().describe('Progress on this database.'),
+    message: z.string().max(4096).optional().describe('Details, e.g. the error of a failed step.'),
+  })
+  .describe('Progress on one selected database.');
+
+export const migrationStatusSchema = z
+  .object({
+    ...statusBaseShape,
+    appliedVersion: z.string().max(18).optional().describe('Highest version applied (for databaseRef; lowest across databases for a selector).'),
+    latestVersion: z.string().max(18).optional().describe('Highest version this Migration knows.'),
+    applied: listMap(z.array(appliedStepSchema).max(1024).describe('Steps applied, oldest first.'), ['version']).optional(),
+    databases: listMap(z.array(databaseProgressSchema).max(1024).describe('Progress per selected database.'), ['name']).optional(),
+  })
+  .describe('Observed state of the migration.');
+
+export const migrationSchema = kindObjectSchema('Migration', migrationSpecSchema, migrationStatusSchema);
+
+export type MigrationSpec = z.infer<typeof migrationSpecSchema>;
+export type MigrationStep = z.infer<typeof migrationStepSchema>;
+export type MigrationStatus = z.infer<typeof migrationStatusSchema>;
+export type Migration = z.infer<typeof migrationSchema>;
+
+export function validateMigration(input: unknown) {
+  return validateWith('Migration', migrationSchema, input);
+}
+
+export const migrationKind: KindDefinition = {
+  info: KINDS.Migration,
+  description: 'Versioned SQL migrations applied to a TenantDatabase, or rolled out over the TenantDatabases a selector picks.',
+  spec: migrationSpecSchema,
+  status: migrationStatusSchema,
+  categories: ['tenantdb'],
+  printerColumns: [
+    ...READY_COLUMNS,
+    { name: 'Database', type: 'string', jsonPath: '.spec.databaseRef.name', description: 'Target TenantDatabase.' },
+    { name: 'Applied', type: 'string', jsonPath: '.status.appliedVersion', description: 'Highest applied version.' },
+    { name: 'Latest', type: 'string', jsonPath: '.status.latestVersion', description: 'Highest known version.' },
+    { name: 'Target', type: 'string', jsonPath: '.spec.targetVersion', description: 'Requested version.', priority: 1 },
+    AGE_COLUMN,
+  ],
+};

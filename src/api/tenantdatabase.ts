@@ -1,0 +1,526 @@
+// TenantDatabase: a PostgreSQL database with its roles, tenant isolation and partitioning, on an Azure
+// Flexible Server the operator manages or on an existing server it only connects to.
+import { z } from 'zod';
+import { celString, immutable, listMap, listSet, withRules } from './cel.js';
+import {
+  CUSTOM_GUC_NAME_PATTERN,
+  EXTENSION_NAME_PATTERN,
+  GUC_NAME_MAX,
+  GUC_NAME_PATTERN,
+  HOST_PATTERN,
+  IPV4_PATTERN,
+  databaseName,
+  ipv4Address,
+  ipv4ToNumber,
+  k8sName,
+  localObjectRef,
+  roleName,
+  secretKeyRef,
+  sqlIdentifier,
+  stringMap,
+  uuid,
+} from './fields.js';
+import { AGE_COLUMN, READY_COLUMNS, kindObjectSchema, validateWith, type KindDefinition } from './object.js';
+import { statusBaseShape, timestampField } from './status.js';
+import { KINDS } from './kinds.js';
+
+// ---------------------------------------------------------------------------------------------
+// Azure Flexible Server
+
+/** Flexible Server names become DNS labels (<name>.postgres.database.azure.com). */
+export const AZURE_SERVER_NAME_PATTERN = '^[a-z0-9][-a-z0-9]{1,61}[a-z0-9]$';
+export const AZURE_RESOURCE_GROUP_PATTERN = '^[-A-Za-z0-9_.()]{0,89}[-A-Za-z0-9_()]$';
+export const AZURE_LOCATION_PATTERN = '^[a-z][a-z0-9]{1,39}$';
+export const POSTGRES_VERSIONS = ['13', '14', '15', '16', '17'] as const;
+/** Premium SSD sizes Flexible Server provisions; anything else is rounded by Azure, so we refuse it. */
+export const STORAGE_SIZES_GB = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32767] as const;
+/** Logins Azure refuses for the server administrator. */
+export const RESERVED_ADMIN_LOGINS = ['azure_superuser', 'azure_pg_admin', 'admin', 'administrator', 'root', 'guest', 'public'] as const;
+
+const serverName = (description: string) =>
+  z.string().min(3).max(63).regex(new RegExp(AZURE_SERVER_NAME_PATTERN)).describe(description);
+const location = (description: string) => z.string().min(2).max(40).regex(new RegExp(AZURE_LOCATION_PATTERN)).describe(description);
+const zone = (description: string) => z.enum(['1', '2', '3']).describe(description);
+
+const IPV4 = new RegExp(IPV4_PATTERN);
+
+const ipSum = (f: string) => {
+  const part = (i: number) => `int(${f}.split('.')[${i}])`;
+  return `(${part(0)} * 16777216 + ${part(1)} * 65536 + ${part(2)} * 256 + ${part(3)})`;
+};
+
+export const firewallRuleSchema = withRules(
+  z
+    .object({
+      name: z.string().min(1).max(128).regex(/^[-A-Za-z0-9_]{1,128}$/).describe('Name of the firewall rule (letters, digits, - and _).'),
+      startIpAddress: ipv4Address('First IPv4 address of the allowed range.'),
+      endIpAddress: ipv4Address('Last IPv4 address of the allowed range (inclusive).'),
+    })
+    .describe('A range of client IPv4 addresses allowed to connect.'),
+  [
+    {
+      rule: `!self.startIpAddress.matches('^[0-9.]+$') || !self.endIpAddress.matches('^[0-9.]+$') || size(self.startIpAddress.split('.')) != 4 || size(self.endIpAddress.split('.')) != 4 || ${ipSum('self.startIpAddress')} <= ${ipSum('self.endIpAddress')}`,
+      message: 'startIpAddress must not be greater than endIpAddress',
+      fieldPath: '.endIpAddress',
+      // Malformed addresses are reported by their own pattern; compare only well-formed ones.
+      check: (r) => !IPV4.test(r.startIpAddress) || !IPV4.test(r.endIpAddress) || ipv4ToNumber(r.startIpAddress) <= ipv4ToNumber(r.endIpAddress),
+    },
+  ],
+);
+
+const skuSchema = withRules(
+  z
+    .object({
+      name: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^Standard_[A-Za-z0-9]+(_v[0-9]+)?$/)
+        .describe('Compute size, e.g. Standard_B2s, Standard_D4ds_v5, Standard_E8ds_v5.'),
+      tier: z.enum(['Burstable', 'GeneralPurpose', 'MemoryOptimized']).describe('Pricing tier the compute size belongs to.'),
+    })
+    .describe('Compute tier and size of the server.'),
+  [
+    {
+      rule: "(self.tier == 'Burstable') == self.name.startsWith('Standard_B')",
+      message: 'tier Burstable goes with Standard_B* sizes, and only with them',
+      fieldPath: '.tier',
+      check: (s) => (s.tier === 'Burstable') === s.name.startsWith('Standard_B'),
+    },
+  ],
+);
+
+const storageSchema = z
+  .object({
+    sizeGB: withRules(
+      z
+        .int()
+        .min(32)
+        .max(32767)
+        .default(32)
+        .describe(`Storage size in GiB; one of ${STORAGE_SIZES_GB.join(', ')}. Storage can grow but never shrink.`),
+      [
+        {
+          rule: `self in [${STORAGE_SIZES_GB.join(', ')}]`,
+          message: `sizeGB must be one of ${STORAGE_SIZES_GB.join(', ')}`,
+          check: (v) => (STORAGE_SIZES_GB as readonly number[]).includes(v),
+        },
+        { rule: 'self >= oldSelf', message: 'storage cannot shrink' },
+      ],
+    ),
+    autoGrow: z.boolean().default(false).describe('Let Azure grow storage automatically when it runs low.'),
+  })
+  .describe('Storage of the server.');
+
+const highAvailabilitySchema = z
+  .object({
+    mode: z.enum(['Disabled', 'SameZone', 'ZoneRedundant']).default('Disabled').describe('High-availability mode: Disabled, SameZone or ZoneRedundant.'),
+    standbyAvailabilityZone: zone('Availability zone of the standby (ZoneRedundant only).').optional(),
+  })
+  .describe('High availability (a hot standby with automatic failover).');
+
+const backupSchema = z
+  .object({
+    retentionDays: z.int().min(7).max(35).default(7).describe('Days of point-in-time-restore backups Azure keeps (7-35).'),
+    geoRedundant: immutable(
+      z.boolean().default(false).describe('Keep backups in the paired region too. Can only be chosen when the server is created.'),
+      'backup.geoRedundant',
+    ),
+  })
+  .describe('Automated backups of the server.');
+
+const networkSchema = withRules(
+  z
+    .object({
+      publicNetworkAccess: z
+        .enum(['Enabled', 'Disabled'])
+        .default('Enabled')
+        .describe('Whether the server has a public endpoint; with Enabled, only firewallRules ranges can connect.'),
+      firewallRules: listMap(z.array(firewallRuleSchema).max(128).describe('Client IPv4 ranges allowed through the public endpoint.'), ['name']).optional(),
+    })
+    .describe('Network access to the server.'),
+  [
+    {
+      rule: "self.publicNetworkAccess == 'Enabled' || !has(self.firewallRules) || size(self.firewallRules) == 0",
+      message: 'firewallRules require publicNetworkAccess Enabled',
+      fieldPath: '.firewallRules',
+      check: (n) => n.publicNetworkAccess === 'Enabled' || (n.firewallRules ?? []).length === 0,
+    },
+  ],
+);
+
+const maintenanceWindowSchema = z
+  .object({
+    dayOfWeek: z.int().min(0).max(6).describe('Day of the week, 0 = Sunday to 6 = Saturday.'),
+    startHour: z.int().min(0).max(23).describe('Hour (UTC) the window starts, 0-23.'),
+    startMinute: z.int().min(0).max(59).default(0).describe('Minute the window starts, 0-59.'),
+  })
+  .describe('Weekly window (one hour, UTC) for Azure updates and for restarts under restartPolicy MaintenanceWindow.');
+
+const authenticationSchema = withRules(
+  z
+    .object({
+      passwordAuth: z.boolean().default(true).describe('Allow PostgreSQL password authentication.'),
+      entraAuth: z.boolean().default(false).describe('Allow Microsoft Entra ID authentication.'),
+      tenantId: uuid('Entra tenant of the administrators; defaults to the tenant of the subscription.').optional(),
+    })
+    .describe('Authentication methods the server accepts.'),
+  [
+    {
+      rule: 'self.passwordAuth || self.entraAuth',
+      message: 'at least one of passwordAuth or entraAuth must be enabled',
+      check: (a) => a.passwordAuth || a.entraAuth,
+    },
+  ],
+);
+
+const entraAdministratorSchema = z
+  .object({
+    objectId: uuid('Object ID of the Entra principal.'),
+    principalName: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9][-A-Za-z0-9@._ ]{0,126}[A-Za-z0-9]$/)
+      .describe('Name of the principal as it becomes a PostgreSQL role (user principal name, group or application name).'),
+    principalType: z.enum(['User', 'Group', 'ServicePrincipal']).describe('Kind of principal: User, Group or ServicePrincipal.'),
+  })
+  .describe('An Entra principal made server administrator.');
+
+const readReplicaSchema = z
+  .object({
+    name: serverName('Name of the replica server (3-63 lowercase letters, digits and hyphens).'),
+    location: location('Azure region of the replica.').optional(),
+  })
+  .describe('A read replica of the server.');
+
+const administratorLoginSchema = withRules(
+  immutable(roleName('Login of the server administrator; set at creation and immutable.'), 'administratorLogin'),
+  [
+    {
+      rule: `!(self in [${RESERVED_ADMIN_LOGINS.map(celString).join(', ')}])`,
+      message: `administratorLogin must not be one of ${RESERVED_ADMIN_LOGINS.join(', ')}`,
+      check: (v) => !(RESERVED_ADMIN_LOGINS as readonly string[]).includes(v),
+    },
+  ],
+);
+
+export const azureServerSchema = withRules(
+  z
+    .object({
+      subscriptionId: uuid('Azure subscription that holds the server.'),
+      resourceGroup: z
+        .string()
+        .min(1)
+        .max(90)
+        .regex(new RegExp(AZURE_RESOURCE_GROUP_PATTERN))
+        .describe('Resource group that holds the server (1-90 characters, not ending with a period).'),
+      name: immutable(
+        serverName('Name of the Flexible Server: 3-63 lowercase letters, digits and hyphens, not starting or ending with a hyphen. Immutable.'),
+        'name',
+      ),
+      location: immutable(location('Azure region of the server, e.g. westeurope. Immutable.'), 'location'),
+      version: withRules(
+        z.enum(POSTGRES_VERSIONS).default('17').describe('PostgreSQL major version; can be raised (major upgrade) but never lowered.'),
+        [{ rule: 'int(self) >= int(oldSelf)', message: 'version can be upgraded but not downgraded' }],
+      ),
+      sku: skuSchema,
+      storage: storageSchema.optional(),
+      highAvailability: highAvailabilitySchema.optional(),
+      availabilityZone: zone('Preferred availability zone of the primary.').optional(),
+      backup: backupSchema.optional(),
+      network: networkSchema.optional(),
+      parameters: stringMap({
+        description: 'Server parameters to set, by name (e.g. log_min_duration_statement: "1000").',
+        keyPattern: GUC_NAME_PATTERN,
+        keyMax: GUC_NAME_MAX,
+        valueMax: 1024,
+        maxProperties: 128,
+        what: 'parameter name',
+      }).optional(),
+      restartPolicy: z
+        .enum(['Immediate', 'MaintenanceWindow', 'Manual'])
+        .default('MaintenanceWindow')
+        .describe('When to restart for parameters that need it: Immediate, in the MaintenanceWindow, or Manual (report only).'),
+      maintenanceWindow: maintenanceWindowSchema.optional(),
+      authentication: authenticationSchema.optional(),
+      entraAdministrators: listMap(z.array(entraAdministratorSchema).max(16).describe('Entra principals made server administrators.'), ['objectId']).optional(),
+      administratorLogin: administratorLoginSchema.optional(),
+      administratorPasswordSecretRef: secretKeyRef('Secret holding the administrator password.', 'password').optional(),
+      readReplicas: listMap(z.array(readReplicaSchema).max(5).describe('Read replicas of the server.'), ['name']).optional(),
+      tags: stringMap({
+        description: 'Azure tags on the server.',
+        keyPattern: '^[-A-Za-z0-9_.:+@ ]{1,512}$',
+        keyMax: 512,
+        valueMax: 256,
+        maxProperties: 50,
+        what: 'tag name',
+      }).optional(),
+      credentialsSecretRef: localObjectRef(
+        'Secret with the Azure service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET) to use; workload identity when absent.',
+        'Name of the Secret.',
+      ).optional(),
+    })
+    .describe('An Azure Database for PostgreSQL Flexible Server the operator creates and keeps in shape.'),
+  [
+    {
+      rule: '(has(self.authentication) && !self.authentication.passwordAuth) || (has(self.administratorLogin) && has(self.administratorPasswordSecretRef))',
+      message: 'administratorLogin and administratorPasswordSecretRef are required while password authentication is enabled',
+      fieldPath: '.administratorLogin',
+      reason: 'FieldValueRequired',
+      check: (a) => (a.authentication !== undefined && !a.authentication.passwordAuth) || (a.administratorLogin !== undefined && a.administratorPasswordSecretRef !== undefined),
+    },
+    {
+      rule: '!has(self.entraAdministrators) || size(self.entraAdministrators) == 0 || (has(self.authentication) && self.authentication.entraAuth)',
+      message: 'entraAdministrators require authentication.entraAuth',
+      fieldPath: '.entraAdministrators',
+      check: (a) => (a.entraAdministrators ?? []).length === 0 || a.authentication?.entraAuth === true,
+    },
+    {
+      rule: "!has(self.highAvailability) || self.highAvailability.mode == 'Disabled' || self.sku.tier != 'Burstable'",
+      message: 'high availability is not available in the Burstable tier',
+      fieldPath: '.highAvailability',
+      check: (a) => (a.highAvailability?.mode ?? 'Disabled') === 'Disabled' || a.sku.tier !== 'Burstable',
+    },
+    {
+      rule: "!has(self.highAvailability) || !has(self.highAvailability.standbyAvailabilityZone) || self.highAvailability.mode == 'ZoneRedundant'",
+      message: 'standbyAvailabilityZone applies to mode ZoneRedundant only',
+      fieldPath: '.highAvailability',
+      check: (a) => a.highAvailability?.standbyAvailabilityZone === undefined || a.highAvailability.mode === 'ZoneRedundant',
+    },
+    {
+      rule: "!has(self.highAvailability) || !has(self.highAvailability.standbyAvailabilityZone) || !has(self.availabilityZone) || self.highAvailability.standbyAvailabilityZone != self.availabilityZone",
+      message: 'standbyAvailabilityZone must differ from availabilityZone',
+      fieldPath: '.highAvailability',
+      check: (a) => a.highAvailability?.standbyAvailabilityZone === undefined || a.highAvailability.standbyAvailabilityZone !== a.availabilityZone,
+    },
+    {
+      rule: "!has(self.readReplicas) || size(self.readReplicas) == 0 || self.sku.tier != 'Burstable'",
+      message: 'read replicas are not available in the Burstable tier',
+      fieldPath: '.readReplicas',
+      check: (a) => (a.readReplicas ?? []).length === 0 || a.sku.tier !== 'Burstable',
+    },
+    {
+      rule: '!has(self.readReplicas) || self.readReplicas.all(r, r.name != self.name)',
+      message: 'a read replica cannot have the name of its primary',
+      fieldPath: '.readReplicas',
+      check: (a) => (a.readReplicas ?? []).every((r) => r.name !== a.name),
+    },
+    // Transition rules on the parent catch removals, which a field's own `self == oldSelf` cannot see.
+    { rule: '!has(oldSelf.administratorLogin) || has(self.administratorLogin)', message: 'administratorLogin is immutable and cannot be removed', fieldPath: '.administratorLogin' },
+    {
+      rule: '!has(oldSelf.backup) || !oldSelf.backup.geoRedundant || (has(self.backup) && self.backup.geoRedundant)',
+      message: 'backup.geoRedundant is immutable',
+      fieldPath: '.backup',
+    },
+  ],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Existing server
+
+export const externalServerSchema = withRules(
+  z
+    .object({
+      host: z.string().min(1).max(253).regex(new RegExp(HOST_PATTERN)).describe('DNS name or IPv4 address of the PostgreSQL server.'),
+      port: z.int().min(1).max(65535).default(5432).describe('TCP port of the server.'),
+      sslMode: z
+        .enum(['require', 'verify-ca', 'verify-full'])
+        .default('verify-full')
+        .describe('TLS verification: require (encrypt only), verify-ca (trusted CA) or verify-full (CA and host name).'),
+      caSecretRef: secretKeyRef('Secret holding the CA certificate (PEM) the server certificate is checked against.', 'ca.crt').optional(),
+      adminSecretRef: localObjectRef(
+        'Secret with keys username and password of a role that may create databases and roles.',
+        'Name of the Secret.',
+      ),
+    })
+    .describe('An existing PostgreSQL server (Azure or not) the operator connects to; it never changes the server itself.'),
+  [
+    {
+      rule: "self.sslMode != 'verify-ca' || has(self.caSecretRef)",
+      message: 'sslMode verify-ca requires caSecretRef',
+      fieldPath: '.caSecretRef',
+      reason: 'FieldValueRequired',
+      check: (e) => e.sslMode !== 'verify-ca' || e.caSecretRef !== undefined,
+    },
+  ],
+);
+
+export const serverSchema = withRules(
+  z
+    .object({
+      azure: azureServerSchema.optional(),
+      external: externalServerSchema.optional(),
+    })
+    .describe('Where the database lives: exactly one of azure or external.'),
+  [
+    {
+      rule: 'has(self.azure) != has(self.external)',
+      message: 'exactly one of spec.server.azure or spec.server.external must be set',
+      check: (s) => (s.azure === undefined) !== (s.external === undefined),
+    },
+    { rule: 'has(self.azure) == has(oldSelf.azure)', message: 'a TenantDatabase cannot switch between azure and external servers' },
+  ],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Database, roles, tenancy, partitioning
+
+const databaseSchema = z
+  .object({
+    name: immutable(
+      databaseName('Name of the PostgreSQL database (lower-case identifier, at most 63 bytes); immutable.'),
+      'database.name',
+    ),
+    extensions: listSet(
+      z
+        .array(z.string().min(1).max(63).regex(new RegExp(EXTENSION_NAME_PATTERN)))
+        .max(64)
+        .describe('Extensions to create in the database (must be allow-listed on the server, e.g. azure.extensions).'),
+    ).optional(),
+  })
+  .describe('The database to create.');
+
+const rolesSchema = withRules(
+  z
+    .object({
+      owner: roleName('Role that owns the database and its schemas; migrations run as it (NOLOGIN).'),
+      application: roleName('Login role of the application; subject to tenant row-level security.'),
+      admin: roleName('Login role that bypasses tenant isolation (for operators and support).').optional(),
+      analytics: roleName('Login role with read-only access across tenants.').optional(),
+    })
+    .describe('Role names the operator creates and grants.'),
+  [
+    {
+      rule:
+        'self.owner != self.application' +
+        ' && (!has(self.admin) || (self.admin != self.owner && self.admin != self.application))' +
+        ' && (!has(self.analytics) || (self.analytics != self.owner && self.analytics != self.application && (!has(self.admin) || self.analytics != self.admin)))',
+      message: 'role names must be distinct',
+      check: (r) => {
+        const names = [r.owner, r.application, r.admin, r.analytics].filter((n) => n !== undefined);
+        return new Set(names).size === names.length;
+      },
+    },
+  ],
+);
+
+const tableRefSchema = z
+  .object({
+    schema: sqlIdentifier('Schema of the table.').default('public'),
+    name: sqlIdentifier('Name of the table.'),
+  })
+  .describe('A table.');
+
+const tenancySchema = z
+  .object({
+    tenantColumn: sqlIdentifier('Column that holds the tenant id in every tenant table.').default('tenant_id'),
+    tenantSetting: z
+      .string()
+      .max(63)
+      .regex(new RegExp(CUSTOM_GUC_NAME_PATTERN))
+      .default('app.current_tenant_id')
+      .describe('Qualified setting the application sets to the current tenant id; row-level security compares tenantColumn with it.'),
+    tables: listMap(z.array(tableRefSchema).max(256).describe('Tables isolated per tenant with row-level security.'), ['schema', 'name']).optional(),
+    schemas: listSet(z.array(sqlIdentifier('A schema.')).max(64).describe('Schemas whose tables all have tenant isolation.')).optional(),
+  })
+  .describe('Tenant isolation by row-level security.');
+
+const partitionRetentionSchema = z
+  .object({
+    keep: z.int().min(1).max(10000).describe('Number of past partitions to keep attached.'),
+    action: z
+      .enum(['detach', 'drop'])
+      .default('detach')
+      .describe('What happens to partitions past keep: detach (kept as plain tables) or drop (data deleted).'),
+  })
+  .describe('Retention of old partitions.');
+
+const partitioningSchema = z
+  .object({
+    schema: sqlIdentifier('Schema of the partitioned table.').default('public'),
+    table: sqlIdentifier('Partitioned table (PARTITION BY RANGE on column).'),
+    column: sqlIdentifier('Time column the table is range-partitioned by.'),
+    interval: z.enum(['daily', 'weekly', 'monthly', 'yearly']).describe('Width of each partition.'),
+    premake: z.int().min(1).max(366).default(4).describe('Number of future partitions kept created ahead.'),
+    retention: partitionRetentionSchema.optional(),
+    defaultPartition: z.boolean().default(true).describe('Keep a DEFAULT partition for rows outside every range.'),
+  })
+  .describe('Time-based partition maintenance for one table.');
+
+export const tenantDatabaseSpecSchema = z
+  .object({
+    server: serverSchema,
+    database: databaseSchema,
+    roles: rolesSchema,
+    tenancy: tenancySchema.optional(),
+    partitioning: listMap(z.array(partitioningSchema).max(64).describe('Tables whose partitions the operator maintains.'), ['schema', 'table']).optional(),
+    connectionSecret: z
+      .object({ name: k8sName('Name of the Secret; defaults to <metadata.name>-connection.') })
+      .describe('Secret the operator writes with the application connection details (host, port, database, username, password, sslmode, uri).')
+      .optional(),
+    deletionPolicy: z
+      .enum(['Retain', 'Delete'])
+      .default('Retain')
+      .describe('On deletion of this object: Retain keeps server, database and roles; Delete removes what the operator created.'),
+  })
+  .describe('Desired state of a tenant database.');
+
+export const tenantDatabaseStatusSchema = z
+  .object({
+    ...statusBaseShape,
+    serverName: z.string().max(253).optional().describe('Name of the server in use.'),
+    serverFQDN: z.string().max(253).optional().describe('Fully qualified host name clients connect to.'),
+    serverState: z.string().max(64).optional().describe('State Azure reports for the server (Ready, Starting, Updating...), or Reachable for external servers.'),
+    serverVersion: z.string().max(64).optional().describe('PostgreSQL version the server runs.'),
+    azureResourceId: z.string().max(1024).optional().describe('ARM resource ID of the Flexible Server.'),
+    connectionSecret: z.string().max(253).optional().describe('Name of the Secret with the connection details.'),
+    pendingRestart: z.boolean().optional().describe('Server parameters changed that take effect only after a restart.'),
+    parametersPendingRestart: z.array(z.string().max(63)).max(128).optional().describe('Names of the parameters waiting for a restart.'),
+    replicas: listMap(
+      z
+        .array(
+          z
+            .object({
+              name: z.string().max(63).describe('Name of the replica server.'),
+              state: z.string().max(64).optional().describe('State Azure reports for the replica.'),
+              fqdn: z.string().max(253).optional().describe('Host name of the replica.'),
+            })
+            .describe('A read replica.'),
+        )
+        .max(5)
+        .describe('Observed read replicas.'),
+      ['name'],
+    ).optional(),
+    lastReconcileTime: timestampField('When the operator last completed a reconcile.').optional(),
+  })
+  .describe('Observed state of the tenant database.');
+
+export const tenantDatabaseSchema = kindObjectSchema('TenantDatabase', tenantDatabaseSpecSchema, tenantDatabaseStatusSchema);
+
+export type TenantDatabaseSpec = z.infer<typeof tenantDatabaseSpecSchema>;
+export type TenantDatabaseStatus = z.infer<typeof tenantDatabaseStatusSchema>;
+export type TenantDatabase = z.infer<typeof tenantDatabaseSchema>;
+export type AzureServerSpec = z.infer<typeof azureServerSchema>;
+export type ExternalServerSpec = z.infer<typeof externalServerSchema>;
+export type FirewallRule = z.infer<typeof firewallRuleSchema>;
+
+export function validateTenantDatabase(input: unknown) {
+  return validateWith('TenantDatabase', tenantDatabaseSchema, input);
+}
+
+export const tenantDatabaseKind: KindDefinition = {
+  info: KINDS.TenantDatabase,
+  description: 'A multi-tenant PostgreSQL database with its roles, row-level tenant isolation and partitioning, on an Azure Flexible Server or an existing server.',
+  spec: tenantDatabaseSpecSchema,
+  status: tenantDatabaseStatusSchema,
+  categories: ['tenantdb'],
+  printerColumns: [
+    ...READY_COLUMNS,
+    { name: 'Database', type: 'string', jsonPath: '.spec.database.name', description: 'PostgreSQL database name.' },
+    { name: 'Server', type: 'string', jsonPath: '.status.serverFQDN', description: 'Host name of the server.' },
+    { name: 'State', type: 'string', jsonPath: '.status.serverState', description: 'State of the server.' },
+    { name: 'Version', type: 'string', jsonPath: '.status.serverVersion', description: 'PostgreSQL version.', priority: 1 },
+    AGE_COLUMN,
+  ],
+};

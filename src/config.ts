@@ -1,0 +1,129 @@
+// Operator settings from flags and environment variables (flags win). Names follow controller-runtime's
+// conventional flags so the chart and operators' habits carry over.
+import { parseArgs } from 'node:util';
+
+export interface OperatorConfig {
+  /** Empty: all namespaces. */
+  namespaces: string[];
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  maxConcurrentReconciles: number;
+  syncPeriodMs: number;
+  logLevel: string;
+  kubeconfig: string | undefined;
+  gracefulShutdownTimeoutMs: number;
+}
+
+export const USAGE = `Usage: tenantdb-operator [flags]
+
+  --namespaces <a,b>                    namespaces to watch, comma separated; empty = all   (WATCH_NAMESPACES)
+  --leader-elect[=true|false]           enable leader election                              (LEADER_ELECT, default false)
+  --leader-election-namespace <ns>      namespace of the leader Lease                       (LEADER_ELECTION_NAMESPACE, default: POD_NAMESPACE or "default")
+  --leader-election-id <name>           name of the leader Lease                            (LEADER_ELECTION_ID, default tenantdb-operator.tenantdb.io)
+  --metrics-bind-address <addr>         address for /metrics; "0" disables                  (METRICS_BIND_ADDRESS, default :8080)
+  --health-probe-bind-address <addr>    address for /healthz and /readyz; "0" disables      (HEALTH_PROBE_BIND_ADDRESS, default :8081)
+  --max-concurrent-reconciles <n>       workers per controller                              (MAX_CONCURRENT_RECONCILES, default 1)
+  --sync-period <duration>              resync every object at least this often (e.g. 10h, 30m, 45s)  (SYNC_PERIOD, default 10h)
+  --graceful-shutdown-timeout <dur>     bound for in-flight reconciles on shutdown          (GRACEFUL_SHUTDOWN_TIMEOUT, default 30s)
+  --log-level <level>                   trace, debug, info, warn, error                     (LOG_LEVEL, default info)
+  --kubeconfig <path>                   kubeconfig file; default in-cluster or KUBECONFIG   (KUBECONFIG)
+  -h, --help                            show this help
+`;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses Go-style durations: "1h30m", "45s", "250ms", or a bare number of seconds. */
+export function parseDuration(s: string): number {
+  const t = s.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1000;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let rest = t;
+  const re = /^(\d+(?:\.\d+)?)(ms|s|m|h)/;
+  if (!rest) throw new ConfigError(`invalid duration ${JSON.stringify(s)}`);
+  while (rest) {
+    const m = re.exec(rest);
+    if (!m) throw new ConfigError(`invalid duration ${JSON.stringify(s)}`);
+    total += Number(m[1]) * (unit[m[2] as string] as number);
+    rest = rest.slice(m[0].length);
+  }
+  return total;
+}
+
+function parseBool(name: string, v: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  throw new ConfigError(`${name}: not a boolean: ${JSON.stringify(v)}`);
+}
+
+function parsePositiveInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${name}: want a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        namespaces: { type: 'string' },
+        'leader-elect': { type: 'string' },
+        'leader-election-namespace': { type: 'string' },
+        'leader-election-id': { type: 'string' },
+        'metrics-bind-address': { type: 'string' },
+        'health-probe-bind-address': { type: 'string' },
+        'max-concurrent-reconciles': { type: 'string' },
+        'sync-period': { type: 'string' },
+        'graceful-shutdown-timeout': { type: 'string' },
+        'log-level': { type: 'string' },
+        kubeconfig: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      // `--leader-elect` alone means true, as Go's bool flags do.
+      tokens: false,
+    });
+  } catch (err) {
+    // parseArgs rejects a string option without a value; accept the bare boolean flag form.
+    const idx = argv.indexOf('--leader-elect');
+    if (idx >= 0) return parseConfig([...argv.slice(0, idx), '--leader-elect=true', ...argv.slice(idx + 1)], env);
+    throw new ConfigError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  const pick = (flag: string | undefined, envName: string): string | undefined => flag ?? env[envName];
+
+  const namespaces = (pick(v.namespaces, 'WATCH_NAMESPACES') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const leaderElectRaw = pick(v['leader-elect'], 'LEADER_ELECT');
+  const logLevel = pick(v['log-level'], 'LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level: want one of ${LOG_LEVELS.join(', ')}`);
+  const mcr = pick(v['max-concurrent-reconciles'], 'MAX_CONCURRENT_RECONCILES');
+  const sync = pick(v['sync-period'], 'SYNC_PERIOD');
+  const grace = pick(v['graceful-shutdown-timeout'], 'GRACEFUL_SHUTDOWN_TIMEOUT');
+  return {
+    namespaces,
+    leaderElect: leaderElectRaw === undefined ? false : parseBool('--leader-elect', leaderElectRaw),
+    leaderElectionNamespace: pick(v['leader-election-namespace'], 'LEADER_ELECTION_NAMESPACE') ?? env.POD_NAMESPACE ?? 'default',
+    leaderElectionId: pick(v['leader-election-id'], 'LEADER_ELECTION_ID') ?? 'tenantdb-operator.tenantdb.io',
+    metricsBindAddress: pick(v['metrics-bind-address'], 'METRICS_BIND_ADDRESS') ?? ':8080',
+    healthProbeBindAddress: pick(v['health-probe-bind-address'], 'HEALTH_PROBE_BIND_ADDRESS') ?? ':8081',
+    maxConcurrentReconciles: mcr === undefined ? 1 : parsePositiveInt('--max-concurrent-reconciles', mcr),
+    syncPeriodMs: sync === undefined ? 10 * 3_600_000 : parseDuration(sync),
+    gracefulShutdownTimeoutMs: grace === undefined ? 30_000 : parseDuration(grace),
+    logLevel,
+    kubeconfig: v.kubeconfig,
+  };
+}

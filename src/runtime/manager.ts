@@ -1,0 +1,224 @@
+// The Manager owns everything controllers share: the API client, informers (one per resource and
+// namespace, shared by all controllers that watch it), the event recorder, leader election, the
+// metrics/health endpoints and the shutdown sequence. Caches run on every replica (so a successor has
+// warm caches when it takes over); controllers run only on the leader.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { Controller, type ReconcileFn } from './controller.js';
+import { EventRecorder } from './events.js';
+import { Informer } from './informer.js';
+import { KubeClient, type KubeObject, type ResourceRef } from './kubeclient.js';
+import { LeaderElector } from './leader-election.js';
+import { metricsRegistry } from './metrics.js';
+import type { RateLimiter } from './ratelimit.js';
+import { HttpEndpoint } from './server.js';
+
+export interface LeaderElectionOptions {
+  enabled: boolean;
+  namespace: string;
+  id: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  identity?: string;
+}
+
+export interface ManagerOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Namespaces to watch; empty watches all. */
+  namespaces?: string[];
+  leaderElection?: LeaderElectionOptions;
+  metricsBindAddress?: string;
+  healthProbeBindAddress?: string;
+  maxConcurrentReconciles?: number;
+  /** Every object is reconciled at least this often; 0 disables. */
+  syncPeriodMs?: number;
+  gracefulShutdownTimeoutMs?: number;
+  fieldManager?: string;
+  /** Informer tuning, mostly for tests. */
+  informer?: { minWatchTimeoutSeconds?: number; watchdogGraceMs?: number; maxBackoffMs?: number };
+}
+
+export interface ControllerSpec {
+  name: string;
+  resource: ResourceRef;
+  reconcile: ReconcileFn;
+  maxConcurrentReconciles?: number;
+  rateLimiter?: RateLimiter<string>;
+}
+
+export type StopReason = 'stopped' | 'leadership-lost';
+
+export class Manager {
+  readonly client: KubeClient;
+  readonly events: EventRecorder;
+  readonly logger: Logger;
+  readonly fieldManager: string;
+  private readonly informers = new Map<string, Informer>();
+  private readonly controllers: Array<{ controller: Controller; spec: ControllerSpec }> = [];
+  private elector: LeaderElector | undefined;
+  private readonly electionAbort = new AbortController();
+  private servers: HttpEndpoint[] = [];
+  private started = false;
+  private stopping: Promise<void> | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private resolveDone!: (r: StopReason) => void;
+  /** Settles when the manager has stopped, saying why. */
+  readonly done: Promise<StopReason>;
+
+  constructor(private readonly opts: ManagerOptions) {
+    this.logger = opts.logger;
+    this.client = new KubeClient(opts.kubeConfig);
+    this.events = new EventRecorder(this.client, opts.logger);
+    this.fieldManager = opts.fieldManager ?? 'tenantdb-operator';
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  private namespaces(): Array<string | undefined> {
+    const ns = this.opts.namespaces ?? [];
+    return ns.length === 0 ? [undefined] : ns;
+  }
+
+  /** The shared informer for `resource` in `namespace` (undefined: all namespaces), created on demand. */
+  informer(resource: ResourceRef, namespace: string | undefined): Informer {
+    const key = `${resource.group}/${resource.version}/${resource.plural}@${namespace ?? '*'}`;
+    let inf = this.informers.get(key);
+    if (!inf) {
+      inf = new Informer({ client: this.client, resource, namespace, logger: this.logger, ...this.opts.informer });
+      this.informers.set(key, inf);
+      if (this.started) inf.start();
+    }
+    return inf;
+  }
+
+  /** Reads an object from the cache of the informers watching `resource`. */
+  getCached(resource: ResourceRef, namespace: string | undefined, name: string): KubeObject | undefined {
+    for (const ns of this.namespaces()) {
+      if (ns !== undefined && ns !== namespace) continue;
+      const obj = this.informer(resource, ns).get(namespace, name);
+      if (obj) return obj;
+    }
+    return undefined;
+  }
+
+  addController(spec: ControllerSpec): Controller {
+    if (this.started) throw new Error('controllers must be added before the manager starts');
+    const controller = new Controller({
+      name: spec.name,
+      reconcile: spec.reconcile,
+      maxConcurrentReconciles: spec.maxConcurrentReconciles ?? this.opts.maxConcurrentReconciles ?? 1,
+      logger: this.logger,
+      ...(spec.rateLimiter ? { rateLimiter: spec.rateLimiter } : {}),
+    });
+    for (const ns of this.namespaces()) controller.watch(this.informer(spec.resource, ns));
+    this.controllers.push({ controller, spec });
+    return controller;
+  }
+
+  cachesSynced(): boolean {
+    return [...this.informers.values()].every((i) => i.hasSynced());
+  }
+
+  isLeader(): boolean {
+    return this.elector ? this.elector.isLeader() : true;
+  }
+
+  /** Starts endpoints, caches and (once leading) controllers; returns once endpoints listen. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('manager already started');
+    this.started = true;
+    const metrics = await HttpEndpoint.listen(this.opts.metricsBindAddress ?? ':8080', { registry: metricsRegistry });
+    if (metrics) this.servers.push(metrics);
+    const health = await HttpEndpoint.listen(this.opts.healthProbeBindAddress ?? ':8081', {
+      healthz: () => !this.stopping,
+      readyz: () => !this.stopping && this.cachesSynced(),
+    });
+    if (health) this.servers.push(health);
+    for (const inf of this.informers.values()) inf.start();
+    const le = this.opts.leaderElection;
+    if (le?.enabled) {
+      this.elector = new LeaderElector({
+        client: this.client,
+        namespace: le.namespace,
+        name: le.id,
+        logger: this.logger,
+        ...(le.identity ? { identity: le.identity } : {}),
+        ...(le.leaseDurationMs ? { leaseDurationMs: le.leaseDurationMs } : {}),
+        ...(le.renewDeadlineMs ? { renewDeadlineMs: le.renewDeadlineMs } : {}),
+        ...(le.retryPeriodMs ? { retryPeriodMs: le.retryPeriodMs } : {}),
+      });
+      void this.lead(this.elector);
+    } else {
+      void this.runControllers();
+    }
+  }
+
+  /** Ports actually bound (useful with ":0"). */
+  ports(): number[] {
+    return this.servers.map((s) => s.port());
+  }
+
+  private async lead(elector: LeaderElector): Promise<void> {
+    const signal = this.electionAbort.signal;
+    if (!(await elector.acquire(signal))) return;
+    await this.runControllers();
+    const keptOnPurpose = await elector.renewLoop(signal);
+    if (!keptOnPurpose && !this.stopping) {
+      // Another replica may already be reconciling; continuing would mean two writers. Stop everything
+      // at once, as controller-runtime does, and let the process restart as a candidate.
+      this.logger.error('leader election lost; stopping');
+      await this.shutdown(0, false);
+      this.resolveDone('leadership-lost');
+    }
+  }
+
+  private async runControllers(): Promise<void> {
+    await Promise.all([...this.informers.values()].map((i) => i.waitForSync()));
+    if (this.stopping) return;
+    this.logger.info('caches synced; starting controllers');
+    for (const { controller } of this.controllers) controller.start();
+    const period = this.opts.syncPeriodMs ?? 10 * 60 * 60 * 1000;
+    if (period > 0) this.scheduleResync(period);
+  }
+
+  private scheduleResync(periodMs: number): void {
+    // Jittered so replicas and restarts do not all resync at the same moment.
+    const delay = periodMs * (0.9 + Math.random() * 0.2);
+    this.resyncTimer = setTimeout(() => {
+      for (const { controller, spec } of this.controllers) {
+        for (const ns of this.namespaces()) for (const obj of this.informer(spec.resource, ns).list()) controller.enqueue(keyOf(obj));
+      }
+      this.scheduleResync(periodMs);
+    }, delay);
+    this.resyncTimer.unref();
+  }
+
+  /**
+   * Graceful stop: controllers stop taking work and finish in-flight reconciles (bounded), then the
+   * lease is released so a successor starts at once, then caches and endpoints close.
+   */
+  stop(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = this.shutdown(this.opts.gracefulShutdownTimeoutMs ?? 30_000, true).then(() => this.resolveDone('stopped'));
+    }
+    return this.stopping;
+  }
+
+  private async shutdown(graceMs: number, release: boolean): Promise<void> {
+    this.stopping ??= Promise.resolve();
+    clearTimeout(this.resyncTimer);
+    this.electionAbort.abort();
+    await Promise.all(this.controllers.map(({ controller }) => controller.stop(graceMs)));
+    if (release && this.elector) await this.elector.release();
+    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+    await Promise.all(this.servers.map((s) => s.close()));
+    this.servers = [];
+    this.client.close();
+    this.logger.info('manager stopped');
+  }
+}
+
+function keyOf(obj: KubeObject): string {
+  return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : obj.metadata.name;
+}

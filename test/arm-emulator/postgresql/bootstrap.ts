@@ -1,0 +1,75 @@
+// SQL run by the emulator's internal superuser on a new instance so it behaves like Azure's: the
+// administrator from the create body is NOT a superuser but a member of azure_pg_admin with CREATEDB and
+// CREATEROLE; CREATE EXTENSION is refused unless the extension is in `azure.extensions`. Identifiers and
+// literals go through node-postgres' escaping, never raw concatenation.
+import pg from 'pg';
+
+export const INTERNAL_SCHEMA = 'azure_emulator';
+
+/**
+ * Event trigger refusing extensions outside the allow-list. The list is read from the server's
+ * configuration files (pg_file_settings, superuser-only, hence SECURITY DEFINER) and not from the session's
+ * GUC, which any user could SET.
+ */
+const ALLOWLIST_TRIGGER_SQL = `
+CREATE SCHEMA IF NOT EXISTS ${INTERNAL_SCHEMA};
+REVOKE ALL ON SCHEMA ${INTERNAL_SCHEMA} FROM PUBLIC;
+CREATE OR REPLACE FUNCTION ${INTERNAL_SCHEMA}.check_extension_allowlist() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
+DECLARE
+  cmd record;
+  allowed text;
+  ext text;
+BEGIN
+  SELECT setting INTO allowed FROM pg_catalog.pg_file_settings
+    WHERE name = 'azure.extensions' AND error IS NULL ORDER BY seqno DESC LIMIT 1;
+  FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() WHERE object_type = 'extension' LOOP
+    ext := lower(btrim(cmd.object_identity, '"'));
+    IF ext <> 'plpgsql' AND NOT (ext = ANY (string_to_array(lower(replace(coalesce(allowed, ''), ' ', '')), ','))) THEN
+      RAISE EXCEPTION 'extension "%" is not allow-listed for "azure_pg_admin" users in Azure Database for PostgreSQL', ext
+        USING ERRCODE = '0A000',
+              HINT = 'to learn how to allow an extension or see the list of allowed extensions, please refer to https://go.microsoft.com/fwlink/?linkid=2301063';
+    END IF;
+  END LOOP;
+END
+$fn$;
+DROP EVENT TRIGGER IF EXISTS azure_extension_allowlist;
+CREATE EVENT TRIGGER azure_extension_allowlist ON ddl_command_end WHEN TAG IN ('CREATE EXTENSION')
+  EXECUTE FUNCTION ${INTERNAL_SCHEMA}.check_extension_allowlist();
+`;
+
+export interface BootstrapOptions {
+  adminLogin: string;
+  adminPassword: string;
+  replicationUser: string;
+  replicationPassword: string;
+}
+
+/** `connect(db)` returns a connected superuser client for database `db`. */
+export async function bootstrapInstance(connect: (db: string) => Promise<pg.Client>, o: BootstrapOptions): Promise<void> {
+  const c = await connect('postgres');
+  try {
+    // Role passwords must not reach the server log whatever log_statement says.
+    await c.query("SET log_statement = 'none'");
+    await c.query('CREATE ROLE azure_pg_admin NOLOGIN');
+    await c.query('GRANT pg_monitor, pg_signal_backend, pg_read_all_settings, pg_create_subscription TO azure_pg_admin WITH ADMIN OPTION');
+    const admin = c.escapeIdentifier(o.adminLogin);
+    await c.query(`CREATE ROLE ${admin} LOGIN CREATEDB CREATEROLE PASSWORD ${c.escapeLiteral(o.adminPassword)} IN ROLE azure_pg_admin`);
+    await c.query(`CREATE ROLE ${c.escapeIdentifier(o.replicationUser)} LOGIN REPLICATION PASSWORD ${c.escapeLiteral(o.replicationPassword)}`);
+    // As on Azure, the administrator can create objects in the public schema of the default databases.
+    await c.query('GRANT ALL ON SCHEMA public TO azure_pg_admin');
+    // Trusted extensions need CREATE on the database; Azure's administrator has it on `postgres`.
+    await c.query('GRANT CREATE ON DATABASE postgres TO azure_pg_admin');
+    await c.query(ALLOWLIST_TRIGGER_SQL);
+  } finally {
+    await c.end();
+  }
+  // New databases are copies of template1, so they inherit the trigger and the grant.
+  const t = await connect('template1');
+  try {
+    await t.query('GRANT ALL ON SCHEMA public TO azure_pg_admin');
+    await t.query(ALLOWLIST_TRIGGER_SQL);
+  } finally {
+    await t.end();
+  }
+}

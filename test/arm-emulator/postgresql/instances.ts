@@ -1,0 +1,221 @@
+// The real PostgreSQL behind every emulated flexible server. Each instance listens on its own loopback
+// address (127.0.X.Y, port 5432 when free there) and carries a certificate for
+// `<name>.postgres.database.azure.com` from the harness CA, so clients connect to the mapped address while
+// verifying the FQDN. The mapping is written to `<stateDir>/hosts.json` and served by the control API.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import pg from 'pg';
+import { issueCertificate, type CertificateAuthority } from '../../env/pki.js';
+import { PostgresServer } from '../../env/postgres.js';
+import { freePort } from '../../env/proc.js';
+import { bootstrapInstance } from './bootstrap.js';
+import { copyRunningDataDir } from './base-copy.js';
+
+export interface HostMapping {
+  host: string;
+  port: number;
+}
+
+export interface InstanceCredentials {
+  superuser: string;
+  superPassword: string;
+  replicationUser: string;
+  replicationPassword: string;
+}
+
+export interface InstanceRecord {
+  key: string;
+  fqdn: string;
+  host: string;
+  port: number;
+  dataDir: string;
+  creds: InstanceCredentials;
+  server: PostgresServer;
+}
+
+const SUPERUSER = 'azuresu';
+const REPLICATION_USER = 'replication';
+
+function secret(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+async function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** PostgreSQL refuses data directories it does not own; when we are root it runs as nobody (65534). */
+function chownTree(dir: string): void {
+  if (process.getuid?.() !== 0) return;
+  const walk = (p: string) => {
+    fs.lchownSync(p, 65534, 65534);
+    if (fs.lstatSync(p).isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
+  };
+  walk(dir);
+}
+
+export class InstanceManager {
+  private instances = new Map<string, InstanceRecord>();
+  private nextAddress = 1;
+  private usedAddresses = new Set<string>();
+
+  constructor(
+    private readonly stateDir: string,
+    private readonly ca: CertificateAuthority,
+    private readonly caFile: string,
+  ) {}
+
+  get hostsFile(): string {
+    return path.join(this.stateDir, 'hosts.json');
+  }
+
+  get(key: string): InstanceRecord | undefined {
+    return this.instances.get(key.toLowerCase());
+  }
+
+  hosts(): Record<string, HostMapping> {
+    const out: Record<string, HostMapping> = {};
+    for (const i of this.instances.values()) out[i.fqdn] = { host: i.host, port: i.port };
+    return out;
+  }
+
+  private writeHosts(): void {
+    const tmp = `${this.hostsFile}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(this.hosts(), null, 2) + '\n');
+    fs.renameSync(tmp, this.hostsFile);
+  }
+
+  private async allocateAddress(): Promise<HostMapping> {
+    for (;;) {
+      const n = this.nextAddress++;
+      const host = `127.0.${Math.floor(n / 254) + 1}.${(n % 254) + 1}`;
+      if (this.usedAddresses.has(host)) continue;
+      this.usedAddresses.add(host);
+      const port = (await portFree(host, 5432)) ? 5432 : await freePort(host);
+      return { host, port };
+    }
+  }
+
+  private async makeServer(key: string, fqdn: string, dir: string, creds: InstanceCredentials, settings: Record<string, string>): Promise<InstanceRecord> {
+    const { host, port } = await this.allocateAddress();
+    const tls = await issueCertificate(this.ca, { commonName: fqdn, dnsNames: [fqdn, 'localhost'], ipAddresses: [host], usage: 'server' });
+    const server = new PostgresServer({
+      dataDir: path.join(dir, 'data'),
+      host,
+      port,
+      superuser: creds.superuser,
+      password: creds.superPassword,
+      tls: { ...tls, caFile: this.caFile },
+      settings,
+      allowReplication: true,
+      logFile: path.join(dir, 'postgres.log'),
+    });
+    const rec: InstanceRecord = { key: key.toLowerCase(), fqdn, host, port, dataDir: server.opts.dataDir, creds, server };
+    this.instances.set(rec.key, rec);
+    this.writeHosts();
+    return rec;
+  }
+
+  /** A brand-new server: initdb, start, create the administrator and Azure's roles and extension guard. */
+  async create(o: { key: string; fqdn: string; dir: string; adminLogin: string; adminPassword: string; settings: Record<string, string> }): Promise<InstanceRecord> {
+    fs.rmSync(o.dir, { recursive: true, force: true });
+    fs.mkdirSync(o.dir, { recursive: true });
+    const creds: InstanceCredentials = { superuser: SUPERUSER, superPassword: secret(), replicationUser: REPLICATION_USER, replicationPassword: secret() };
+    const rec = await this.makeServer(o.key, o.fqdn, o.dir, creds, o.settings);
+    await rec.server.start();
+    await bootstrapInstance((db) => this.superClient(rec, db), {
+      adminLogin: o.adminLogin,
+      adminPassword: o.adminPassword,
+      replicationUser: creds.replicationUser,
+      replicationPassword: creds.replicationPassword,
+    });
+    return rec;
+  }
+
+  /**
+   * A server whose data is a copy of `source` taken while it runs (PointInTimeRestore), or a streaming
+   * replica of it (Replica). Both start from the same base copy; see base-copy.ts.
+   */
+  async createFromSource(o: {
+    key: string;
+    fqdn: string;
+    dir: string;
+    source: InstanceRecord;
+    settings: Record<string, string>;
+    replica: boolean;
+  }): Promise<InstanceRecord> {
+    fs.rmSync(o.dir, { recursive: true, force: true });
+    fs.mkdirSync(o.dir, { recursive: true });
+    const dataDir = path.join(o.dir, 'data');
+    const slot = o.replica ? `replica_${randomBytes(6).toString('hex')}` : undefined;
+    const src = await this.superClient(o.source, 'postgres');
+    try {
+      await copyRunningDataDir(src, o.source.dataDir, dataDir, slot);
+    } finally {
+      await src.end();
+    }
+    // Roles (administrator, internal superuser) come with the copy, so do their passwords.
+    const settings = { ...o.settings };
+    if (o.replica && slot) {
+      const conninfo = [
+        `host=${o.source.fqdn}`,
+        `hostaddr=${o.source.host}`,
+        `port=${o.source.port}`,
+        `user=${o.source.creds.replicationUser}`,
+        `password=${o.source.creds.replicationPassword}`,
+        'sslmode=verify-full',
+        `sslrootcert=${path.join(dataDir, 'root.crt')}`,
+        // libpq otherwise probes ~/.postgresql/ (the emulator's HOME), unreadable for the server's user.
+        `sslcert=${path.join(dataDir, 'no-client.crt')}`,
+        `sslkey=${path.join(dataDir, 'no-client.key')}`,
+        `sslcrl=${path.join(dataDir, 'no-root.crl')}`,
+        `application_name=${o.key.split('/').pop()}`,
+      ];
+      settings.primary_conninfo = conninfo.join(' ');
+      settings.primary_slot_name = slot;
+      settings.hot_standby = 'on';
+      fs.writeFileSync(path.join(dataDir, 'standby.signal'), '');
+    }
+    chownTree(dataDir);
+    const rec = await this.makeServer(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings);
+    await rec.server.start(60_000);
+    return rec;
+  }
+
+  async superClient(rec: InstanceRecord, db: string): Promise<pg.Client> {
+    const c = new pg.Client({ ...rec.server.clientConfig(db), ssl: { ca: fs.readFileSync(this.caFile, 'utf8'), servername: rec.fqdn } });
+    await c.connect();
+    return c;
+  }
+
+  async withSuperClient<T>(rec: InstanceRecord, db: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+    const c = await this.superClient(rec, db);
+    try {
+      return await fn(c);
+    } finally {
+      await c.end().catch(() => {});
+    }
+  }
+
+  /** Stops the instance and removes its files and address mapping. */
+  async destroy(key: string, dir: string): Promise<void> {
+    const rec = this.get(key);
+    if (rec) {
+      await rec.server.stop();
+      this.instances.delete(rec.key);
+      this.usedAddresses.delete(rec.host);
+      this.writeHosts();
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.instances.values()].map((r) => r.server.stop().catch(() => {})));
+  }
+}

@@ -1,0 +1,141 @@
+// Shared state of the Microsoft.DBforPostgreSQL provider: ids, the runtime record of each server (its
+// PostgreSQL instance and server-parameter values) and helpers the route modules use.
+import path from 'node:path';
+import { ArmError, armErrors } from '../framework/errors.js';
+import type { EmulatorContext } from '../framework/context.js';
+import type { Json } from '../framework/store.js';
+import { POSTGRES_SPEC_DIR } from '../framework/swagger.js';
+import type { ArmRequest, SchemaRef } from '../framework/types.js';
+import type { InstanceManager, InstanceRecord } from './instances.js';
+import { SERVER_PARAMETERS } from './parameters.js';
+
+export const NAMESPACE = 'Microsoft.DBforPostgreSQL';
+export const SERVER_TYPE = 'Microsoft.DBforPostgreSQL/flexibleServers';
+export const API_VERSIONS = ['2025-08-01'];
+export const FQDN_SUFFIX = 'postgres.database.azure.com';
+export const SERVER_PATH = '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.DBforPostgreSQL/flexibleServers/{serverName}';
+
+export function spec(file: string, definition: string): SchemaRef {
+  return { file: `${POSTGRES_SPEC_DIR}/${file}`, definition };
+}
+
+export function serverId(sub: string, rg: string, name: string): string {
+  return `/subscriptions/${sub}/resourceGroups/${rg}/providers/${SERVER_TYPE}/${name}`;
+}
+
+export interface ServerRuntime {
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  fqdn: string;
+  dir: string;
+  createdAt: Date;
+  instance: InstanceRecord | undefined;
+  /** Current value of every server parameter (defaults until set). */
+  params: Map<string, string>;
+  /** Values of static parameters the running instance started with (pending restart when they differ). */
+  startedWith: Map<string, string>;
+  /** Parameters set by a user (source 'user-override'). */
+  overridden: Set<string>;
+  role: 'Primary' | 'AsyncReplica';
+}
+
+export class PostgresProviderState {
+  readonly runtimes = new Map<string, ServerRuntime>();
+
+  constructor(
+    readonly ctx: EmulatorContext,
+    readonly instances: InstanceManager,
+  ) {}
+
+  runtime(id: string): ServerRuntime | undefined {
+    return this.runtimes.get(id.toLowerCase());
+  }
+
+  newRuntime(sub: string, rg: string, name: string, params?: Map<string, string>, overridden?: Set<string>): ServerRuntime {
+    const id = serverId(sub, rg, name);
+    const rt: ServerRuntime = {
+      id,
+      subscriptionId: sub,
+      resourceGroup: rg,
+      name,
+      fqdn: `${name.toLowerCase()}.${FQDN_SUFFIX}`,
+      dir: path.join(this.ctx.stateDir, 'servers', sub.toLowerCase(), rg.toLowerCase(), name.toLowerCase()),
+      createdAt: new Date(),
+      instance: undefined,
+      params: new Map(params ?? SERVER_PARAMETERS.map((p) => [p.name, p.defaultValue])),
+      startedWith: new Map(),
+      overridden: new Set(overridden ?? []),
+      role: 'Primary',
+    };
+    this.runtimes.set(id.toLowerCase(), rt);
+    return rt;
+  }
+
+  /** PostgreSQL settings for the instance from the parameters that are real settings. */
+  settingsFor(rt: ServerRuntime): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const p of SERVER_PARAMETERS) if (p.applied) out[p.name] = rt.params.get(p.name) ?? p.defaultValue;
+    return out;
+  }
+
+  /** Rewrites the instance's managed config from the parameters and reloads it (dynamic ones apply now). */
+  applySettings(rt: ServerRuntime): void {
+    const inst = rt.instance;
+    if (!inst) return;
+    const settings = inst.server.opts.settings ?? {};
+    Object.assign(settings, this.settingsFor(rt));
+    inst.server.opts.settings = settings;
+    inst.server.reload();
+  }
+
+  markStarted(rt: ServerRuntime): void {
+    rt.startedWith = new Map(rt.params);
+  }
+
+  /** The request's server document, or ARM's 404 (resource group first, then the server). */
+  serverDoc(req: ArmRequest): { doc: Json; rt: ServerRuntime } {
+    const { subscriptionId, resourceGroupName, serverName } = req.params as Record<string, string>;
+    this.ctx.requireResourceGroup(subscriptionId!, resourceGroupName!);
+    const id = serverId(subscriptionId!, resourceGroupName!, serverName!);
+    const doc = this.ctx.store.get(id);
+    const rt = this.runtime(id);
+    if (!doc || !rt) throw armErrors.resourceNotFound(SERVER_TYPE, serverName!, resourceGroupName!);
+    return { doc, rt };
+  }
+
+  /** 409 while another operation runs on the server, as Azure answers concurrent writes. */
+  assertNotBusy(rt: ServerRuntime): void {
+    if (this.ctx.lro.busy(rt.id)) {
+      throw new ArmError(409, 'ServerIsBusy', `Cannot complete operation while server '${rt.name}' is busy processing another operation. Try again later.`);
+    }
+  }
+
+  /** Operations on a server's data need it running. */
+  requireReady(doc: Json, rt: ServerRuntime): InstanceRecord {
+    const state = (doc.properties as Json | undefined)?.state;
+    if (state !== 'Ready' || !rt.instance) {
+      throw new ArmError(409, 'ServerIsNotReady', `Operation cannot be performed on server '${rt.name}' in its current state. Current Server State = ${String(state)}.`);
+    }
+    return rt.instance;
+  }
+
+  startOp(req: ArmRequest, rt: ServerRuntime, doc: Json, action: string, run: () => Promise<void> | void, onFailed?: () => Promise<void> | void) {
+    return this.ctx.lro.start({
+      req,
+      namespace: NAMESPACE,
+      location: String(doc.location ?? 'eastus'),
+      subscriptionId: rt.subscriptionId,
+      resourceId: rt.id,
+      lockKey: rt.id,
+      action,
+      run,
+      ...(onFailed ? { onFailed: async () => onFailed() } : {}),
+    });
+  }
+}
+
+export function props(doc: Json): Json {
+  return (doc.properties ??= {}) as Json;
+}

@@ -1,0 +1,401 @@
+// Microsoft.DBforPostgreSQL/flexibleServers: create (Create, PointInTimeRestore, Replica), update (PUT on an
+// existing server, PATCH), get, list, delete, restart/start/stop and the replicas list. Every write is a
+// long-running operation that drives the server's real PostgreSQL instance.
+import { ArmError, armErrors } from '../framework/errors.js';
+import type { Json } from '../framework/store.js';
+import type { ArmRequest, ArmResponse } from '../framework/types.js';
+import { API_VERSIONS, NAMESPACE, SERVER_PATH, SERVER_TYPE, props, serverId, spec, type PostgresProviderState, type ServerRuntime } from './model.js';
+
+const SERVER_NAME = /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/;
+const RESERVED_LOGINS = new Set(['azure_superuser', 'azure_pg_admin', 'admin', 'administrator', 'root', 'guest', 'public', 'azuresu', 'replication', 'postgres']);
+const VERSIONS = ['11', '12', '13', '14', '15', '16', '17', '18'];
+const PARSED_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.DBforPostgreSQL\/flexibleServers\/([^/]+)$/i;
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v && typeof v === 'object' ? (v as Obj) : {});
+
+function immutable(target: string, what: string): ArmError {
+  return new ArmError(400, 'PropertyChangeNotAllowed', `Changing property '${what}' is not allowed after the server is created.`, target);
+}
+
+/** Server document as GET returns it; the administrator password is never echoed back. */
+function view(state: PostgresProviderState, doc: Json): Json {
+  const out = structuredClone(doc);
+  const p = props(out);
+  const rt = state.runtime(String(doc.id));
+  const backup = obj(p.backup);
+  if (rt && p.state !== 'Provisioning') {
+    const retention = Number(backup.backupRetentionDays ?? 7);
+    const earliest = Math.max(rt.createdAt.getTime(), Date.now() - retention * 86_400_000);
+    p.backup = { ...backup, earliestRestoreDate: new Date(earliest).toISOString() };
+  }
+  return out;
+}
+
+function newServerDoc(req: ArmRequest, rt: ServerRuntime, body: Obj, source?: Json): Json {
+  const p = obj(body.properties);
+  const sp = source ? props(source) : {};
+  const sku = obj(body.sku ?? source?.sku);
+  const storage = { storageSizeGB: 128, autoGrow: 'Disabled', tier: 'P10', iops: 500, type: 'Premium_LRS', ...obj(sp.storage), ...obj(p.storage) };
+  const backup = { backupRetentionDays: 7, geoRedundantBackup: 'Disabled', ...obj(sp.backup), ...obj(p.backup) };
+  delete (backup as Obj).earliestRestoreDate;
+  const ha = obj(p.highAvailability);
+  const doc: Json = {
+    id: rt.id,
+    name: rt.name,
+    type: SERVER_TYPE,
+    location: String(body.location).replace(/\s+/g, '').toLowerCase(),
+    sku: { name: String(sku.name ?? 'Standard_D2ds_v5'), tier: String(sku.tier ?? 'GeneralPurpose') },
+    properties: {
+      administratorLogin: p.administratorLogin ?? sp.administratorLogin,
+      version: String(p.version ?? sp.version ?? '17'),
+      minorVersion: '0',
+      state: 'Provisioning',
+      fullyQualifiedDomainName: rt.fqdn,
+      storage,
+      authConfig: { activeDirectoryAuth: 'Disabled', passwordAuth: 'Enabled', ...obj(sp.authConfig), ...obj(p.authConfig) },
+      dataEncryption: { type: 'SystemManaged', ...obj(p.dataEncryption) },
+      backup,
+      network: { publicNetworkAccess: 'Enabled', ...obj(p.network) },
+      highAvailability: { mode: String(ha.mode ?? 'Disabled'), state: ha.mode && ha.mode !== 'Disabled' ? 'Healthy' : 'NotEnabled', ...(ha.standbyAvailabilityZone ? { standbyAvailabilityZone: ha.standbyAvailabilityZone } : {}) },
+      maintenanceWindow: { customWindow: 'Disabled', dayOfWeek: 0, startHour: 0, startMinute: 0, ...obj(p.maintenanceWindow) },
+      availabilityZone: String(p.availabilityZone ?? '1'),
+      replicationRole: 'Primary',
+      replicaCapacity: 5,
+      replica: { role: 'Primary', capacity: 5 },
+    },
+  };
+  if (body.tags) doc.tags = body.tags;
+  if (body.identity) doc.identity = body.identity;
+  if (typeof p.sourceServerResourceId === 'string') props(doc).sourceServerResourceId = p.sourceServerResourceId;
+  if (req.method === 'PUT' && (doc.properties as Obj).administratorLogin === undefined) delete (doc.properties as Obj).administratorLogin;
+  return doc;
+}
+
+/** Checks an update (PUT on an existing server or PATCH) against what Azure refuses to change. */
+function checkUpdate(current: Json, body: Obj, isPut: boolean): void {
+  const cp = props(current);
+  const p = obj(body.properties);
+  if (isPut && body.location && String(body.location).replace(/\s+/g, '').toLowerCase() !== String(current.location)) {
+    throw new ArmError(
+      400,
+      'InvalidResourceLocation',
+      `The resource '${String(current.name)}' already exists in location '${String(current.location)}' in resource group. A resource with the same name cannot be created in location '${String(body.location)}'. Please select a new resource name.`,
+    );
+  }
+  if (p.administratorLogin !== undefined && p.administratorLogin !== cp.administratorLogin) throw immutable('properties.administratorLogin', 'administratorLogin');
+  const geo = obj(p.backup).geoRedundantBackup;
+  if (geo !== undefined && geo !== obj(cp.backup).geoRedundantBackup) throw immutable('properties.backup.geoRedundantBackup', 'backup.geoRedundantBackup');
+  if (p.version !== undefined && Number(p.version) < Number(cp.version)) {
+    throw new ArmError(400, 'PropertyChangeNotAllowed', `Downgrading the major version from '${String(cp.version)}' to '${String(p.version)}' is not supported.`, 'properties.version');
+  }
+  const size = obj(p.storage).storageSizeGB;
+  if (size !== undefined && Number(size) < Number(obj(cp.storage).storageSizeGB)) {
+    throw new ArmError(400, 'PropertyChangeNotAllowed', `Decreasing the storage size from ${String(obj(cp.storage).storageSizeGB)} GB to ${String(size)} GB is not supported.`, 'properties.storage.storageSizeGB');
+  }
+  if (p.createMode !== undefined && !['Update', 'Default'].includes(String(p.createMode))) {
+    throw new ArmError(400, 'InvalidParameterValue', `createMode '${String(p.createMode)}' is not valid for an existing server.`, 'properties.createMode');
+  }
+  const retention = obj(p.backup).backupRetentionDays;
+  if (retention !== undefined && (Number(retention) < 7 || Number(retention) > 35)) {
+    throw new ArmError(400, 'InvalidParameterValue', `backupRetentionDays must be between 7 and 35, got ${String(retention)}.`, 'properties.backup.backupRetentionDays');
+  }
+}
+
+/** Applies an accepted update to the stored document (what Azure shows once the update finished). */
+function applyUpdate(doc: Json, body: Obj): void {
+  const p = obj(body.properties);
+  const dp = props(doc);
+  if (body.sku) doc.sku = { ...obj(doc.sku), ...obj(body.sku) };
+  if (body.tags) doc.tags = body.tags;
+  if (body.identity) doc.identity = body.identity;
+  if (p.version !== undefined) dp.version = String(p.version);
+  for (const k of ['storage', 'authConfig', 'network', 'maintenanceWindow', 'dataEncryption'] as const) {
+    if (p[k] !== undefined) dp[k] = { ...obj(dp[k]), ...obj(p[k]) };
+  }
+  if (p.backup !== undefined) {
+    const b = { ...obj(p.backup) };
+    delete b.earliestRestoreDate;
+    dp.backup = { ...obj(dp.backup), ...b };
+  }
+  if (p.highAvailability !== undefined) {
+    const ha = { ...obj(dp.highAvailability), ...obj(p.highAvailability) };
+    ha.state = ha.mode && ha.mode !== 'Disabled' ? 'Healthy' : 'NotEnabled';
+    dp.highAvailability = ha;
+  }
+  if (p.availabilityZone !== undefined) dp.availabilityZone = p.availabilityZone;
+}
+
+export function registerServers(state: PostgresProviderState): void {
+  const { ctx } = state;
+  const route = (method: 'GET' | 'PUT' | 'PATCH' | 'POST' | 'DELETE', path: string, handler: (req: ArmRequest) => Promise<ArmResponse> | ArmResponse, requestSchema?: ReturnType<typeof spec>) =>
+    ctx.router.add({ method, path, apiVersions: API_VERSIONS, resourceType: SERVER_TYPE, handler, ...(requestSchema ? { requestSchema } : {}) });
+
+  route('GET', SERVER_PATH, (req) => ({ status: 200, body: view(state, state.serverDoc(req).doc) }));
+
+  route('GET', '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.DBforPostgreSQL/flexibleServers', (req) => {
+    const { subscriptionId, resourceGroupName } = req.params as Record<string, string>;
+    ctx.requireResourceGroup(subscriptionId!, resourceGroupName!);
+    const prefix = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}/providers/${NAMESPACE}`;
+    return { status: 200, body: { value: ctx.store.list(prefix, 'flexibleServers').map((d) => view(state, d)) } };
+  });
+
+  route('GET', '/subscriptions/{subscriptionId}/providers/Microsoft.DBforPostgreSQL/flexibleServers', (req) => {
+    const sub = req.params.subscriptionId!.toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const docs = ctx.store.find(new RegExp(`^/subscriptions/${sub}/resourcegroups/[^/]+/providers/microsoft\\.dbforpostgresql/flexibleservers/[^/]+$`));
+    return { status: 200, body: { value: docs.map((d) => view(state, d)) } };
+  });
+
+  route('GET', `${SERVER_PATH}/replicas`, (req) => {
+    const { rt } = state.serverDoc(req);
+    const docs = ctx.store
+      .find(/\/providers\/microsoft\.dbforpostgresql\/flexibleservers\/[^/]+$/)
+      .filter((d) => String(props(d).sourceServerResourceId ?? '').toLowerCase() === rt.id.toLowerCase() && props(d).replicationRole === 'AsyncReplica');
+    return { status: 200, body: { value: docs.map((d) => view(state, d)) } };
+  });
+
+  route('PUT', SERVER_PATH, (req) => putServer(state, req), spec('Servers.json', 'Server'));
+  route('PATCH', SERVER_PATH, (req) => updateServer(state, req, false), spec('Servers.json', 'ServerForPatch'));
+
+  route('DELETE', SERVER_PATH, (req) => {
+    const { subscriptionId, resourceGroupName, serverName } = req.params as Record<string, string>;
+    ctx.requireResourceGroup(subscriptionId!, resourceGroupName!);
+    const id = serverId(subscriptionId!, resourceGroupName!, serverName!);
+    const doc = ctx.store.get(id);
+    const rt = state.runtime(id);
+    if (!doc || !rt) return { status: 204 };
+    state.assertNotBusy(rt);
+    const before = props(doc).state;
+    props(doc).state = 'Dropping';
+    return state.startOp(
+      req,
+      rt,
+      doc,
+      'servers.delete',
+      async () => {
+        await state.instances.destroy(rt.id, rt.dir);
+        rt.instance = undefined;
+        ctx.store.deleteTree(rt.id);
+        state.runtimes.delete(rt.id.toLowerCase());
+      },
+      () => {
+        props(doc).state = before;
+      },
+    );
+  });
+
+  route('POST', `${SERVER_PATH}/restart`, (req) => {
+    const { doc, rt } = state.serverDoc(req);
+    state.assertNotBusy(rt);
+    const inst = rt.instance;
+    if (props(doc).state !== 'Ready' || !inst) {
+      throw new ArmError(409, 'ServerIsNotReady', `Restart or Stop Server can only be performed on Started servers. Sever Name = ${rt.name}, Current Server State = ${String(props(doc).state)}`);
+    }
+    props(doc).state = 'Restarting';
+    return state.startOp(
+      req,
+      rt,
+      doc,
+      'servers.restart',
+      async () => {
+        await inst.server.restart();
+        state.markStarted(rt);
+        props(doc).state = 'Ready';
+      },
+      () => {
+        props(doc).state = 'Ready';
+      },
+    );
+  }, spec('Servers.json', 'RestartParameter'));
+
+  route('POST', `${SERVER_PATH}/stop`, (req) => {
+    const { doc, rt } = state.serverDoc(req);
+    state.assertNotBusy(rt);
+    const inst = rt.instance;
+    if (props(doc).state !== 'Ready' || !inst) {
+      throw new ArmError(409, 'ServerIsNotReady', `Restart or Stop Server can only be performed on Started servers. Sever Name = ${rt.name}, Current Server State = ${String(props(doc).state)}`);
+    }
+    props(doc).state = 'Stopping';
+    return state.startOp(
+      req,
+      rt,
+      doc,
+      'servers.stop',
+      async () => {
+        await inst.server.stop();
+        props(doc).state = 'Stopped';
+      },
+      () => {
+        props(doc).state = 'Ready';
+      },
+    );
+  });
+
+  route('POST', `${SERVER_PATH}/start`, (req) => {
+    const { doc, rt } = state.serverDoc(req);
+    state.assertNotBusy(rt);
+    const inst = rt.instance;
+    if (props(doc).state !== 'Stopped' || !inst) {
+      throw new ArmError(409, 'ServerIsNotStopped', `Start Server can only be performed on Stopped servers. Sever Name = ${rt.name}, Current Server State = ${String(props(doc).state)}`);
+    }
+    props(doc).state = 'Starting';
+    return state.startOp(
+      req,
+      rt,
+      doc,
+      'servers.start',
+      async () => {
+        await inst.server.start();
+        state.markStarted(rt);
+        props(doc).state = 'Ready';
+      },
+      () => {
+        props(doc).state = 'Stopped';
+      },
+    );
+  });
+}
+
+async function putServer(state: PostgresProviderState, req: ArmRequest): Promise<ArmResponse> {
+  const { ctx } = state;
+  const { subscriptionId, resourceGroupName, serverName } = req.params as Record<string, string>;
+  ctx.requireResourceGroup(subscriptionId!, resourceGroupName!);
+  const id = serverId(subscriptionId!, resourceGroupName!, serverName!);
+  if (ctx.store.get(id)) return updateServer(state, req, true);
+
+  const body = obj(req.body);
+  const p = obj(body.properties);
+  if (!SERVER_NAME.test(serverName!)) {
+    throw new ArmError(400, 'InvalidParameterValue', `Server name '${serverName}' is invalid: use 3 to 63 lowercase letters, digits and hyphens, not starting or ending with a hyphen.`, 'serverName');
+  }
+  const taken = ctx.store.find(new RegExp(`/providers/microsoft\\.dbforpostgresql/flexibleservers/${serverName!.toLowerCase()}$`));
+  if (taken.length > 0) throw new ArmError(409, 'ServerNameAlreadyExists', `Specified server name '${serverName}' is already used. Please use a different name and try again.`, 'serverName');
+
+  const mode = String(p.createMode ?? 'Create');
+  if (p.version !== undefined && !VERSIONS.includes(String(p.version))) {
+    throw armErrors.invalidParameter('properties.version', `The version '${String(p.version)}' is not supported.`);
+  }
+  let source: { doc: Json; rt: ServerRuntime } | undefined;
+  if (mode === 'Create' || mode === 'Default') {
+    const login = p.administratorLogin;
+    const password = p.administratorLoginPassword;
+    if (typeof login !== 'string' || !login) throw armErrors.invalidParameter('properties.administratorLogin', "The property 'administratorLogin' is required to create a server.");
+    if (typeof password !== 'string' || !password) {
+      throw armErrors.invalidParameter('properties.administratorLoginPassword', "The property 'administratorLoginPassword' is required to create a server.");
+    }
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/.test(login) || RESERVED_LOGINS.has(login.toLowerCase()) || login.toLowerCase().startsWith('pg_')) {
+      throw armErrors.invalidParameter('properties.administratorLogin', `The administrator login '${login}' is not valid or is reserved.`);
+    }
+    if (password.length < 8 || password.length > 128) {
+      throw armErrors.invalidParameter('properties.administratorLoginPassword', 'The password must be between 8 and 128 characters long.');
+    }
+  } else if (mode === 'PointInTimeRestore' || mode === 'GeoRestore' || mode === 'Replica') {
+    const sourceId = p.sourceServerResourceId;
+    if (typeof sourceId !== 'string' || !PARSED_ID.test(sourceId)) {
+      throw armErrors.invalidParameter('properties.sourceServerResourceId', `createMode '${mode}' needs 'sourceServerResourceId' naming an existing flexible server.`);
+    }
+    const m = PARSED_ID.exec(sourceId)!;
+    const srcId = serverId(m[1]!, m[2]!, m[3]!);
+    const sdoc = ctx.store.get(srcId);
+    const srt = state.runtime(srcId);
+    if (!sdoc || !srt) throw new ArmError(404, 'SourceServerNotFound', `The source server '${m[3]}' could not be found.`, 'properties.sourceServerResourceId');
+    if (props(sdoc).state !== 'Ready' || !srt.instance) {
+      throw new ArmError(409, 'ServerIsNotReady', `The source server '${m[3]}' must be Ready; current state is ${String(props(sdoc).state)}.`);
+    }
+    if (mode === 'Replica' && srt.role !== 'Primary') throw armErrors.invalidParameter('properties.sourceServerResourceId', 'A replica cannot be created from another replica.');
+    if (mode === 'PointInTimeRestore') {
+      if (typeof p.pointInTimeUTC !== 'string') throw armErrors.invalidParameter('properties.pointInTimeUTC', "createMode 'PointInTimeRestore' needs 'pointInTimeUTC'.");
+      const t = Date.parse(p.pointInTimeUTC);
+      const earliest = String(obj(props(view(state, sdoc)).backup).earliestRestoreDate);
+      if (Number.isNaN(t) || t < Date.parse(earliest) - 1000 || t > Date.now() + 60_000) {
+        throw armErrors.invalidParameter('properties.pointInTimeUTC', `The restore point '${p.pointInTimeUTC}' must be between the earliest restore date '${earliest}' and now.`);
+      }
+    }
+    source = { doc: sdoc, rt: srt };
+  } else {
+    throw armErrors.invalidParameter('properties.createMode', `createMode '${mode}' is not supported for a new server.`);
+  }
+
+  const rt = state.newRuntime(subscriptionId!, resourceGroupName!, serverName!, source ? new Map(source.rt.params) : undefined, source?.rt.overridden);
+  const doc = newServerDoc(req, rt, body, source?.doc);
+  if (source) {
+    props(doc).sourceServerResourceId = source.rt.id;
+    if (mode === 'Replica') {
+      rt.role = 'AsyncReplica';
+      Object.assign(props(doc), { replicationRole: 'AsyncReplica', replicaCapacity: 0, replica: { role: 'AsyncReplica', capacity: 0, replicationState: 'Provisioning' } });
+    }
+  }
+  ctx.store.put(id, doc);
+  const adminPassword = String(p.administratorLoginPassword ?? '');
+  return state.startOp(
+    req,
+    rt,
+    doc,
+    'servers.create',
+    async () => {
+      if (!source) {
+        rt.instance = await state.instances.create({
+          key: rt.id,
+          fqdn: rt.fqdn,
+          dir: rt.dir,
+          adminLogin: String(props(doc).administratorLogin),
+          adminPassword,
+          settings: state.settingsFor(rt),
+        });
+      } else {
+        if (!source.rt.instance) throw new ArmError(409, 'ServerIsNotReady', 'The source server is not running.');
+        rt.instance = await state.instances.createFromSource({
+          key: rt.id,
+          fqdn: rt.fqdn,
+          dir: rt.dir,
+          source: source.rt.instance,
+          settings: state.settingsFor(rt),
+          replica: mode === 'Replica',
+        });
+        if (mode === 'Replica') obj(props(doc).replica).replicationState = 'Active';
+      }
+      rt.createdAt = new Date();
+      state.markStarted(rt);
+      props(doc).state = 'Ready';
+    },
+    async () => {
+      await state.instances.destroy(rt.id, rt.dir).catch(() => {});
+      ctx.store.delete(id);
+      state.runtimes.delete(id.toLowerCase());
+    },
+  );
+}
+
+async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut: boolean): Promise<ArmResponse> {
+  const { doc, rt } = state.serverDoc(req);
+  state.assertNotBusy(rt);
+  const body = obj(req.body);
+  checkUpdate(doc, body, isPut);
+  if (props(doc).state !== 'Ready') {
+    throw new ArmError(409, 'ServerIsNotReady', `Server '${rt.name}' cannot be updated in state ${String(props(doc).state)}.`);
+  }
+  const p = obj(body.properties);
+  const newPassword = typeof p.administratorLoginPassword === 'string' ? p.administratorLoginPassword : undefined;
+  const inst = rt.instance;
+  props(doc).state = 'Updating';
+  return state.startOp(
+    req,
+    rt,
+    doc,
+    'servers.update',
+    async () => {
+      if (newPassword !== undefined && inst) {
+        const login = String(props(doc).administratorLogin);
+        await state.instances.withSuperClient(inst, 'postgres', async (c) => {
+          await c.query("SET log_statement = 'none'");
+          await c.query(`ALTER ROLE ${c.escapeIdentifier(login)} PASSWORD ${c.escapeLiteral(newPassword)}`);
+        });
+      }
+      applyUpdate(doc, body);
+      props(doc).state = 'Ready';
+    },
+    () => {
+      props(doc).state = 'Ready';
+    },
+  );
+}

@@ -1,0 +1,182 @@
+// Shared set-up of the Azure client-layer tests: a private in-process ARM emulator (so throttling and
+// fault settings cannot disturb other test files), clients built by the operator's own factory, and a
+// recorder of every response the SDK received, for validation against the swagger.
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { createHttpHeaders, createPipelineRequest, type PipelinePolicy } from '@azure/core-rest-pipeline';
+import { repoRoot } from '../env/paths.js';
+import { ensureCertificateAuthority } from '../env/pki.js';
+import { startArmEmulator, type ArmEmulator } from '../arm-emulator/emulator.js';
+import type { SwaggerSpecs, SwaggerOperation } from '../arm-emulator/framework/swagger.js';
+import { ArmRequestBudget, type ArmRequestBudgetOptions } from '../../src/azure/budget.js';
+import { createAzureClients, type AzureClients } from '../../src/azure/clients.js';
+import { staticTokenCredential } from '../../src/azure/credentials.js';
+import { ArmMetrics } from '../../src/azure/metrics.js';
+
+export const SUBSCRIPTION = '5f1c3e2a-8d4b-4c6e-9a7f-0b1d2c3e4f50';
+
+export interface PrivateArm {
+  emu: ArmEmulator;
+  caPem: string;
+  stop(): Promise<void>;
+}
+
+export async function startPrivateArm(label: string): Promise<PrivateArm> {
+  const dir = path.join(repoRoot, '.local', 'test-azure', `${label}-${process.pid}-${Date.now().toString(36)}`);
+  const ca = await ensureCertificateAuthority(path.join(dir, 'ca'));
+  const emu = await startArmEmulator({
+    stateDir: path.join(dir, 'arm'),
+    caCertFile: ca.certFile,
+    caKeyFile: path.join(dir, 'ca', 'ca.key'),
+    // Short operations; Retry-After 0 lets the pollers use the interval the tests pass.
+    lro: { defaultDurationMs: 100, retryAfterSeconds: 0 },
+  });
+  return {
+    emu,
+    caPem: fs.readFileSync(emu.caFile, 'utf8'),
+    async stop() {
+      await emu.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Calls the emulator's control API (test hooks: faults, throttling, request log). */
+export function control<T = unknown>(arm: PrivateArm, method: string, route: string, body?: unknown): Promise<T> {
+  const url = new URL(`${arm.emu.controlEndpoint}${route}`);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise<T>((resolve, reject) => {
+    const req = https.request(
+      url,
+      { method, ca: arm.caPem, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          if ((res.statusCode ?? 500) >= 400) reject(new Error(`control ${method} ${route}: ${res.statusCode} ${text}`));
+          else resolve((text ? JSON.parse(text) : undefined) as T);
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export interface RequestLogEntry {
+  time: string;
+  method: string;
+  path: string;
+  status: number;
+  code?: string;
+}
+
+export async function requestLog(arm: PrivateArm, since?: string): Promise<{ entries: RequestLogEntry[]; counts: Record<string, number> }> {
+  return control(arm, 'GET', `/requests${since ? `?since=${encodeURIComponent(since)}` : ''}`);
+}
+
+export interface ClientOptions {
+  budget?: ArmRequestBudget | ArmRequestBudgetOptions;
+  metrics?: ArmMetrics;
+  retry?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
+}
+
+export function clientsFor(arm: PrivateArm, opts: ClientOptions = {}): AzureClients {
+  const budget = opts.budget instanceof ArmRequestBudget ? opts.budget : new ArmRequestBudget(opts.budget);
+  return createAzureClients({
+    subscriptionId: SUBSCRIPTION,
+    armEndpoint: arm.emu.endpoint,
+    credential: staticTokenCredential('emulator-static-token', { armEndpoint: arm.emu.endpoint }),
+    caCertPem: arm.caPem,
+    budget,
+    metrics: opts.metrics ?? new ArmMetrics(),
+    retry: { retryDelayInMs: 20, maxRetryDelayInMs: 200, ...opts.retry },
+  });
+}
+
+/** A raw ARM call through the operator's pipeline (auth, budget, retries), for bodies the SDK models cannot express. */
+export async function rawArm(clients: AzureClients, method: 'GET' | 'PUT' | 'PATCH' | 'DELETE', armPath: string, apiVersion: string, body?: unknown) {
+  const request = createPipelineRequest({
+    url: `${clients.armEndpoint}${armPath}?api-version=${apiVersion}`,
+    method,
+    headers: createHttpHeaders({ 'content-type': 'application/json', accept: 'application/json' }),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const response = await clients.postgres.sendRequest(request);
+  return { status: response.status, headers: response.headers, body: response.bodyAsText ? (JSON.parse(response.bodyAsText) as unknown) : undefined };
+}
+
+export async function createResourceGroup(clients: AzureClients, name: string, location = 'eastus'): Promise<void> {
+  const res = await rawArm(clients, 'PUT', `/subscriptions/${SUBSCRIPTION}/resourcegroups/${name}`, '2024-11-01', { location });
+  if (res.status !== 200 && res.status !== 201) throw new Error(`resource group ${name}: ${res.status} ${JSON.stringify(res.body)}`);
+}
+
+export interface CapturedResponse {
+  method: string;
+  path: string;
+  status: number;
+  body: unknown;
+}
+
+/** Records every response (each retry and poll included) the clients' pipelines receive. */
+export function recordResponses(clients: AzureClients): CapturedResponse[] {
+  const captured: CapturedResponse[] = [];
+  const policy: PipelinePolicy = {
+    name: 'testResponseRecorder',
+    async sendRequest(request, next) {
+      const response = await next(request);
+      let body: unknown;
+      try {
+        body = response.bodyAsText ? JSON.parse(response.bodyAsText) : undefined;
+      } catch {
+        body = response.bodyAsText;
+      }
+      captured.push({ method: request.method, path: new URL(request.url).pathname, status: response.status, body });
+      return response;
+    },
+  };
+  clients.monitor.pipeline.addPolicy(policy, { afterPhase: 'Sign' });
+  clients.postgres.pipeline.addPolicy(policy, { afterPhase: 'Sign' });
+  return captured;
+}
+
+/**
+ * The swagger operation of a request. Extension resources are declared on `/{resourceUri}/...`, a
+ * parameter that spans several segments, which the emulator's per-segment matcher does not expand.
+ */
+export function swaggerOperationFor(specs: SwaggerSpecs, method: string, urlPath: string): SwaggerOperation | undefined {
+  const direct = specs.findOperation(method, urlPath);
+  if (direct) return direct;
+  return specs.operations.find((o) => {
+    if (o.method !== method.toUpperCase() || !o.template.startsWith('/{resourceUri}/')) return false;
+    const rest = o.template
+      .slice('/{resourceUri}'.length)
+      .split('/')
+      .filter(Boolean)
+      .map((seg) => (/^\{\w+\}$/.test(seg) ? '/[^/]+' : '/' + seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('');
+    return new RegExp(`^/.+${rest}/?$`, 'i').test(urlPath);
+  });
+}
+
+/** Schema problems of each recorded response body, as readable strings (empty when all validate). */
+export function responseSchemaProblems(specs: SwaggerSpecs, captured: CapturedResponse[]): string[] {
+  const problems: string[] = [];
+  for (const c of captured) {
+    const op = swaggerOperationFor(specs, c.method, c.path);
+    if (!op) {
+      problems.push(`${c.method} ${c.path}: no swagger operation`);
+      continue;
+    }
+    const schemaUrl = op.responses[String(c.status)] ?? (c.status >= 400 ? op.responses.default : undefined);
+    if (schemaUrl === undefined) {
+      problems.push(`${c.method} ${c.path}: status ${c.status} not declared by ${op.operationId}`);
+      continue;
+    }
+    if (schemaUrl === null) continue;
+    for (const e of specs.validate(schemaUrl, c.body)) problems.push(`${c.method} ${c.path} (${op.operationId} ${c.status}): ${e.instancePath} ${e.message ?? e.keyword}`);
+  }
+  return problems;
+}
