@@ -217,6 +217,8 @@ export class KubeClient {
         }
         res.on('data', () => onActivity?.());
         const lines = createInterface({ input: res, crlfDelay: Infinity });
+        // The stream's own error handler below settles `done`; readline re-emits the same error.
+        lines.on('error', () => undefined);
         lines.on('line', (line) => {
           if (!line.trim()) return;
           let ev: WatchEvent;

@@ -125,6 +125,9 @@ describe('the compliance-schema Migration example on PostgreSQL 17', () => {
     ).rejects.toMatchObject({ code: '42501' });
     await db.query('RESET app.current_tenant_id');
 
+    await db.query(`SET ROLE ${ROLES.admin}`);
+    expect((await db.query('SELECT tenant_id FROM storage_records ORDER BY tenant_id')).rows).toEqual([{ tenant_id: 't1' }, { tenant_id: 't2' }]);
+
     await db.query(`SET ROLE ${ROLES.analytics}`);
     expect((await db.query('SELECT count(*)::int AS n FROM storage_records')).rows[0]).toEqual({ n: 2 });
     await expect(db.query(`DELETE FROM tenant_configs`)).rejects.toMatchObject({ code: '42501' });

@@ -213,12 +213,19 @@ describe('server lifecycle', () => {
   });
 
   test('CREATE EXTENSION is refused unless azure.extensions allows it', async () => {
-    await h.client.configurations.beginUpdateAndWait(RG, NAME, 'azure.extensions', { value: 'citext,pg_trgm', source: 'user-override' }, FAST);
+    await h.client.configurations.beginUpdateAndWait(RG, NAME, 'azure.extensions', { value: 'citext,pg_trgm,pg_stat_statements', source: 'user-override' }, FAST);
     const c = await connectAsAdmin(server);
     try {
       await c.query('CREATE EXTENSION citext');
-      const ext = await c.query("SELECT extname FROM pg_extension WHERE extname = 'citext'");
-      expect(ext.rowCount).toBe(1);
+      // pg_stat_statements is untrusted in PostgreSQL (and preloaded): allowed, the admin can still create it.
+      await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+      const ext = await c.query("SELECT extname FROM pg_extension WHERE extname IN ('citext', 'pg_stat_statements')");
+      expect(ext.rowCount).toBe(2);
+      expect((await c.query('SELECT count(*) FROM pg_stat_statements')).rowCount).toBe(1);
+      // ...and is not left a superuser afterwards.
+      expect((await c.query('SELECT rolsuper FROM pg_roles WHERE rolname = current_user')).rows[0].rolsuper).toBe(false);
+      await expect(c.query('CREATE EXTENSION pg_buffercache')).rejects.toThrow(/not allow-listed|permission denied/);
+      expect((await c.query('SELECT rolsuper FROM pg_roles WHERE rolname = current_user')).rows[0].rolsuper).toBe(false);
       await expect(c.query('CREATE EXTENSION hstore')).rejects.toThrow(/not allow-listed/);
       // A session cannot widen the list for itself.
       await c.query("SET azure.extensions = 'hstore'");

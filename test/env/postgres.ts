@@ -32,6 +32,19 @@ function runAs(): { uid: number; gid: number } | undefined {
   return { uid: 65534, gid: 65534 };
 }
 
+/**
+ * The server user must be able to reach its data directory: give "others" search (x, not read) on
+ * ancestors we own that lack it, e.g. a mkdtemp() folder (mode 0700).
+ */
+function allowTraverse(dir: string): void {
+  const uid = process.getuid?.();
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    if (st.uid === uid && (st.mode & 0o001) === 0) fs.chmodSync(d, (st.mode & 0o7777) | 0o001);
+    if (path.dirname(d) === d) break;
+  }
+}
+
 export interface PostgresOptions {
   /** Data directory; created with initdb on first start. */
   dataDir: string;
@@ -87,7 +100,10 @@ export class PostgresServer {
   init(): void {
     const owner = runAs();
     fs.mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
-    if (owner) fs.chownSync(this.opts.dataDir, owner.uid, owner.gid);
+    if (owner) {
+      fs.chownSync(this.opts.dataDir, owner.uid, owner.gid);
+      allowTraverse(path.dirname(this.opts.dataDir));
+    }
     if (!fs.existsSync(path.join(this.opts.dataDir, 'PG_VERSION'))) {
       const pwFile = path.join(this.opts.dataDir, '..', `.${path.basename(this.opts.dataDir)}.pw`);
       fs.writeFileSync(pwFile, this.opts.password + '\n', { mode: 0o600 });

@@ -6,13 +6,24 @@ import * as k8s from '@kubernetes/client-node';
 import { readEnvInfo, type EnvInfo } from './localenv.js';
 import { repoRoot } from './paths.js';
 
-/** Where jest's global setup keeps the test environment (separate from a developer's `.local/`). */
-export const TEST_ENV_DIR = process.env.TENANTDB_TEST_ENV_DIR ?? path.join(repoRoot, '.local', 'test');
+/** Parent of the per-run environments jest's global setup starts (apart from a developer's `.local/`). */
+export const TEST_RUNS_DIR = path.join(repoRoot, '.local', 'test');
+
+/**
+ * The environment of this test run. Global setup picks a folder per run and exports it in
+ * TENANTDB_TEST_ENV_DIR, which the jest workers inherit, so concurrent runs never share or stop
+ * each other's servers.
+ */
+export function testEnvDir(): string {
+  const dir = process.env.TENANTDB_TEST_ENV_DIR;
+  if (!dir) throw new Error('TENANTDB_TEST_ENV_DIR is not set: run the tests through jest (npm test), whose global setup starts the environment');
+  return dir;
+}
 
 let cached: EnvInfo | undefined;
 
 export function testEnv(): EnvInfo {
-  cached ??= readEnvInfo(TEST_ENV_DIR);
+  cached ??= readEnvInfo(testEnvDir());
   return cached;
 }
 
