@@ -2,7 +2,7 @@
 // the cleanup later issues add), validate the spec, and report through status that the current
 // generation has been seen. Level-based: everything is recomputed from the cached object, and a
 // converged object produces no write at all.
-import { API_GROUP, API_VERSION, KINDS, type KindName } from '../src/api/kinds.js';
+import { API_GROUP, API_GROUP_VERSION, API_VERSION, KINDS, type KindName } from '../src/api/kinds.js';
 import type { ValidationResult } from '../src/api/object.js';
 import { setHealth, type Condition, type Health } from '../src/runtime/conditions.js';
 import type { ReconcileFn } from '../src/runtime/controller.js';
@@ -65,7 +65,8 @@ export function observeReconciler(mgr: Manager, reg: KindRegistration): Reconcil
     }
 
     const generation = obj.metadata.generation;
-    const validation = reg.validate(obj);
+    // Only the spec is the user's to get wrong; status is ours and checked by its own writes.
+    const validation = reg.validate({ ...obj, status: undefined });
     const health = desiredHealth(reg.kind, validation, generation);
     const current = (obj.status ?? {}) as ObservedStatus;
     const desired = { observedGeneration: generation, conditions: setHealth(current.conditions, health, generation) };
@@ -73,11 +74,13 @@ export function observeReconciler(mgr: Manager, reg: KindRegistration): Reconcil
     if (!updated) return {};
 
     ctx.log.info({ generation, ready: health.state === 'Ready', reason: health.reason }, 'status updated');
+    // Events name the object by apiVersion and kind, which list items of some clients lack.
+    const regarding: KubeObject = { ...obj, apiVersion: API_GROUP_VERSION, kind: KINDS[reg.kind].kind };
     if (!validation.ok) {
       const wasInvalid = current.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True' && c.reason === 'InvalidSpec');
-      if (!wasInvalid || current.observedGeneration !== generation) await mgr.events.event(obj, 'Warning', 'InvalidSpec', 'Validate', health.message);
+      if (!wasInvalid || current.observedGeneration !== generation) await mgr.events.event(regarding, 'Warning', 'InvalidSpec', 'Validate', health.message);
     } else if (current.observedGeneration === undefined) {
-      await mgr.events.event(obj, 'Normal', 'Observed', 'Reconcile', `${KINDS[reg.kind].kind} seen by the operator (generation ${generation ?? 0})`);
+      await mgr.events.event(regarding, 'Normal', 'Observed', 'Reconcile', `${KINDS[reg.kind].kind} seen by the operator (generation ${generation ?? 0})`);
     }
     return {};
   };

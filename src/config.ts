@@ -1,6 +1,19 @@
 // Operator settings from flags and environment variables (flags win). Names follow controller-runtime's
 // conventional flags so the chart and operators' habits carry over.
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** In a pod, the namespace it runs in (where the leader Lease belongs by default), as controller-runtime finds it. */
+function podNamespace(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.POD_NAMESPACE) return env.POD_NAMESPACE;
+  try {
+    return fs.readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface OperatorConfig {
   /** Empty: all namespaces. */
@@ -90,8 +103,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
         kubeconfig: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-      // `--leader-elect` alone means true, as Go's bool flags do.
-      tokens: false,
     });
   } catch (err) {
     // parseArgs rejects a string option without a value; accept the bare boolean flag form.
@@ -116,7 +127,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   return {
     namespaces,
     leaderElect: leaderElectRaw === undefined ? false : parseBool('--leader-elect', leaderElectRaw),
-    leaderElectionNamespace: pick(v['leader-election-namespace'], 'LEADER_ELECTION_NAMESPACE') ?? env.POD_NAMESPACE ?? 'default',
+    leaderElectionNamespace: pick(v['leader-election-namespace'], 'LEADER_ELECTION_NAMESPACE') ?? podNamespace(env) ?? 'default',
     leaderElectionId: pick(v['leader-election-id'], 'LEADER_ELECTION_ID') ?? 'tenantdb-operator.tenantdb.io',
     metricsBindAddress: pick(v['metrics-bind-address'], 'METRICS_BIND_ADDRESS') ?? ':8080',
     healthProbeBindAddress: pick(v['health-probe-bind-address'], 'HEALTH_PROBE_BIND_ADDRESS') ?? ':8081',

@@ -50,6 +50,12 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // A bug that escapes every handler leaves the process in an unknown state: log it and exit, and
+  // let the restart (and the successor's relist) bring back a consistent view.
+  process.on('unhandledRejection', (err) => {
+    logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'unhandled rejection; exiting');
+    process.exit(1);
+  });
 
   logger.info(
     {

@@ -21,7 +21,7 @@ export const ARM_SUBSCRIPTION_BUCKETS: Readonly<BudgetConfig> = {
 };
 
 /** Share of each bucket kept in reserve so that network jitter and clock drift do not tip the server's bucket into 429s. */
-export const DEFAULT_HEADROOM = 0.05;
+export const DEFAULT_HEADROOM = 0.02;
 
 export function categoryOf(method: string): RequestCategory {
   switch (method.toUpperCase()) {
@@ -162,12 +162,23 @@ export class ArmRequestBudget {
 
   /** Feeds a response back: Retry-After on 429 pauses the bucket, remaining-headers re-sync it. */
   observe(ticket: Ticket, response: Pick<PipelineResponse, 'status' | 'headers'>): void {
-    const q = this.queues[ticket.category];
     const now = this.clock();
+    this.adjust(ticket, response, now);
+    // Settle last, so a waiter woken by the freed capacity already sees the pause or the re-sync.
     this.settle(ticket, now);
+  }
+
+  private adjust(ticket: Ticket, response: Pick<PipelineResponse, 'status' | 'headers'>, now: number): void {
+    const q = this.queues[ticket.category];
     if (response.status === 429) {
-      // ARM sends Retry-After with every 429; without one, wait for one refill interval.
-      const pauseMs = retryAfterMs(response.headers) ?? 1000 / q.bucket.config.refillPerSecond;
+      let pauseMs = retryAfterMs(response.headers);
+      if (pauseMs === undefined) {
+        // ARM sends Retry-After with every 429. Should something in between drop it, the SDK's retry
+        // policy would give up on the 429 at once; supply the minimum ARM itself uses (1 s) so it waits
+        // and retries like for any other throttled answer.
+        pauseMs = 1000;
+        response.headers.set('retry-after', '1');
+      }
       q.bucket.pause(now, now + pauseMs);
       q.lastSyncAt = now;
       return;

@@ -34,3 +34,11 @@ export function armResourceTypeOf(url: string): string {
   });
   return blocks.join('/providers/');
 }
+
+/**
+ * The `resourceUri` parameter of extension-resource operations (diagnostic settings and their
+ * categories): @azure/arm-monitor puts the `/` in front itself, so a resource id must lose its own.
+ */
+export function extensionResourceUri(resourceId: string): string {
+  return resourceId.replace(/^\/+/, '').replace(/\/+$/, '');
+}

@@ -22,6 +22,7 @@ export interface InformerOptions {
   namespace?: string | undefined;
   logger: Logger;
   labelSelector?: string;
+  fieldSelector?: string;
   pageSize?: number;
   /** Watches time out server-side after between this and twice this many seconds. */
   minWatchTimeoutSeconds?: number;
@@ -55,7 +56,7 @@ export class Informer {
   private currentWatch: WatchHandle | undefined;
   private readonly log: Logger;
   /** Counters describing what the informer went through; exposed for diagnostics and tests. */
-  readonly stats = { lists: 0, watches: 0, gone: 0, stalls: 0, errors: 0 };
+  readonly stats = { lists: 0, pages: 0, watches: 0, bookmarks: 0, errorEvents: 0, gone: 0, stalls: 0, errors: 0 };
 
   constructor(private readonly opts: InformerOptions) {
     this.log = opts.logger.child({ informer: `${opts.resource.plural}${opts.resource.group ? '.' + opts.resource.group : ''}`, namespace: opts.namespace ?? '*' });
@@ -153,7 +154,7 @@ export class Informer {
       let page: ListResponse;
       try {
         page = await this.opts.client.request<ListResponse>('GET', path, {
-          query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector },
+          query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector },
           signal: this.stopController.signal,
           timeoutMs: 60_000,
         });
@@ -166,6 +167,7 @@ export class Informer {
         }
         throw err;
       }
+      this.stats.pages++;
       for (const item of page.items) fresh.set(objectKey(item), item);
       rv = page.metadata.resourceVersion ?? rv;
       cont = page.metadata.continue || undefined;
@@ -209,7 +211,13 @@ export class Informer {
       arm();
       handle = await this.opts.client.watch(
         resourcePath(this.opts.resource, this.opts.namespace),
-        { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds, labelSelector: this.opts.labelSelector },
+        {
+          resourceVersion: this.resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds,
+          labelSelector: this.opts.labelSelector,
+          fieldSelector: this.opts.fieldSelector,
+        },
         (ev) => {
           if (failure) return;
           try {
@@ -234,12 +242,14 @@ export class Informer {
 
   private onWatchEvent(type: string, object: KubeObject | Status): void {
     if (type === 'ERROR') {
+      this.stats.errorEvents++;
       const st = object as Status;
       throw new ApiError(st.code ?? 500, st.reason ?? 'Unknown', `watch error: ${st.message ?? ''}`);
     }
     const obj = object as KubeObject;
     const rv = obj.metadata?.resourceVersion;
     if (type === 'BOOKMARK') {
+      this.stats.bookmarks++;
       if (rv) this.resourceVersion = rv;
       return;
     }

@@ -147,7 +147,7 @@ export class KubeClient {
           const code = res.statusCode ?? 0;
           if (code >= 200 && code < 300) return resolve(parsed as T);
           const st = (parsed ?? {}) as Partial<Status>;
-          reject(new ApiError(code, st.reason ?? 'Unknown', `${method} ${path}: ${code} ${st.message ?? text.slice(0, 200)}`));
+          reject(new ApiError(code, st.reason ?? 'Unknown', `${method} ${path}: ${st.message ?? `${code} ${text.trim().slice(0, 200)}`}`));
         });
       });
       if (opts.body !== undefined) req.write(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));

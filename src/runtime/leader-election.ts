@@ -11,6 +11,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { ApiError, isNotFound, resourcePath, type KubeClient, type KubeObject, type ResourceRef } from './kubeclient.js';
 import { microTime } from './events.js';
+import { Informer } from './informer.js';
 import { leaderElectionMasterStatus } from './metrics.js';
 
 export const LEASES: ResourceRef = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' };
@@ -65,18 +66,43 @@ export class LeaderElector {
     return this.leading;
   }
 
-  /** Blocks until this candidate holds the lease (true) or `signal` aborts (false). */
+  /**
+   * Blocks until this candidate holds the lease (true) or `signal` aborts (false). Besides retrying
+   * every retry period, a candidate watches the Lease and tries at once when the holder releases it,
+   * so a handover on graceful shutdown does not wait for the next retry tick.
+   */
   async acquire(signal: AbortSignal): Promise<boolean> {
     this.log.info('attempting to acquire leader lease');
-    while (!signal.aborted) {
-      if (await this.tryAcquireOrRenew()) {
-        this.setLeading(true);
-        this.log.info('acquired leader lease');
-        return true;
+    let wake: AbortController | undefined;
+    const watcher = new Informer({
+      client: this.cfg.client,
+      resource: LEASES,
+      namespace: this.cfg.namespace,
+      fieldSelector: `metadata.name=${this.cfg.name}`,
+      logger: this.log,
+    });
+    const onChange = (lease: Lease | undefined): void => {
+      if (!lease?.spec?.holderIdentity) wake?.abort();
+    };
+    watcher.addHandler({ onUpdate: (_o, n) => onChange(n as Lease), onDelete: () => onChange(undefined) });
+    watcher.start();
+    try {
+      while (!signal.aborted) {
+        if (await this.tryAcquireOrRenew()) {
+          this.setLeading(true);
+          this.log.info('acquired leader lease');
+          return true;
+        }
+        wake = new AbortController();
+        const stop = (): void => wake?.abort();
+        signal.addEventListener('abort', stop, { once: true });
+        await sleep(this.retryPeriodMs * (1 + Math.random() * 0.2), undefined, { signal: wake.signal }).catch(() => undefined);
+        signal.removeEventListener('abort', stop);
       }
-      await sleep(this.retryPeriodMs * (1 + Math.random() * 0.2), undefined, { signal }).catch(() => undefined);
+      return false;
+    } finally {
+      await watcher.stop();
     }
-    return false;
   }
 
   /**
@@ -103,26 +129,25 @@ export class LeaderElector {
 
   /** Clears the holder so a successor can take over at once (client-go's ReleaseOnCancel). */
   async release(): Promise<void> {
-    if (!this.leading || !this.observedLease) {
-      this.setLeading(false);
-      return;
-    }
-    const now = microTime();
-    const lease: Lease = {
-      ...this.observedLease,
-      spec: {
-        holderIdentity: '',
-        leaseDurationSeconds: 1,
-        acquireTime: now,
-        renewTime: now,
-        leaseTransitions: this.observed?.leaseTransitions ?? 0,
-      },
-    };
-    try {
-      await this.cfg.client.request('PUT', resourcePath(LEASES, this.cfg.namespace, this.cfg.name), { body: lease, timeoutMs: 5_000 });
-      this.log.info('released leader lease');
-    } catch (err) {
-      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not release leader lease');
+    if (!this.leading) return;
+    const path = resourcePath(LEASES, this.cfg.namespace, this.cfg.name);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const lease = attempt === 0 && this.observedLease ? this.observedLease : await this.cfg.client.request<Lease>('GET', path, { timeoutMs: 5_000 });
+        if (lease.spec?.holderIdentity !== this.identity) break; // someone else holds it already
+        const now = microTime();
+        await this.cfg.client.request('PUT', path, {
+          timeoutMs: 5_000,
+          body: { ...lease, spec: { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: lease.spec?.leaseTransitions ?? 0 } },
+        });
+        this.log.info('released leader lease');
+        break;
+      } catch (err) {
+        // 409: our cached copy was stale; read it again and retry.
+        if (err instanceof ApiError && err.statusCode === 409) continue;
+        this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not release leader lease');
+        break;
+      }
     }
     this.setLeading(false);
   }

@@ -63,6 +63,7 @@ export class Manager {
   private started = false;
   private stopping: Promise<void> | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private renewing: Promise<boolean> | undefined;
   private resolveDone!: (r: StopReason) => void;
   /** Settles when the manager has stopped, saying why. */
   readonly done: Promise<StopReason>;
@@ -163,7 +164,8 @@ export class Manager {
     const signal = this.electionAbort.signal;
     if (!(await elector.acquire(signal))) return;
     await this.runControllers();
-    const keptOnPurpose = await elector.renewLoop(signal);
+    this.renewing = elector.renewLoop(signal);
+    const keptOnPurpose = await this.renewing;
     if (!keptOnPurpose && !this.stopping) {
       // Another replica may already be reconciling; continuing would mean two writers. Stop everything
       // at once, as controller-runtime does, and let the process restart as a candidate.
@@ -210,6 +212,8 @@ export class Manager {
     clearTimeout(this.resyncTimer);
     this.electionAbort.abort();
     await Promise.all(this.controllers.map(({ controller }) => controller.stop(graceMs)));
+    // A renewal still in flight could land after the release and hold the lease again.
+    await this.renewing;
     if (release && this.elector) await this.elector.release();
     await Promise.all([...this.informers.values()].map((i) => i.stop()));
     await Promise.all(this.servers.map((s) => s.close()));

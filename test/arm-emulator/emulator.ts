@@ -8,6 +8,7 @@ import type { EmulatorContext } from './framework/context.js';
 import { armErrors } from './framework/errors.js';
 import { Faults } from './framework/faults.js';
 import { LroManager, type LroSettings } from './framework/lro.js';
+import { Persistence } from './framework/persistence.js';
 import { registerPolling } from './framework/polling.js';
 import { RequestLog } from './framework/request-log.js';
 import { Router } from './framework/router.js';
@@ -30,6 +31,8 @@ export interface ArmEmulatorOptions {
   port?: number;
   lro?: Partial<LroSettings>;
   throttling?: Partial<ThrottleSettings>;
+  /** Keep resources (and restart their PostgreSQL servers) across emulator restarts via <stateDir>/state.json. */
+  persist?: boolean;
 }
 
 export interface ArmEmulator {
@@ -74,7 +77,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     addControlRoute: (method, p, handler) => control.add(method, p, handler),
     onResourceGroupDelete: (fn) => rgHooks.push(fn),
     onShutdown: (fn) => shutdownHooks.push(fn),
+    persistence: new Persistence(opts.persist ? path.join(stateDir, 'state.json') : undefined, store),
   };
+  ctx.lro.onSettled = () => ctx.persistence.changed();
   if (opts.lro) ctx.lro.configure(opts.lro);
   if (opts.throttling) ctx.throttler.configure(opts.throttling);
 
@@ -84,13 +89,21 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
   await registerPostgres(ctx);
   registerInsights(ctx);
 
-  const serving = await issueCertificate(ca, {
-    commonName: 'arm-emulator',
-    dnsNames: ['localhost', 'management.azure.localhost'],
-    ipAddresses: [...new Set(['127.0.0.1', host])],
-    usage: 'server',
-  });
-  const front = await listenHttps(ctx, control, serving, host, opts.port ?? 0);
+  let front: Awaited<ReturnType<typeof listenHttps>>;
+  try {
+    // Restored servers are started here, so a failure from now on must stop them again.
+    await ctx.persistence.load();
+    const serving = await issueCertificate(ca, {
+      commonName: 'arm-emulator',
+      dnsNames: ['localhost', 'management.azure.localhost'],
+      ipAddresses: [...new Set(['127.0.0.1', host])],
+      usage: 'server',
+    });
+    front = await listenHttps(ctx, control, serving, host, opts.port ?? 0);
+  } catch (err) {
+    for (const fn of shutdownHooks.reverse()) await fn().catch(() => {});
+    throw err;
+  }
   const endpoint = `https://${host}:${front.port}`;
   let stopped: Promise<void> | undefined;
   return {
@@ -106,6 +119,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
           front.server.closeAllConnections();
         });
         await ctx.lro.drain();
+        ctx.persistence.saveNow();
         for (const fn of shutdownHooks.reverse()) await fn();
       })();
       return stopped;

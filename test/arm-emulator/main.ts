@@ -1,7 +1,7 @@
 // Standalone ARM emulator process for the local environment:
-//   tsx test/arm-emulator/main.ts --dir <stateDir> --ca-cert <file> --ca-key <file> [--port N] [--host 127.0.0.1]
+//   tsx test/arm-emulator/main.ts --dir <stateDir> --ca-cert <file> --ca-key <file> [--port N] [--host 127.0.0.1] [--no-persist]
 // Writes <dir>/arm.json ({ endpoint, controlEndpoint, caFile, pid, hostsFile }) once listening; on SIGTERM or
-// SIGINT stops every PostgreSQL it started and exits 0.
+// SIGINT stops every PostgreSQL it started and exits 0. State is kept in <dir>/state.json (see README).
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +15,7 @@ async function main(): Promise<void> {
       'ca-key': { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
+      'no-persist': { type: 'boolean' },
     },
   });
   if (!values.dir || !values['ca-cert'] || !values['ca-key']) {
@@ -28,6 +29,8 @@ async function main(): Promise<void> {
     caKeyFile: path.resolve(values['ca-key']),
     host: values.host ?? '127.0.0.1',
     port: values.port ? Number(values.port) : 0,
+    // Resources and their PostgreSQL data survive a restart of the emulator (npm run dev).
+    persist: !values['no-persist'],
   });
   if (!emulator.ctx.specs.available) console.warn(`arm-emulator: specs not found at ${emulator.ctx.specs.root}; request bodies are not validated`);
   const info = { endpoint: emulator.endpoint, controlEndpoint: emulator.controlEndpoint, caFile: emulator.caFile, pid: process.pid, hostsFile: emulator.hostsFile };

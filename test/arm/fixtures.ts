@@ -125,9 +125,17 @@ export function responseSchemaProblems(specs: SwaggerSpecs, captured: CapturedRe
   for (const c of captured) {
     const op = specs.findOperation(c.method, c.path);
     if (!op) {
-      // LRO status documents are not swagger operations; they follow common-types' OperationStatusResult.
-      if (/\/(azureAsyncOperation|operationResults)\//i.test(c.path)) continue;
-      problems.push(`${c.method} ${c.path}: no swagger operation`);
+      // LRO polling URLs are not swagger operations: status documents follow common-types'
+      // OperationStatusResult, failed operation results the ErrorResponse.
+      const common = (v: string, definition: string) => specs.refUrl({ file: `specification/common-types/resource-management/${v}/types.json`, definition });
+      let schemaUrl: string | undefined;
+      if (/\/azureAsyncOperation\//i.test(c.path)) schemaUrl = common('v5', 'OperationStatusResult');
+      else if (/\/operationResults\//i.test(c.path)) schemaUrl = c.status >= 400 ? common('v6', 'ErrorResponse') : undefined;
+      else problems.push(`${c.method} ${c.path}: no swagger operation`);
+      if (schemaUrl) {
+        operations.add(`LRO ${c.path.includes('azureAsyncOperation') ? 'status' : 'result'} ${c.status}`);
+        for (const e of specs.validate(schemaUrl, c.body)) problems.push(`${c.method} ${c.path} (LRO ${c.status}): ${e.instancePath} ${e.message ?? e.keyword}`);
+      }
       continue;
     }
     operations.add(`${op.operationId} ${c.status}`);

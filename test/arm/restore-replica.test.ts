@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import pg from 'pg';
 import type { Server } from '@azure/arm-postgresql-flexible';
-import { FAST, LOCATION, SUB, createResourceGroup, requireSpecs, responseSchemaProblems, startHarness, type Harness } from './fixtures.js';
+import { FAST, LOCATION, SUB, createResourceGroup, rawCall, requireSpecs, responseSchemaProblems, startHarness, type Harness } from './fixtures.js';
 
 const RG = 'rg-restore';
 const ADMIN = 'owneradmin';
@@ -126,11 +126,58 @@ test('a Replica is read-only, follows the source and is listed as its replica', 
   expect(replicas.map((r) => r.name)).toEqual(['replica-pg']);
 });
 
+test('promoting a replica (replica.promoteMode) makes it an independent, writable primary', async () => {
+  await h.client.servers.beginDeleteAndWait(RG, 'restored-pg', FAST);
+  const replica = await h.client.servers.beginCreateOrUpdateAndWait(RG, 'replica2-pg', { location: LOCATION, createMode: 'Replica', sourceServerResourceId: source.id! }, FAST);
+  const promoted = await h.client.servers.beginUpdateAndWait(RG, 'replica2-pg', { replica: { promoteMode: 'Standalone', promoteOption: 'Planned' } }, FAST);
+  expect(promoted).toMatchObject({ state: 'Ready', replicationRole: 'Primary' });
+  expect(promoted.sourceServerResourceId).toBeUndefined();
+  const c = await connect(replica);
+  try {
+    expect((await c.query('SELECT pg_is_in_recovery() AS r')).rows[0].r).toBe(false);
+    await c.query("INSERT INTO items VALUES (8000, 'written on the promoted server')");
+  } finally {
+    await c.end();
+  }
+  const names: string[] = [];
+  for await (const r of h.client.replicas.listByServer(RG, 'source-pg')) names.push(r.name!);
+  expect(names).toEqual(['replica-pg']);
+  await expect(h.client.servers.beginUpdate(RG, 'source-pg', { replica: { promoteMode: 'Standalone' } }, FAST)).rejects.toMatchObject({ statusCode: 400 });
+  await h.client.servers.beginDeleteAndWait(RG, 'replica2-pg', FAST);
+});
+
 test('a replica of a replica is refused', async () => {
   const replicaId = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.DBforPostgreSQL/flexibleServers/replica-pg`;
   await expect(
     h.client.servers.beginCreateOrUpdate(RG, 'cascade-pg', { location: LOCATION, createMode: 'Replica', sourceServerResourceId: replicaId }, FAST),
   ).rejects.toMatchObject({ statusCode: 400 });
+});
+
+test('deleting a replica drops its slot on the source; deleting the resource group stops every server in it', async () => {
+  const slots = async () => {
+    const c = await connect(source);
+    try {
+      return (await c.query('SELECT slot_name FROM pg_replication_slots')).rowCount;
+    } finally {
+      await c.end();
+    }
+  };
+  expect(await slots()).toBe(1);
+  await h.client.servers.beginDeleteAndWait(RG, 'replica-pg', FAST);
+  expect(await slots()).toBe(0);
+
+  const res = await rawCall(h, 'DELETE', `/subscriptions/${SUB}/resourcegroups/${RG}?api-version=2024-11-01`);
+  expect(res.status).toBe(202);
+  const location = new URL(String(res.headers.location));
+  let status = 202;
+  for (let i = 0; i < 200 && status === 202; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    status = (await rawCall(h, 'GET', location.pathname + location.search)).status;
+  }
+  expect(status).toBe(204);
+  expect(await h.control.hosts()).toEqual({});
+  await expect(connect(source)).rejects.toThrow();
+  await expect(h.client.servers.get(RG, 'source-pg')).rejects.toMatchObject({ statusCode: 404, code: 'ResourceGroupNotFound' });
 });
 
 test('every response body validates against the 2025-08-01 swagger', () => {

@@ -47,6 +47,15 @@ test('injected 429s are retried after their Retry-After', async () => {
   expect(attempts.map((a) => a.status)).toEqual([429, 201]);
 });
 
+test('a 429 that lost its Retry-After on the way is still retried, after ARM\'s minimum of 1 s', async () => {
+  const since = new Date().toISOString();
+  await control(arm, 'POST', '/faults/requests', { method: 'PUT', path: 'actionGroups/retry-429-bare$', status: 429, code: 'SubscriptionRequestsThrottled', count: 1 });
+  const started = performance.now();
+  await clients.monitor.actionGroups.createOrUpdate(RG, 'retry-429-bare', { location: 'Global', groupShortName: 'r429b', enabled: true });
+  expect(performance.now() - started).toBeGreaterThanOrEqual(1000);
+  expect((await attemptsOn(since, /actionGroups\/retry-429-bare$/)).map((a) => a.status)).toEqual([429, 201]);
+});
+
 test('retries stay bounded: a fault that outlasts them surfaces as a retryable error', async () => {
   const since = new Date().toISOString();
   const bounded = clientsFor(arm, { retry: { maxRetries: 2 } });

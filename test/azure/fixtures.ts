@@ -2,6 +2,7 @@
 // fault settings cannot disturb other test files), clients built by the operator's own factory, and a
 // recorder of every response the SDK received, for validation against the swagger.
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import https from 'node:https';
 import path from 'node:path';
 import { createHttpHeaders, createPipelineRequest, type PipelinePolicy } from '@azure/core-rest-pipeline';
@@ -17,22 +18,30 @@ import { ArmMetrics } from '../../src/azure/metrics.js';
 export const SUBSCRIPTION = '5f1c3e2a-8d4b-4c6e-9a7f-0b1d2c3e4f50';
 
 export interface PrivateArm {
-  emu: ArmEmulator;
+  endpoint: string;
+  controlEndpoint: string;
   caPem: string;
+  /** Set when the emulator runs in this process (its context is then reachable, e.g. the swagger specs). */
+  emu?: ArmEmulator;
   stop(): Promise<void>;
 }
 
-export async function startPrivateArm(label: string): Promise<PrivateArm> {
+async function privateDir(label: string): Promise<{ dir: string; caCertFile: string; caKeyFile: string }> {
   const dir = path.join(repoRoot, '.local', 'test-azure', `${label}-${process.pid}-${Date.now().toString(36)}`);
   const ca = await ensureCertificateAuthority(path.join(dir, 'ca'));
-  const emu = await startArmEmulator({
-    stateDir: path.join(dir, 'arm'),
-    caCertFile: ca.certFile,
-    caKeyFile: path.join(dir, 'ca', 'ca.key'),
-    // Short operations; Retry-After 0 lets the pollers use the interval the tests pass.
-    lro: { defaultDurationMs: 100, retryAfterSeconds: 0 },
-  });
+  return { dir, caCertFile: ca.certFile, caKeyFile: path.join(dir, 'ca', 'ca.key') };
+}
+
+// Short operations; Retry-After 0 lets the pollers use the interval the tests pass.
+const FAST_LRO = { defaultDurationMs: 100, retryAfterSeconds: 0 };
+
+/** An emulator inside the test process. */
+export async function startPrivateArm(label: string): Promise<PrivateArm & { emu: ArmEmulator }> {
+  const { dir, caCertFile, caKeyFile } = await privateDir(label);
+  const emu = await startArmEmulator({ stateDir: path.join(dir, 'arm'), caCertFile, caKeyFile, lro: FAST_LRO });
   return {
+    endpoint: emu.endpoint,
+    controlEndpoint: emu.controlEndpoint,
     emu,
     caPem: fs.readFileSync(emu.caFile, 'utf8'),
     async stop() {
@@ -42,9 +51,50 @@ export async function startPrivateArm(label: string): Promise<PrivateArm> {
   };
 }
 
+/**
+ * An emulator in its own process (test/arm-emulator/main.ts), for timing-sensitive tests: client and
+ * server then do not share one event loop, so neither stalls the other.
+ */
+export async function startArmProcess(label: string): Promise<PrivateArm> {
+  const { dir, caCertFile, caKeyFile } = await privateDir(label);
+  const armDir = path.join(dir, 'arm');
+  const armFile = path.join(armDir, 'arm.json');
+  fs.mkdirSync(armDir, { recursive: true });
+  const log = fs.openSync(path.join(dir, 'arm-emulator.log'), 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'arm-emulator', 'main.ts'), '--dir', armDir, '--ca-cert', caCertFile, '--ca-key', caKeyFile], {
+    cwd: repoRoot,
+    stdio: ['ignore', log, log],
+  });
+  fs.closeSync(log);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 60_000;
+  while (!fs.existsSync(armFile)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`ARM emulator process did not start; see ${path.join(dir, 'arm-emulator.log')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const info = JSON.parse(fs.readFileSync(armFile, 'utf8')) as { endpoint: string; controlEndpoint: string; caFile: string };
+  const arm: PrivateArm = {
+    endpoint: info.endpoint,
+    controlEndpoint: info.controlEndpoint,
+    caPem: fs.readFileSync(info.caFile, 'utf8'),
+    async stop() {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(killer);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await control(arm, 'PUT', '/lro', FAST_LRO);
+  return arm;
+}
+
 /** Calls the emulator's control API (test hooks: faults, throttling, request log). */
 export function control<T = unknown>(arm: PrivateArm, method: string, route: string, body?: unknown): Promise<T> {
-  const url = new URL(`${arm.emu.controlEndpoint}${route}`);
+  const url = new URL(`${arm.controlEndpoint}${route}`);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise<T>((resolve, reject) => {
     const req = https.request(
@@ -87,8 +137,8 @@ export function clientsFor(arm: PrivateArm, opts: ClientOptions = {}): AzureClie
   const budget = opts.budget instanceof ArmRequestBudget ? opts.budget : new ArmRequestBudget(opts.budget);
   return createAzureClients({
     subscriptionId: SUBSCRIPTION,
-    armEndpoint: arm.emu.endpoint,
-    credential: staticTokenCredential('emulator-static-token', { armEndpoint: arm.emu.endpoint }),
+    armEndpoint: arm.endpoint,
+    credential: staticTokenCredential('emulator-static-token', { armEndpoint: arm.endpoint }),
     caCertPem: arm.caPem,
     budget,
     metrics: opts.metrics ?? new ArmMetrics(),
@@ -170,12 +220,13 @@ export function responseSchemaProblems(specs: SwaggerSpecs, captured: CapturedRe
       problems.push(`${c.method} ${c.path}: no swagger operation`);
       continue;
     }
-    const schemaUrl = op.responses[String(c.status)] ?? (c.status >= 400 ? op.responses.default : undefined);
-    if (schemaUrl === undefined) {
+    const declared = String(c.status) in op.responses ? String(c.status) : c.status >= 400 && 'default' in op.responses ? 'default' : undefined;
+    if (declared === undefined) {
       problems.push(`${c.method} ${c.path}: status ${c.status} not declared by ${op.operationId}`);
       continue;
     }
-    if (schemaUrl === null) continue;
+    const schemaUrl = op.responses[declared];
+    if (!schemaUrl) continue; // declared without a body
     for (const e of specs.validate(schemaUrl, c.body)) problems.push(`${c.method} ${c.path} (${op.operationId} ${c.status}): ${e.instancePath} ${e.message ?? e.keyword}`);
   }
   return problems;

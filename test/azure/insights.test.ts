@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { MetricAlertResource } from '@azure/arm-monitor';
 import { FLEXIBLE_SERVER_METRICS } from '../../src/api/metrics.js';
 import { classifyArmError } from '../../src/azure/errors.js';
+import { extensionResourceUri } from '../../src/azure/resource-type.js';
 import type { AzureClients } from '../../src/azure/clients.js';
 import { INSIGHTS_API_VERSIONS } from '../arm-emulator/insights/index.js';
 import {
@@ -25,10 +26,9 @@ import {
 const RG = 'insights-rg';
 const SERVER = 'insights-pg-1';
 const serverId = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RG}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${SERVER}`;
-// The SDK puts `/` in front of resourceUri itself.
-const resourceUri = serverId.slice(1);
+const resourceUri = extensionResourceUri(serverId);
 
-let arm: PrivateArm;
+let arm: PrivateArm & { emu: NonNullable<PrivateArm['emu']> };
 let clients: AzureClients;
 let captured: CapturedResponse[];
 
@@ -136,6 +136,53 @@ describe('Microsoft.Insights through MonitorClient', () => {
 
     const missing = await clients.monitor.metricAlerts.createOrUpdate(RG, 'no-server', cpuAlert({ scopes: [serverId.replace(SERVER, 'does-not-exist')] })).catch((e: unknown) => e);
     expect(classifyArmError(missing)).toMatchObject({ statusCode: 404, retryable: false });
+
+    const window = await clients.monitor.metricAlerts.createOrUpdate(RG, 'bad-window', cpuAlert({ evaluationFrequency: 'PT15M', windowSize: 'PT5M' })).catch((e: unknown) => e);
+    expect(classifyArmError(window)).toMatchObject({ statusCode: 400, retryable: false });
+  });
+
+  test('metric alerts with multi-resource, dynamic-threshold criteria on a dimension', async () => {
+    const alert = await clients.monitor.metricAlerts.createOrUpdate(
+      RG,
+      'deadlocks',
+      cpuAlert({
+        targetResourceType: 'Microsoft.DBforPostgreSQL/flexibleServers',
+        targetResourceRegion: 'eastus',
+        criteria: {
+          odataType: 'Microsoft.Azure.Monitor.MultipleResourceMultipleMetricCriteria',
+          allOf: [
+            {
+              criterionType: 'DynamicThresholdCriterion',
+              name: 'deadlocks',
+              metricName: 'deadlocks',
+              metricNamespace: 'Microsoft.DBforPostgreSQL/flexibleServers',
+              timeAggregation: 'Total',
+              dimensions: [{ name: 'DatabaseName', operator: 'Include', values: ['*'] }],
+              operator: 'GreaterThan',
+              alertSensitivity: 'Medium',
+              failingPeriods: { numberOfEvaluationPeriods: 4, minFailingPeriodsToAlert: 2 },
+            },
+          ],
+        } as MetricAlertResource['criteria'],
+      }),
+    );
+    expect(alert.criteria.odataType).toBe('Microsoft.Azure.Monitor.MultipleResourceMultipleMetricCriteria');
+
+    // cpu_percent has no dimensions: asking for one is refused.
+    const noDimension = await clients.monitor.metricAlerts
+      .createOrUpdate(
+        RG,
+        'cpu-by-db',
+        cpuAlert({
+          criteria: {
+            odataType: 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria',
+            allOf: [{ criterionType: 'StaticThresholdCriterion', name: 'c', metricName: 'cpu_percent', operator: 'GreaterThan', threshold: 1, timeAggregation: 'Average', dimensions: [{ name: 'DatabaseName', operator: 'Include', values: ['*'] }] }],
+          } as MetricAlertResource['criteria'],
+        }),
+      )
+      .catch((e: unknown) => e);
+    expect(classifyArmError(noDimension)).toMatchObject({ statusCode: 400 });
+    await clients.monitor.metricAlerts.delete(RG, 'deadlocks');
   });
 
   test('diagnostic settings on the server: categories, create, get, list, delete', async () => {
@@ -210,6 +257,16 @@ describe('response bodies', () => {
     }
     const insights = captured.filter((c) => /\/providers\/Microsoft\.Insights\//i.test(c.path));
     expect(insights.length).toBeGreaterThan(20);
+    // Every operation group was seen, including the extension resources under the server's id.
+    for (const kind of ['metricAlerts', 'actionGroups', 'diagnosticSettings', 'diagnosticSettingsCategories']) {
+      expect(insights.some((c) => new RegExp(`/Microsoft\\.Insights/${kind}(/|$)`, 'i').test(c.path))).toBe(true);
+    }
     expect(responseSchemaProblems(specs, insights)).toEqual([]);
+    // Control: the same check does reject a body that breaks the schema.
+    const alertGet = insights.find((c) => c.method === 'GET' && c.status === 200 && /metricAlerts\/cpu-high$/i.test(c.path))!;
+    const broken = structuredClone(alertGet.body) as { properties: Record<string, unknown> };
+    broken.properties.severity = 'high';
+    broken.properties.scopes = 'not-an-array';
+    expect(responseSchemaProblems(specs, [{ ...alertGet, body: broken }])).toHaveLength(2);
   });
 });

@@ -1,4 +1,4 @@
-import { armResourceTypeOf } from '../../src/azure/resource-type.js';
+import { armResourceTypeOf, extensionResourceUri } from '../../src/azure/resource-type.js';
 
 const base = 'https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/tenant-a';
 
@@ -29,4 +29,10 @@ describe('armResourceTypeOf', () => {
     expect(armResourceTypeOf('not a url')).toBe('other');
     expect(armResourceTypeOf(`${base}/providers/Weird%20Namespace/servers/a b`)).toBe('other/servers');
   });
+});
+
+test('extensionResourceUri drops the slashes the SDK adds itself', () => {
+  expect(extensionResourceUri('/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/a/')).toBe(
+    'subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/a',
+  );
 });

@@ -2,7 +2,7 @@
 // duration of a burst; plus the Retry-After parsing and request categories the policy relies on.
 import { createHttpHeaders } from '@azure/core-rest-pipeline';
 import { TokenBucket, idealDurationMs } from '../../src/azure/token-bucket.js';
-import { ArmRequestBudget, categoryOf, retryAfterMs } from '../../src/azure/budget.js';
+import { ArmRequestBudget, categoryOf, retryAfterMs, type Ticket } from '../../src/azure/budget.js';
 
 describe('TokenBucket', () => {
   test('starts full, lets capacity through at once, then one token per 1/rate seconds', () => {
@@ -122,12 +122,14 @@ describe('ArmRequestBudget', () => {
 
   test('waiters are served in order and can be aborted', async () => {
     const b = new ArmRequestBudget({ headroom: 0, buckets: { deletes: { capacity: 1, refillPerSecond: 50 } } });
-    await b.acquire('deletes');
+    // Each request is answered right away, which releases its share of capacity.
+    const answered = (t: Ticket) => b.settle(t);
+    answered(await b.acquire('deletes'));
     const order: number[] = [];
     const ac = new AbortController();
-    const a = b.acquire('deletes').then(() => order.push(1));
+    const a = b.acquire('deletes').then((t) => (answered(t), order.push(1)));
     const aborted = b.acquire('deletes', ac.signal);
-    const c = b.acquire('deletes').then(() => order.push(3));
+    const c = b.acquire('deletes').then((t) => (answered(t), order.push(3)));
     ac.abort(new Error('stop'));
     await expect(aborted).rejects.toThrow('stop');
     await Promise.all([a, c]);

@@ -5,7 +5,7 @@ import { registerControllers } from '../../controllers/index.js';
 import { FINALIZER } from '../../controllers/observe.js';
 import { Manager } from '../../src/runtime/manager.js';
 import { createTestNamespace, kubeConfig } from '../env/testenv.js';
-import { eventually, exampleObjects, getJson, httpGet, installCrds, metricValue, run, scrape, testLogger, type KindObject } from './helpers.js';
+import { deleteAllKinds, eventually, exampleObjects, getJson, httpGet, installCrds, metricValue, run, scrape, testLogger, type KindObject } from './helpers.js';
 
 interface Cond {
   type: string;
@@ -56,6 +56,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (ns) await deleteAllKinds(ns);
   await mgr?.stop();
   if (ns) await run(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
 });

@@ -142,3 +142,13 @@ export async function getJson<T = Record<string, unknown>>(args: string[]): Prom
   }
   return JSON.parse(r.stdout) as T;
 }
+
+const ALL_KINDS = 'tenantdatabases.tenantdb.io,migrations.tenantdb.io,backuppolicies.tenantdb.io,alertrulesets.tenantdb.io';
+
+/**
+ * Deletes every tenantdb object in `namespace` while an operator still runs, so its finalizers are
+ * removed and the namespace can go away after the test.
+ */
+export async function deleteAllKinds(namespace: string): Promise<void> {
+  await kubectl(['delete', ALL_KINDS, '--all', '-n', namespace, '--wait=true', '--timeout=30s']);
+}

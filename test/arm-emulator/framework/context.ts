@@ -1,6 +1,7 @@
 // What the emulator core hands to each resource provider's `register*(ctx)` function.
 import type { CertificateAuthority } from '../../env/pki.js';
 import type { Faults } from './faults.js';
+import type { Persistence } from './persistence.js';
 import type { LroManager } from './lro.js';
 import type { RequestLog } from './request-log.js';
 import type { Router } from './router.js';
@@ -30,6 +31,8 @@ export interface EmulatorContext {
   addControlRoute(method: string, path: string, handler: ControlHandler): void;
   /** Runs before a resource group's resources are dropped from the store (to stop what backs them). */
   onResourceGroupDelete(fn: (subscriptionId: string, resourceGroupName: string) => Promise<void>): void;
+  /** Saves state to `<stateDir>/state.json` when enabled; `persistence.changed()` after out-of-band changes. */
+  persistence: Persistence;
   /** Runs when the emulator stops (after in-flight operations finished). */
   onShutdown(fn: () => Promise<void>): void;
 }

@@ -65,6 +65,9 @@ export class LroManager {
   private waiters = new Map<string, () => void>();
   private running = new Set<Promise<void>>();
 
+  /** Called whenever an operation ends (the emulator saves its state then). */
+  onSettled: () => void = () => {};
+
   constructor(private readonly faults: Faults) {}
 
   configure(patch: Partial<LroSettings>): LroSettings {
@@ -165,6 +168,7 @@ export class LroManager {
         }
       } finally {
         op.endTime = new Date().toISOString();
+        this.onSettled();
       }
     })();
     this.running.add(task);

@@ -190,6 +190,7 @@ async function handle(ctx: EmulatorContext, control: ControlRoutes, req: Incomin
     };
     const out: ArmResponse = await route.handler(armReq);
     status = out.status;
+    if (method !== 'GET' && method !== 'HEAD') ctx.persistence.changed();
     send(res, out.status, out.body, { ...headers, ...(out.headers ?? {}) });
   } catch (err) {
     const e = toArmError(err);

@@ -51,6 +51,11 @@ export class ResourceStore {
     return out;
   }
 
+  /** Every stored document (for persistence). */
+  entries(): Array<[string, Json]> {
+    return [...this.items.entries()];
+  }
+
   clear(): void {
     this.items.clear();
   }

@@ -165,8 +165,9 @@ export function registerMetricAlerts(ctx: EmulatorContext): void {
       if (previous && String(previous.location).toLowerCase() !== String(body.location).toLowerCase()) {
         throw badRequest('LocationNotAvailableForResourceType', 'The location of an existing metric alert cannot be changed.', 'location');
       }
-      const doc = store(req, body, previous);
-      return { status: previous ? 200 : 201, body: doc };
+      // The service answers 200 for creates too (the swagger also lists 201, which @azure/arm-monitor
+      // 8.0.0 does not accept for this operation).
+      return { status: 200, body: store(req, body, previous) };
     },
   });
 

@@ -30,7 +30,7 @@ DECLARE
   m text[];
   ext text;
 BEGIN
-  m := regexp_match(current_query(), 'create\s+extension\s+(?:if\s+not\s+exists\s+)?(?:"([^"]+)"|([a-z0-9_-]+))', 'i');
+  m := regexp_match(current_query(), 'create\\s+extension\\s+(?:if\\s+not\\s+exists\\s+)?(?:"([^"]+)"|([a-z0-9_-]+))', 'i');
   IF m IS NULL THEN RETURN; END IF;
   ext := lower(coalesce(m[1], m[2]));
   IF (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)

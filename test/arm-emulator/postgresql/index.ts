@@ -2,7 +2,7 @@
 import type { EmulatorContext } from '../framework/context.js';
 import { registerServerChildren } from './children.js';
 import { InstanceManager } from './instances.js';
-import { PostgresProviderState, props } from './model.js';
+import { PostgresProviderState, props, registerPostgresPersistence } from './model.js';
 import { registerServers } from './servers.js';
 
 export async function registerPostgres(ctx: EmulatorContext): Promise<PostgresProviderState> {
@@ -21,6 +21,7 @@ export async function registerPostgres(ctx: EmulatorContext): Promise<PostgresPr
       state.runtimes.delete(rt.id.toLowerCase());
     }
   });
+  registerPostgresPersistence(state);
   ctx.onShutdown(() => instances.stopAll());
   return state;
 }

@@ -25,6 +25,14 @@ export interface InstanceCredentials {
   replicationPassword: string;
 }
 
+export interface PersistedInstance {
+  host: string;
+  port: number;
+  creds: InstanceCredentials;
+  settings: Record<string, string>;
+  replicaOf?: { sourceKey: string; slot: string };
+}
+
 export interface InstanceRecord {
   key: string;
   fqdn: string;
@@ -33,6 +41,8 @@ export interface InstanceRecord {
   dataDir: string;
   creds: InstanceCredentials;
   server: PostgresServer;
+  /** For a replica: the source's instance key and the replication slot it streams from. */
+  replicaOf?: { sourceKey: string; slot: string };
 }
 
 const SUPERUSER = 'azuresu';
@@ -62,14 +72,19 @@ function chownTree(dir: string): void {
 
 export class InstanceManager {
   private instances = new Map<string, InstanceRecord>();
-  private nextAddress = 1;
+  // A random starting point keeps concurrent emulators (parallel test files) mostly on distinct addresses.
+  private nextAddress = 1 + Math.floor(Math.random() * 60_000);
   private usedAddresses = new Set<string>();
 
   constructor(
     private readonly stateDir: string,
     private readonly ca: CertificateAuthority,
     private readonly caFile: string,
-  ) {}
+  ) {
+    // The file exists from the start (empty map), so readers need not special-case a fresh emulator.
+    fs.mkdirSync(stateDir, { recursive: true });
+    this.writeHosts();
+  }
 
   get hostsFile(): string {
     return path.join(this.stateDir, 'hosts.json');
@@ -94,7 +109,7 @@ export class InstanceManager {
   private async allocateAddress(): Promise<HostMapping> {
     for (;;) {
       const n = this.nextAddress++;
-      const host = `127.0.${Math.floor(n / 254) + 1}.${(n % 254) + 1}`;
+      const host = `127.0.${(Math.floor(n / 254) % 254) + 1}.${(n % 254) + 1}`;
       if (this.usedAddresses.has(host)) continue;
       this.usedAddresses.add(host);
       const port = (await portFree(host, 5432)) ? 5432 : await freePort(host);
@@ -102,24 +117,50 @@ export class InstanceManager {
     }
   }
 
-  private async makeServer(key: string, fqdn: string, dir: string, creds: InstanceCredentials, settings: Record<string, string>): Promise<InstanceRecord> {
-    const { host, port } = await this.allocateAddress();
-    const tls = await issueCertificate(this.ca, { commonName: fqdn, dnsNames: [fqdn, 'localhost'], ipAddresses: [host], usage: 'server' });
-    const server = new PostgresServer({
-      dataDir: path.join(dir, 'data'),
-      host,
-      port,
-      superuser: creds.superuser,
-      password: creds.superPassword,
-      tls: { ...tls, caFile: this.caFile },
-      settings,
-      allowReplication: true,
-      logFile: path.join(dir, 'postgres.log'),
-    });
-    const rec: InstanceRecord = { key: key.toLowerCase(), fqdn, host, port, dataDir: server.opts.dataDir, creds, server };
-    this.instances.set(rec.key, rec);
-    this.writeHosts();
-    return rec;
+  /**
+   * Allocates an address, issues the certificate and starts PostgreSQL there. Other emulators (parallel
+   * test files, the local environment's) allocate from the same loopback range, so a lost race for an
+   * address shows up as a bind failure at start-up: then the next address is tried.
+   */
+  private async launch(
+    key: string,
+    fqdn: string,
+    dir: string,
+    creds: InstanceCredentials,
+    settings: Record<string, string>,
+    opts: { preferred?: HostMapping; start?: boolean; timeoutMs?: number } = {},
+  ): Promise<InstanceRecord> {
+    for (let attempt = 1; ; attempt++) {
+      const preferred = attempt === 1 && opts.preferred && !this.usedAddresses.has(opts.preferred.host) ? opts.preferred : undefined;
+      if (preferred) this.usedAddresses.add(preferred.host);
+      const { host, port } = preferred ?? (await this.allocateAddress());
+      const tls = await issueCertificate(this.ca, { commonName: fqdn, dnsNames: [fqdn, 'localhost'], ipAddresses: [host], usage: 'server' });
+      const server = new PostgresServer({
+        dataDir: path.join(dir, 'data'),
+        host,
+        port,
+        superuser: creds.superuser,
+        password: creds.superPassword,
+        tls: { ...tls, caFile: this.caFile },
+        settings,
+        allowReplication: true,
+        logFile: path.join(dir, 'postgres.log'),
+      });
+      try {
+        if (opts.start !== false) await server.start(opts.timeoutMs ?? 60_000);
+      } catch (err) {
+        await server.stop().catch(() => {});
+        if (attempt < 8 && /could not bind|Address already in use/.test(String((err as Error).message))) {
+          this.usedAddresses.delete(host);
+          continue;
+        }
+        throw err;
+      }
+      const rec: InstanceRecord = { key: key.toLowerCase(), fqdn, host, port, dataDir: server.opts.dataDir, creds, server };
+      this.instances.set(rec.key, rec);
+      this.writeHosts();
+      return rec;
+    }
   }
 
   /** A brand-new server: initdb, start, create the administrator and Azure's roles and extension guard. */
@@ -127,8 +168,7 @@ export class InstanceManager {
     fs.rmSync(o.dir, { recursive: true, force: true });
     fs.mkdirSync(o.dir, { recursive: true });
     const creds: InstanceCredentials = { superuser: SUPERUSER, superPassword: secret(), replicationUser: REPLICATION_USER, replicationPassword: secret() };
-    const rec = await this.makeServer(o.key, o.fqdn, o.dir, creds, o.settings);
-    await rec.server.start();
+    const rec = await this.launch(o.key, o.fqdn, o.dir, creds, o.settings);
     await bootstrapInstance((db) => this.superClient(rec, db), {
       adminLogin: o.adminLogin,
       adminPassword: o.adminPassword,
@@ -183,9 +223,27 @@ export class InstanceManager {
       fs.writeFileSync(path.join(dataDir, 'standby.signal'), '');
     }
     chownTree(dataDir);
-    const rec = await this.makeServer(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings);
-    await rec.server.start(60_000);
+    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings);
+    if (slot) rec.replicaOf = { sourceKey: o.source.key, slot };
     return rec;
+  }
+
+  /** What persistence needs to bring an instance back after an emulator restart. */
+  describe(rec: InstanceRecord): PersistedInstance {
+    return { host: rec.host, port: rec.port, creds: rec.creds, settings: { ...(rec.server.opts.settings ?? {}) }, ...(rec.replicaOf ? { replicaOf: rec.replicaOf } : {}) };
+  }
+
+  /** Takes back an instance whose data directory survived an emulator restart, on its old address if free. */
+  async adopt(o: { key: string; fqdn: string; dir: string; saved: PersistedInstance; start: boolean }): Promise<InstanceRecord> {
+    const rec = await this.launch(o.key, o.fqdn, o.dir, o.saved.creds, o.saved.settings, { preferred: { host: o.saved.host, port: o.saved.port }, start: o.start });
+    if (o.saved.replicaOf) rec.replicaOf = o.saved.replicaOf;
+    return rec;
+  }
+
+  /** The running server's minor version ("6" for 17.6), as Azure reports `minorVersion`. */
+  async minorVersion(rec: InstanceRecord): Promise<string> {
+    const v = await this.withSuperClient(rec, 'postgres', async (c) => (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version);
+    return /^\d+\.(\d+)/.exec(v)?.[1] ?? '0';
   }
 
   async superClient(rec: InstanceRecord, db: string): Promise<pg.Client> {
@@ -203,11 +261,31 @@ export class InstanceManager {
     }
   }
 
+  private async dropSourceSlot(rec: InstanceRecord): Promise<void> {
+    const source = rec.replicaOf ? this.get(rec.replicaOf.sourceKey) : undefined;
+    if (!source || !rec.replicaOf || !(await source.server.ping())) return;
+    const slot = rec.replicaOf.slot;
+    await this.withSuperClient(source, 'postgres', (c) => c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot])).catch(() => {});
+  }
+
+  /** Turns a streaming replica into an independent primary (pg_promote) and releases its slot on the source. */
+  async promote(rec: InstanceRecord): Promise<void> {
+    await this.withSuperClient(rec, 'postgres', (c) => c.query('SELECT pg_promote(true, 60)'));
+    const settings = rec.server.opts.settings ?? {};
+    delete settings.primary_conninfo;
+    delete settings.primary_slot_name;
+    rec.server.reload();
+    await this.dropSourceSlot(rec);
+    delete rec.replicaOf;
+  }
+
   /** Stops the instance and removes its files and address mapping. */
   async destroy(key: string, dir: string): Promise<void> {
     const rec = this.get(key);
     if (rec) {
       await rec.server.stop();
+      // A dropped replica's slot would otherwise make its source keep WAL forever.
+      await this.dropSourceSlot(rec);
       this.instances.delete(rec.key);
       this.usedAddresses.delete(rec.host);
       this.writeHosts();

@@ -1,12 +1,13 @@
 // Shared state of the Microsoft.DBforPostgreSQL provider: ids, the runtime record of each server (its
 // PostgreSQL instance and server-parameter values) and helpers the route modules use.
+import fs from 'node:fs';
 import path from 'node:path';
 import { ArmError, armErrors } from '../framework/errors.js';
 import type { EmulatorContext } from '../framework/context.js';
 import type { Json } from '../framework/store.js';
 import { POSTGRES_SPEC_DIR } from '../framework/swagger.js';
 import type { ArmRequest, SchemaRef } from '../framework/types.js';
-import type { InstanceManager, InstanceRecord } from './instances.js';
+import type { InstanceManager, InstanceRecord, PersistedInstance } from './instances.js';
 import { SERVER_PARAMETERS } from './parameters.js';
 
 export const NAMESPACE = 'Microsoft.DBforPostgreSQL';
@@ -134,6 +135,82 @@ export class PostgresProviderState {
       ...(onFailed ? { onFailed: async () => onFailed() } : {}),
     });
   }
+}
+
+interface PersistedServer {
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  fqdn: string;
+  dir: string;
+  createdAt: string;
+  params: Array<[string, string]>;
+  startedWith: Array<[string, string]>;
+  overridden: string[];
+  role: ServerRuntime['role'];
+  instance?: PersistedInstance;
+}
+
+/** Saves the servers' runtime records; on load brings their PostgreSQL back (started unless Stopped). */
+export function registerPostgresPersistence(state: PostgresProviderState): void {
+  const { ctx } = state;
+  ctx.persistence.register({
+    name: 'postgresql',
+    save: (): PersistedServer[] =>
+      [...state.runtimes.values()].map((rt) => ({
+        id: rt.id,
+        subscriptionId: rt.subscriptionId,
+        resourceGroup: rt.resourceGroup,
+        name: rt.name,
+        fqdn: rt.fqdn,
+        dir: rt.dir,
+        createdAt: rt.createdAt.toISOString(),
+        params: [...rt.params],
+        startedWith: [...rt.startedWith],
+        overridden: [...rt.overridden],
+        role: rt.role,
+        ...(rt.instance ? { instance: state.instances.describe(rt.instance) } : {}),
+      })),
+    load: async (data) => {
+      // Primaries first, so replicas find their source running.
+      const saved = (data as PersistedServer[]).sort((a, b) => (a.role === b.role ? 0 : a.role === 'Primary' ? -1 : 1));
+      for (const s of saved) {
+        const doc = ctx.store.get(s.id);
+        const st = doc ? String(props(doc).state) : undefined;
+        if (!doc || !s.instance || st === 'Provisioning' || st === 'Dropping') {
+          // An operation that never finished: the resource is dropped, as after a failed create.
+          ctx.store.deleteTree(s.id);
+          fs.rmSync(s.dir, { recursive: true, force: true });
+          continue;
+        }
+        const rt: ServerRuntime = {
+          id: s.id,
+          subscriptionId: s.subscriptionId,
+          resourceGroup: s.resourceGroup,
+          name: s.name,
+          fqdn: s.fqdn,
+          dir: s.dir,
+          createdAt: new Date(s.createdAt),
+          instance: undefined,
+          params: new Map(s.params),
+          startedWith: new Map(s.startedWith),
+          overridden: new Set(s.overridden),
+          role: s.role,
+        };
+        state.runtimes.set(s.id.toLowerCase(), rt);
+        const stopped = st === 'Stopped' || st === 'Stopping';
+        try {
+          rt.instance = await state.instances.adopt({ key: s.id, fqdn: s.fqdn, dir: s.dir, saved: s.instance, start: !stopped });
+          if (!stopped) state.markStarted(rt);
+          props(doc).state = stopped ? 'Stopped' : 'Ready';
+        } catch (err) {
+          console.error(`arm-emulator: could not restart ${s.fqdn}: ${(err as Error).message}`);
+          props(doc).state = 'Stopped';
+        }
+      }
+    },
+  });
 }
 
 export function props(doc: Json): Json {

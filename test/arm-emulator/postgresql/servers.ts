@@ -93,9 +93,14 @@ function checkUpdate(current: Json, body: Obj, isPut: boolean): void {
   if (size !== undefined && Number(size) < Number(obj(cp.storage).storageSizeGB)) {
     throw new ArmError(400, 'PropertyChangeNotAllowed', `Decreasing the storage size from ${String(obj(cp.storage).storageSizeGB)} GB to ${String(size)} GB is not supported.`, 'properties.storage.storageSizeGB');
   }
-  if (p.createMode !== undefined && !['Update', 'Default'].includes(String(p.createMode))) {
-    throw new ArmError(400, 'InvalidParameterValue', `createMode '${String(p.createMode)}' is not valid for an existing server.`, 'properties.createMode');
+  // A declarative client re-PUTs the body it created the server with: the same createMode and source are an
+  // update, not a new restore or replica.
+  const mode = p.createMode === undefined ? undefined : String(p.createMode);
+  const sameSource = typeof p.sourceServerResourceId === 'string' && p.sourceServerResourceId.toLowerCase() === String(cp.sourceServerResourceId ?? '').toLowerCase();
+  if (mode !== undefined && !['Update', 'Default', 'Create'].includes(mode) && !(['PointInTimeRestore', 'GeoRestore', 'Replica'].includes(mode) && sameSource)) {
+    throw new ArmError(400, 'InvalidParameterValue', `createMode '${mode}' is not valid for an existing server.`, 'properties.createMode');
   }
+  if (p.sourceServerResourceId !== undefined && !sameSource) throw immutable('properties.sourceServerResourceId', 'sourceServerResourceId');
   const retention = obj(p.backup).backupRetentionDays;
   if (retention !== undefined && (Number(retention) < 7 || Number(retention) > 35)) {
     throw new ArmError(400, 'InvalidParameterValue', `backupRetentionDays must be between 7 and 35, got ${String(retention)}.`, 'properties.backup.backupRetentionDays');
@@ -356,6 +361,7 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
       }
       rt.createdAt = new Date();
       state.markStarted(rt);
+      props(doc).minorVersion = await state.instances.minorVersion(rt.instance);
       props(doc).state = 'Ready';
     },
     async () => {
@@ -376,6 +382,11 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
   }
   const p = obj(body.properties);
   const newPassword = typeof p.administratorLoginPassword === 'string' ? p.administratorLoginPassword : undefined;
+  const promote = obj(p.replica).promoteMode !== undefined;
+  if (promote && rt.role !== 'AsyncReplica') throw armErrors.invalidParameter('properties.replica.promoteMode', `Server '${rt.name}' is not a replica.`);
+  if (newPassword !== undefined && rt.role === 'AsyncReplica') {
+    throw armErrors.invalidParameter('properties.administratorLoginPassword', 'The administrator password of a replica follows its source server.');
+  }
   const inst = rt.instance;
   props(doc).state = 'Updating';
   return state.startOp(
@@ -384,6 +395,13 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
     doc,
     'servers.update',
     async () => {
+      if (promote && inst) {
+        // Azure's "promote to standalone server": replication stops and the replica becomes a primary.
+        await state.instances.promote(inst);
+        rt.role = 'Primary';
+        Object.assign(props(doc), { replicationRole: 'Primary', replicaCapacity: 5, replica: { role: 'Primary', capacity: 5 } });
+        delete props(doc).sourceServerResourceId;
+      }
       if (newPassword !== undefined && inst) {
         const login = String(props(doc).administratorLogin);
         await state.instances.withSuperClient(inst, 'postgres', async (c) => {
