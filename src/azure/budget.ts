@@ -4,7 +4,8 @@
 // policy sits per-retry — takes a token before it leaves the process. The mirror follows the server:
 // a 429's Retry-After pauses the bucket, and `x-ms-ratelimit-remaining-subscription-*` headers lower
 // it when the server reports fewer tokens than the mirror expected (other clients share the
-// subscription's buckets).
+// subscription's buckets). A request's token also stays "in flight" until its answer arrives, so that a
+// request delayed on its way cannot meet a server bucket that lost refill while full (token-bucket.ts).
 import type { PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import { TokenBucket, type BucketConfig } from './token-bucket.js';
 import type { ArmMetrics } from './metrics.js';
@@ -221,7 +222,7 @@ export class ArmRequestBudget {
 }
 
 // One budget per ARM endpoint and subscription for the whole process, because ARM counts every
-// client of the subscription against the same buckets.
+// client of the subscription against the same buckets. Options take effect for the first caller only.
 const shared = new Map<string, ArmRequestBudget>();
 
 export function sharedBudget(armEndpoint: string, subscriptionId: string, opts?: ArmRequestBudgetOptions): ArmRequestBudget {
