@@ -74,20 +74,16 @@ export function setHealth(conditions: readonly Condition[] | undefined, health: 
     { type: READY, status: health.state === 'Ready' ? 'True' : 'False', reason: health.reason, message: health.message, ...g },
     now,
   );
-  list = setCondition(
-    list,
-    health.state === 'Reconciling'
-      ? { type: RECONCILING, status: 'True', reason: health.reason, message: health.message, ...g }
-      : { type: RECONCILING, status: 'False', reason: health.state === 'Ready' ? 'Succeeded' : health.reason, message: '', ...g },
-    now,
-  );
-  list = setCondition(
-    list,
-    health.state === 'Stalled'
-      ? { type: STALLED, status: 'True', reason: health.reason, message: health.message, ...g }
-      : { type: STALLED, status: 'False', reason: health.state === 'Ready' ? 'Succeeded' : health.reason, message: '', ...g },
-    now,
-  );
+  // Reconciling and Stalled are each True exactly in the health state of the same name.
+  for (const type of [RECONCILING, STALLED] satisfies Array<Health['state']>) {
+    list = setCondition(
+      list,
+      health.state === type
+        ? { type, status: 'True', reason: health.reason, message: health.message, ...g }
+        : { type, status: 'False', reason: health.state === 'Ready' ? 'Succeeded' : health.reason, message: '', ...g },
+      now,
+    );
+  }
   return list;
 }
 

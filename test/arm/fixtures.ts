@@ -4,12 +4,12 @@
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { PostgreSQLManagementFlexibleServerClient } from '@azure/arm-postgresql-flexible';
 import { repoRoot } from '../env/paths.js';
 import { ensureCertificateAuthority } from '../env/pki.js';
 import { startArmEmulator, type ArmEmulator } from '../arm-emulator/emulator.js';
 import { EmulatorControl } from '../arm-emulator/control-client.js';
+import { recordResponses, type CapturedResponse } from '../arm-emulator/response-recorder.js';
 import type { SwaggerSpecs } from '../arm-emulator/framework/swagger.js';
 import { createAzureClients } from '../../src/azure/clients.js';
 import { staticTokenCredential } from '../../src/azure/credentials.js';
@@ -26,13 +26,6 @@ export interface Harness {
   client: PostgreSQLManagementFlexibleServerClient;
   captured: CapturedResponse[];
   stop(): Promise<void>;
-}
-
-export interface CapturedResponse {
-  method: string;
-  path: string;
-  status: number;
-  body: unknown;
 }
 
 export async function startHarness(label: string): Promise<Harness> {
@@ -52,22 +45,7 @@ export async function startHarness(label: string): Promise<Harness> {
     caCertPem: caPem,
     retry: { maxRetries: 2, retryDelayInMs: 20, maxRetryDelayInMs: 200 },
   });
-  const captured: CapturedResponse[] = [];
-  const recorder: PipelinePolicy = {
-    name: 'armTestRecorder',
-    async sendRequest(request, next) {
-      const response = await next(request);
-      let body: unknown;
-      try {
-        body = response.bodyAsText ? JSON.parse(response.bodyAsText) : undefined;
-      } catch {
-        body = response.bodyAsText;
-      }
-      captured.push({ method: request.method, path: new URL(request.url).pathname, status: response.status, body });
-      return response;
-    },
-  };
-  postgres.pipeline.addPolicy(recorder, { afterPhase: 'Sign' });
+  const captured = recordResponses(postgres.pipeline);
   return {
     emu,
     control: new EmulatorControl(emu.controlEndpoint, emu.caFile),

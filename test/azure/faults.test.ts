@@ -5,7 +5,7 @@
 import { ArmMetrics } from '../../src/azure/metrics.js';
 import { classifyArmError } from '../../src/azure/errors.js';
 import type { AzureClients } from '../../src/azure/clients.js';
-import { clientsFor, control, createResourceGroup, requestLog, startPrivateArm, type PrivateArm } from './fixtures.js';
+import { burstableServer, clientsFor, control, createResourceGroup, requestLog, startPrivateArm, type PrivateArm } from './fixtures.js';
 
 const RG = 'faults-rg';
 
@@ -92,19 +92,7 @@ test('a Failed long-running operation surfaces its error code and message', asyn
     count: 1,
   });
   const err = await clients.postgres.servers
-    .beginCreateOrUpdateAndWait(
-      RG,
-      'lro-fails',
-      {
-        location: 'eastus',
-        sku: { name: 'Standard_B1ms', tier: 'Burstable' },
-        version: '17',
-        administratorLogin: 'tenantadmin',
-        administratorLoginPassword: 'Faults-test-Pa55',
-        storage: { storageSizeGB: 32 },
-      },
-      { updateIntervalInMs: 50 },
-    )
+    .beginCreateOrUpdateAndWait(RG, 'lro-fails', burstableServer('Faults-test-Pa55'), { updateIntervalInMs: 50 })
     .catch((e: unknown) => e);
   const info = classifyArmError(err);
   expect(info).toMatchObject({ kind: 'operation-failed', code: 'ServerProvisioningFailed', retryable: false });

@@ -1,14 +1,16 @@
 // Shared set-up of the Azure client-layer tests: a private in-process ARM emulator (so throttling and
-// fault settings cannot disturb other test files), clients built by the operator's own factory, and a
-// recorder of every response the SDK received, for validation against the swagger.
+// fault settings cannot disturb other test files), clients built by the operator's own factory, and the
+// swagger check of the responses they received (recorded with ../arm-emulator/response-recorder.ts).
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import https from 'node:https';
 import path from 'node:path';
-import { createHttpHeaders, createPipelineRequest, type PipelinePolicy } from '@azure/core-rest-pipeline';
+import type { Server } from '@azure/arm-postgresql-flexible';
+import { createHttpHeaders, createPipelineRequest } from '@azure/core-rest-pipeline';
 import { repoRoot } from '../env/paths.js';
 import { ensureCertificateAuthority } from '../env/pki.js';
 import { startArmEmulator, type ArmEmulator } from '../arm-emulator/emulator.js';
+import type { CapturedResponse } from '../arm-emulator/response-recorder.js';
 import type { SwaggerSpecs, SwaggerOperation } from '../arm-emulator/framework/swagger.js';
 import { ArmRequestBudget, type ArmRequestBudgetOptions } from '../../src/azure/budget.js';
 import { createAzureClients, type AzureClients } from '../../src/azure/clients.js';
@@ -163,33 +165,19 @@ export async function createResourceGroup(clients: AzureClients, name: string, l
   if (res.status !== 200 && res.status !== 201) throw new Error(`resource group ${name}: ${res.status} ${JSON.stringify(res.body)}`);
 }
 
-export interface CapturedResponse {
-  method: string;
-  path: string;
-  status: number;
-  body: unknown;
-}
-
-/** Records every response (each retry and poll included) the clients' pipelines receive. */
-export function recordResponses(clients: AzureClients): CapturedResponse[] {
-  const captured: CapturedResponse[] = [];
-  const policy: PipelinePolicy = {
-    name: 'testResponseRecorder',
-    async sendRequest(request, next) {
-      const response = await next(request);
-      let body: unknown;
-      try {
-        body = response.bodyAsText ? JSON.parse(response.bodyAsText) : undefined;
-      } catch {
-        body = response.bodyAsText;
-      }
-      captured.push({ method: request.method, path: new URL(request.url).pathname, status: response.status, body });
-      return response;
-    },
+/**
+ * A small flexible server. The password is the caller's, so a test can check that the password it sent
+ * never shows up in errors or metrics.
+ */
+export function burstableServer(administratorLoginPassword: string): Server {
+  return {
+    location: 'eastus',
+    sku: { name: 'Standard_B1ms', tier: 'Burstable' },
+    version: '17',
+    administratorLogin: 'tenantadmin',
+    administratorLoginPassword,
+    storage: { storageSizeGB: 32 },
   };
-  clients.monitor.pipeline.addPolicy(policy, { afterPhase: 'Sign' });
-  clients.postgres.pipeline.addPolicy(policy, { afterPhase: 'Sign' });
-  return captured;
 }
 
 /**

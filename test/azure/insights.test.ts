@@ -11,15 +11,15 @@ import { classifyArmError } from '../../src/azure/errors.js';
 import { extensionResourceUri } from '../../src/azure/resource-type.js';
 import type { AzureClients } from '../../src/azure/clients.js';
 import { INSIGHTS_API_VERSIONS } from '../arm-emulator/insights/index.js';
+import { recordResponses, type CapturedResponse } from '../arm-emulator/response-recorder.js';
 import {
   SUBSCRIPTION,
+  burstableServer,
   clientsFor,
   createResourceGroup,
   rawArm,
-  recordResponses,
   responseSchemaProblems,
   startPrivateArm,
-  type CapturedResponse,
   type PrivateArm,
 } from './fixtures.js';
 
@@ -35,21 +35,9 @@ let captured: CapturedResponse[];
 beforeAll(async () => {
   arm = await startPrivateArm('insights');
   clients = clientsFor(arm);
-  captured = recordResponses(clients);
+  captured = recordResponses(clients.monitor.pipeline, clients.postgres.pipeline);
   await createResourceGroup(clients, RG);
-  await clients.postgres.servers.beginCreateOrUpdateAndWait(
-    RG,
-    SERVER,
-    {
-      location: 'eastus',
-      sku: { name: 'Standard_B1ms', tier: 'Burstable' },
-      version: '17',
-      administratorLogin: 'tenantadmin',
-      administratorLoginPassword: 'Insights-test-Pa55',
-      storage: { storageSizeGB: 32 },
-    },
-    { updateIntervalInMs: 100 },
-  );
+  await clients.postgres.servers.beginCreateOrUpdateAndWait(RG, SERVER, burstableServer('Insights-test-Pa55'), { updateIntervalInMs: 100 });
 }, 120_000);
 
 afterAll(async () => {

@@ -1,9 +1,13 @@
-// Shared pieces of the runtime tests: CRD installation, polling, reading /metrics, object fixtures.
+// Shared pieces of the runtime tests: CRD installation, polling, reading /metrics, object fixtures,
+// informers on a private cluster.
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
+import { Informer, type InformerHandler, type InformerOptions } from '../../src/runtime/informer.js';
+import { KubeClient } from '../../src/runtime/kubeclient.js';
 import { createLogger, type Logger } from '../../src/runtime/logging.js';
 import { kubectl } from '../env/testenv.js';
 import { repoRoot } from '../env/paths.js';
@@ -151,4 +155,27 @@ const ALL_KINDS = 'tenantdatabases.tenantdb.io,migrations.tenantdb.io,backuppoli
  */
 export async function deleteAllKinds(namespace: string): Promise<void> {
   await kubectl(['delete', ALL_KINDS, '--all', '-n', namespace, '--wait=true', '--timeout=30s']);
+}
+
+/**
+ * Starts an informer with its own client on `kubeconfig` (a private cluster's proxy, so a test can break
+ * the connection). It is returned before it has synced, so afterAll can stop it even when the sync never
+ * comes; stop() also closes the client.
+ */
+export function startInformer(
+  kubeconfig: KubeConfig,
+  options: Omit<InformerOptions, 'client' | 'logger'>,
+  handler: InformerHandler,
+): { informer: Informer; stop(): Promise<void> } {
+  const client = new KubeClient(kubeconfig);
+  const informer = new Informer({ ...options, client, logger: testLogger() });
+  informer.addHandler(handler);
+  informer.start();
+  return {
+    informer,
+    async stop() {
+      await informer.stop();
+      client.close();
+    },
+  };
 }

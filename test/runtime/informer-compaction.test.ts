@@ -1,9 +1,9 @@
 // A watch served straight from etcd (no watch cache) that resumes from a compacted revision gets its
 // 410 as an ERROR event inside a 200 stream, not as the HTTP answer; the informer must relist on that
 // too and deliver what changed while it was away.
-import { Informer } from '../../src/runtime/informer.js';
-import { ApiError, KubeClient, type KubeObject, type ResourceRef } from '../../src/runtime/kubeclient.js';
-import { eventually, testLogger } from './helpers.js';
+import type { Informer } from '../../src/runtime/informer.js';
+import { ApiError, type KubeObject, type ResourceRef } from '../../src/runtime/kubeclient.js';
+import { eventually, startInformer } from './helpers.js';
 import { startPrivateCluster, type PrivateCluster } from './private-cluster.js';
 
 const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps' };
@@ -11,7 +11,7 @@ const NS = 'compaction-test';
 
 let cluster: PrivateCluster;
 let informer: Informer;
-let informerClient: KubeClient;
+let stopInformer: (() => Promise<void>) | undefined;
 const mirror = new Map<string, string | undefined>();
 
 const value = (o: KubeObject) => (o.data as Record<string, string> | undefined)?.value;
@@ -22,20 +22,20 @@ beforeAll(async () => {
   const { direct } = cluster;
   await direct.create({ group: '', version: 'v1', plural: 'namespaces' }, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
   for (const n of ['k1', 'k2', 'k3']) await direct.create(CONFIGMAPS, NS, cm(n, 'v1'));
-  informerClient = new KubeClient(cluster.viaProxy);
-  informer = new Informer({ client: informerClient, resource: CONFIGMAPS, namespace: NS, logger: testLogger(), initialBackoffMs: 100, maxBackoffMs: 500 });
-  informer.addHandler({
-    onAdd: (o) => mirror.set(o.metadata.name, value(o)),
-    onUpdate: (_o, n) => mirror.set(n.metadata.name, value(n)),
-    onDelete: (o) => mirror.delete(o.metadata.name),
-  });
-  informer.start();
+  ({ informer, stop: stopInformer } = startInformer(
+    cluster.viaProxy,
+    { resource: CONFIGMAPS, namespace: NS, initialBackoffMs: 100, maxBackoffMs: 500 },
+    {
+      onAdd: (o) => mirror.set(o.metadata.name, value(o)),
+      onUpdate: (_o, n) => mirror.set(n.metadata.name, value(n)),
+      onDelete: (o) => mirror.delete(o.metadata.name),
+    },
+  ));
   await informer.waitForSync();
 }, 120_000);
 
 afterAll(async () => {
-  await informer?.stop();
-  informerClient?.close();
+  await stopInformer?.();
   await cluster?.stop();
 });
 

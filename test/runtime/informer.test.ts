@@ -2,10 +2,10 @@
 // other tests), reached through a TCP proxy that can cut or black-hole the connection. Whatever breaks,
 // the informer's view must end up equal to the apiserver's, with every create, update and delete made
 // in the meantime delivered to its handlers.
-import { Informer } from '../../src/runtime/informer.js';
-import { KubeClient, type KubeObject, type ResourceRef } from '../../src/runtime/kubeclient.js';
+import type { Informer } from '../../src/runtime/informer.js';
+import type { KubeClient, KubeObject, ResourceRef } from '../../src/runtime/kubeclient.js';
 import type { ControlPlane } from '../env/controlplane.js';
-import { eventually, testLogger } from './helpers.js';
+import { eventually, startInformer } from './helpers.js';
 import { startPrivateCluster, type PrivateCluster } from './private-cluster.js';
 import type { TcpProxy } from './tcp-proxy.js';
 
@@ -17,7 +17,7 @@ let cp: ControlPlane;
 let proxy: TcpProxy;
 let direct: KubeClient;
 let informer: Informer;
-let informerClient: KubeClient;
+let stopInformer: (() => Promise<void>) | undefined;
 /** The informer's view as rebuilt from handler calls alone. */
 const mirror = new Map<string, { rv: string; value: string | undefined }>();
 const deleted: string[] = [];
@@ -49,31 +49,20 @@ const remove = (name: string) => direct.delete(CONFIGMAPS, NS, name);
 beforeAll(async () => {
   cluster = await startPrivateCluster('rt-informer');
   ({ cp, proxy, direct } = cluster);
-  const viaProxy = cluster.viaProxy;
   await direct.create({ group: '', version: 'v1', plural: 'namespaces' }, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
   // More objects than one list page, so the first list paginates.
   await Promise.all(Array.from({ length: 25 }, (_, i) => create(`seed-${i}`, 'v1')));
 
-  informerClient = new KubeClient(viaProxy);
-  informer = new Informer({
-    client: informerClient,
-    resource: CONFIGMAPS,
-    namespace: NS,
-    logger: testLogger(),
-    pageSize: 10,
-    minWatchTimeoutSeconds: 3,
-    watchdogGraceMs: 1_000,
-    initialBackoffMs: 100,
-    maxBackoffMs: 1_000,
-  });
-  informer.addHandler({ onAdd: record, onUpdate: (_o, n) => record(n), onDelete: (o) => (mirror.delete(o.metadata.name), deleted.push(o.metadata.name)) });
-  informer.start();
+  ({ informer, stop: stopInformer } = startInformer(
+    cluster.viaProxy,
+    { resource: CONFIGMAPS, namespace: NS, pageSize: 10, minWatchTimeoutSeconds: 3, watchdogGraceMs: 1_000, initialBackoffMs: 100, maxBackoffMs: 1_000 },
+    { onAdd: record, onUpdate: (_o, n) => record(n), onDelete: (o) => (mirror.delete(o.metadata.name), deleted.push(o.metadata.name)) },
+  ));
   await informer.waitForSync();
 }, 120_000);
 
 afterAll(async () => {
-  await informer?.stop();
-  informerClient?.close();
+  await stopInformer?.();
   await cluster?.stop();
 });
 

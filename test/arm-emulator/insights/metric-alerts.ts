@@ -12,22 +12,17 @@ import {
   API_VERSIONS,
   FLEXIBLE_SERVER_TYPE,
   INSIGHTS,
-  RG_PATH,
   badRequest,
   bodyObject,
-  notFound,
   parseServerId,
   requireServer,
-  rgId,
   schema,
   systemData,
   withoutReadOnly,
-  routeParams,
 } from './common.js';
+import { itemPath, itemRef, registerResourceGroupRoutes, type ResourceGroupResource } from './resource-group-routes.js';
 
 const TYPE = `${INSIGHTS}/metricAlerts`;
-const COLLECTION = `providers/${TYPE}`;
-const API = [API_VERSIONS.metricAlerts];
 
 const SINGLE = 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria';
 const MULTIPLE = 'Microsoft.Azure.Monitor.MultipleResourceMultipleMetricCriteria';
@@ -39,10 +34,6 @@ function durationMinutes(iso: string): number {
   const m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$/.exec(iso);
   if (!m) return NaN;
   return Number(m[1] ?? 0) * 1440 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
-}
-
-function alertId(subscriptionId: string, resourceGroupName: string, ruleName: string): string {
-  return `${rgId(subscriptionId, resourceGroupName)}/${COLLECTION}/${ruleName}`;
 }
 
 /** Swagger checks of the criteria subtype and of each criterion, which ajv cannot pick by discriminator. */
@@ -122,27 +113,22 @@ function present(id: string, name: string, doc: Json): Json {
   return { id, name, type: TYPE, ...doc };
 }
 
+const RESOURCE: ResourceGroupResource<'ruleName'> = {
+  resourceType: TYPE,
+  apiVersions: [API_VERSIONS.metricAlerts],
+  collection: `providers/${TYPE}`,
+  nameParam: 'ruleName',
+};
+
 export function registerMetricAlerts(ctx: EmulatorContext): void {
-  const itemPath = `${RG_PATH}/${COLLECTION}/{ruleName}`;
-  const common = { apiVersions: API, resourceType: TYPE } as const;
-
-  const get = (req: ArmRequest): Json => {
-    const { subscriptionId, resourceGroupName, ruleName } = routeParams(req, 'subscriptionId', 'resourceGroupName', 'ruleName');
-    ctx.requireResourceGroup(subscriptionId, resourceGroupName);
-    const doc = ctx.store.get(alertId(subscriptionId, resourceGroupName, ruleName));
-    if (!doc) throw notFound(TYPE, ruleName, resourceGroupName);
-    return doc;
-  };
-
   const store = (req: ArmRequest, resource: Json, previous: Json | undefined): Json => {
-    const { subscriptionId, resourceGroupName, ruleName } = routeParams(req, 'subscriptionId', 'resourceGroupName', 'ruleName');
+    const { id, name } = itemRef(RESOURCE, req);
     const props = { ...(resource.properties as Json) };
     validateAlert(ctx, props);
     props.autoMitigate ??= true;
     props.lastUpdatedTime = new Date().toISOString();
     props.isMigrated = false;
-    const id = alertId(subscriptionId, resourceGroupName, ruleName);
-    const doc = present(id, (previous?.name as string | undefined) ?? ruleName, {
+    const doc = present(id, (previous?.name as string | undefined) ?? name, {
       location: resource.location,
       tags: resource.tags ?? {},
       ...(resource.identity ? { identity: resource.identity } : {}),
@@ -153,15 +139,16 @@ export function registerMetricAlerts(ctx: EmulatorContext): void {
   };
 
   ctx.router.add({
-    ...common,
+    apiVersions: RESOURCE.apiVersions,
+    resourceType: RESOURCE.resourceType,
     method: 'PUT',
-    path: itemPath,
+    path: itemPath(RESOURCE),
     requestSchema: schema('metricAlerts', 'MetricAlertResource'),
     handler: (req): ArmResponse => {
-      const { subscriptionId, resourceGroupName, ruleName } = routeParams(req, 'subscriptionId', 'resourceGroupName', 'ruleName');
+      const { subscriptionId, resourceGroupName, id } = itemRef(RESOURCE, req);
       ctx.requireResourceGroup(subscriptionId, resourceGroupName);
       const body = withoutReadOnly(bodyObject(req));
-      const previous = ctx.store.get(alertId(subscriptionId, resourceGroupName, ruleName));
+      const previous = ctx.store.get(id);
       if (previous && String(previous.location).toLowerCase() !== String(body.location).toLowerCase()) {
         throw badRequest('LocationNotAvailableForResourceType', 'The location of an existing metric alert cannot be changed.', 'location');
       }
@@ -171,57 +158,5 @@ export function registerMetricAlerts(ctx: EmulatorContext): void {
     },
   });
 
-  ctx.router.add({
-    ...common,
-    method: 'PATCH',
-    path: itemPath,
-    requestSchema: schema('metricAlerts', 'MetricAlertResourcePatch'),
-    handler: (req): ArmResponse => {
-      const previous = get(req);
-      const patch = bodyObject(req);
-      const merged: Json = {
-        location: previous.location,
-        tags: (patch.tags as Json | undefined) ?? previous.tags,
-        identity: patch.identity ?? previous.identity,
-        properties: { ...(previous.properties as Json), ...((patch.properties as Json | undefined) ?? {}) },
-      };
-      if (merged.identity === undefined) delete merged.identity;
-      return { status: 200, body: store(req, merged, previous) };
-    },
-  });
-
-  ctx.router.add({ ...common, method: 'GET', path: itemPath, handler: (req) => ({ status: 200, body: get(req) }) });
-
-  ctx.router.add({
-    ...common,
-    method: 'DELETE',
-    path: itemPath,
-    handler: (req): ArmResponse => {
-      const { subscriptionId, resourceGroupName, ruleName } = routeParams(req, 'subscriptionId', 'resourceGroupName', 'ruleName');
-      ctx.requireResourceGroup(subscriptionId, resourceGroupName);
-      return { status: ctx.store.delete(alertId(subscriptionId, resourceGroupName, ruleName)) ? 200 : 204 };
-    },
-  });
-
-  ctx.router.add({
-    ...common,
-    method: 'GET',
-    path: `${RG_PATH}/${COLLECTION}`,
-    handler: (req): ArmResponse => {
-      const { subscriptionId, resourceGroupName } = routeParams(req, 'subscriptionId', 'resourceGroupName');
-      ctx.requireResourceGroup(subscriptionId, resourceGroupName);
-      return { status: 200, body: { value: ctx.store.list(rgId(subscriptionId, resourceGroupName), COLLECTION) } };
-    },
-  });
-
-  ctx.router.add({
-    ...common,
-    method: 'GET',
-    path: `/subscriptions/{subscriptionId}/${COLLECTION}`,
-    handler: (req): ArmResponse => {
-      const sub = (req.params.subscriptionId ?? '').toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      const pattern = new RegExp(`^/subscriptions/${sub}/resourcegroups/[^/]+/providers/microsoft\\.insights/metricalerts/[^/]+$`);
-      return { status: 200, body: { value: ctx.store.find(pattern) } };
-    },
-  });
+  registerResourceGroupRoutes(ctx, RESOURCE, schema('metricAlerts', 'MetricAlertResourcePatch'), store);
 }

@@ -4,6 +4,7 @@
 import { ArmError, armErrors } from '../framework/errors.js';
 import type { Json } from '../framework/store.js';
 import type { ArmRequest, ArmResponse } from '../framework/types.js';
+import type { InstanceRecord } from './instances.js';
 import { API_VERSIONS, NAMESPACE, SERVER_PATH, SERVER_TYPE, props, serverId, spec, type PostgresProviderState, type ServerRuntime } from './model.js';
 
 const SERVER_NAME = /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/;
@@ -16,6 +17,15 @@ const obj = (v: unknown): Obj => (v && typeof v === 'object' ? (v as Obj) : {});
 
 function immutable(target: string, what: string): ArmError {
   return new ArmError(400, 'PropertyChangeNotAllowed', `Changing property '${what}' is not allowed after the server is created.`, target);
+}
+
+/** The running instance of a server that restart or stop may act on; Azure's 409 otherwise. */
+function startedInstance(doc: Json, rt: ServerRuntime): InstanceRecord {
+  const inst = rt.instance;
+  if (props(doc).state !== 'Ready' || !inst) {
+    throw new ArmError(409, 'ServerIsNotReady', `Restart or Stop Server can only be performed on Started servers. Sever Name = ${rt.name}, Current Server State = ${String(props(doc).state)}`);
+  }
+  return inst;
 }
 
 /** Server document as GET returns it; the administrator password is never echoed back. */
@@ -192,10 +202,7 @@ export function registerServers(state: PostgresProviderState): void {
   route('POST', `${SERVER_PATH}/restart`, (req) => {
     const { doc, rt } = state.serverDoc(req);
     state.assertNotBusy(rt);
-    const inst = rt.instance;
-    if (props(doc).state !== 'Ready' || !inst) {
-      throw new ArmError(409, 'ServerIsNotReady', `Restart or Stop Server can only be performed on Started servers. Sever Name = ${rt.name}, Current Server State = ${String(props(doc).state)}`);
-    }
+    const inst = startedInstance(doc, rt);
     props(doc).state = 'Restarting';
     return state.startOp(
       req,
@@ -216,10 +223,7 @@ export function registerServers(state: PostgresProviderState): void {
   route('POST', `${SERVER_PATH}/stop`, (req) => {
     const { doc, rt } = state.serverDoc(req);
     state.assertNotBusy(rt);
-    const inst = rt.instance;
-    if (props(doc).state !== 'Ready' || !inst) {
-      throw new ArmError(409, 'ServerIsNotReady', `Restart or Stop Server can only be performed on Started servers. Sever Name = ${rt.name}, Current Server State = ${String(props(doc).state)}`);
-    }
+    const inst = startedInstance(doc, rt);
     props(doc).state = 'Stopping';
     return state.startOp(
       req,
