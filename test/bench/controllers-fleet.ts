@@ -11,7 +11,7 @@
 // Measured: time until every object reports Ready=True for its current generation, reconciles/s, RSS
 // and heap after convergence, apiserver writes per object, and then the converged state: over a window
 // with a short sync period every object is reconciled again and none may cost a write.
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import { FINALIZER } from '../../controllers/observe.js';
 import { KubeClient, resourcePath, type KubeObject, type ResourceRef, type WatchEvent } from '../../src/runtime/kubeclient.js';
 import type { EnvInfo } from '../env/localenv.js';
 import { repoRoot } from '../env/paths.js';
+import { runCommand } from '../env/proc.js';
 import { allPass, benchDir, goal, log, numFlag, pool, round, withEnv, type Benchmark, type BenchResult, type Flags } from './common.js';
 import type { HostReply, HostRequest } from './fleet-operator.js';
 
@@ -155,16 +156,10 @@ class FleetWatcher {
 const key = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`;
 
 
-function kubectl(env: EnvInfo, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${code} ${err}`))));
-  });
+async function kubectl(env: EnvInfo, args: string[]): Promise<string> {
+  const res = await runCommand(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args]);
+  if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${res.code} ${res.stderr}`);
+  return res.stdout;
 }
 
 async function installCrds(env: EnvInfo): Promise<void> {

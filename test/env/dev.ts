@@ -8,28 +8,15 @@ import { parseArgs } from 'node:util';
 import { KINDS } from '../../src/api/kinds.js';
 import { readEnvInfo, recordedProcesses, up, type EnvInfo } from './localenv.js';
 import { localDir, repoRoot } from './paths.js';
-import { EnvError, freePort, isRunning, waitFor } from './proc.js';
+import { EnvError, freePort, isRunning, runCommand, waitFor } from './proc.js';
 
 const NAMESPACE = 'tenantdb-dev';
 const say = (m: string) => process.stderr.write(`[dev] ${m}\n`);
 
-function run(cmd: string, args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, out, err }));
-    child.stdin.end(input ?? '');
-  });
-}
-
 async function kubectl(env: EnvInfo, args: string[], input?: string): Promise<string> {
-  const res = await run(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args], input);
-  if (res.code !== 0) throw new EnvError(`kubectl ${args.join(' ')} failed: ${res.err.trim()}`);
-  return res.out;
+  const res = await runCommand(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args], input === undefined ? {} : { input });
+  if (res.code !== 0) throw new EnvError(`kubectl ${args.join(' ')} failed: ${res.stderr.trim()}`);
+  return res.stdout;
 }
 
 async function ensureEnvironment(dir: string): Promise<EnvInfo> {

@@ -1,10 +1,10 @@
 // What a test file needs from the environment jest's global setup started: its description, a
 // KubeConfig for @kubernetes/client-node, and the built kubectl bound to that cluster.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { readEnvInfo, type EnvInfo } from './localenv.js';
 import { repoRoot } from './paths.js';
+import { runCommand } from './proc.js';
 
 /** Parent of the per-run environments jest's global setup starts (apart from a developer's `.local/`). */
 export const TEST_RUNS_DIR = path.join(repoRoot, '.local', 'test');
@@ -40,22 +40,10 @@ export interface KubectlResult {
 }
 
 /** Runs the environment's kubectl (asynchronously, so parallel calls overlap). */
-export function kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
+export async function kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
   const env = testEnv();
-  return new Promise((resolve, reject) => {
-    const child = spawn(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ status: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
+  const res = await runCommand(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args], { timeoutMs: opts.timeoutMs ?? 60_000, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+  return { status: res.code, stdout: res.stdout, stderr: res.stderr };
 }
 
 /** Creates a namespace with a unique name for one test file and returns its name. */

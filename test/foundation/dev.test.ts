@@ -1,11 +1,11 @@
 // The README's main job, end to end: `npm run dev -- --once` brings a local environment up, installs
 // the CRDs, runs the operator and waits until every example in crds/examples/ reports Ready.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { down } from '../env/localenv.js';
 import { repoRoot } from '../env/paths.js';
+import { runCommand } from '../env/proc.js';
 
 describe('npm run dev (the main job)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantdb-dev-'));
@@ -17,14 +17,9 @@ describe('npm run dev (the main job)', () => {
   it('brings every example to Ready', async () => {
     const examples = fs.readdirSync(path.join(repoRoot, 'crds', 'examples')).filter((f) => /\.ya?ml$/.test(f));
     expect(examples.length).toBeGreaterThan(0);
-    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'env', 'dev.ts'), '--once', '--dir', dir], { cwd: repoRoot });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    const result = await runCommand(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'env', 'dev.ts'), '--once', '--dir', dir], {
+      cwd: repoRoot,
+      timeoutMs: 280_000,
     });
     expect(result.stderr).toMatch(/all \d+ examples are Ready/);
     expect(result.code).toBe(0);

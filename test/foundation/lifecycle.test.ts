@@ -1,36 +1,15 @@
 // The environment's own life cycle, driven through the same CLI a developer uses: `up` starts real
 // processes, `down` leaves none behind, and a machine without Go or the module proxy fails fast.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { binaryPaths } from '../env/binaries.js';
 import { readEnvInfo, recordedProcesses } from '../env/localenv.js';
 import { repoRoot } from '../env/paths.js';
-import { isRunning } from '../env/proc.js';
+import { isRunning, runCommand, type CommandResult } from '../env/proc.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000): Promise<Run> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/env/cli.ts'), ...args], { cwd: repoRoot, env });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
+  return runCommand(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/env/cli.ts'), ...args], { cwd: repoRoot, env });
 }
 
 /** Live (non-zombie) processes whose command line mentions `dir`. */
