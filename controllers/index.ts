@@ -3,11 +3,12 @@ import type { Manager } from '../src/runtime/manager.js';
 import { registerAlertRuleSetController } from './alertruleset.js';
 import { registerBackupPolicyController } from './backuppolicy.js';
 import { registerMigrationController } from './migration.js';
-import { registerTenantDatabaseController } from './tenantdatabase.js';
+import { registerTenantDatabaseController } from './tenantdatabase/index.js';
+import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../src/settings.js';
 
-export function registerControllers(mgr: Manager): void {
-  registerTenantDatabaseController(mgr);
-  registerMigrationController(mgr);
-  registerBackupPolicyController(mgr);
-  registerAlertRuleSetController(mgr);
+export function registerControllers(mgr: Manager, settings: ControllerSettings = DEFAULT_CONTROLLER_SETTINGS): void {
+  registerTenantDatabaseController(mgr, settings);
+  registerMigrationController(mgr, settings);
+  registerBackupPolicyController(mgr, settings);
+  registerAlertRuleSetController(mgr, settings);
 }

@@ -2,6 +2,7 @@
 // conventional flags so the chart and operators' habits carry over.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { AZURE_CLOUDS, type AzureCloudName } from './azure/clouds.js';
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -28,6 +29,30 @@ export interface OperatorConfig {
   logLevel: string;
   kubeconfig: string | undefined;
   gracefulShutdownTimeoutMs: number;
+  azure: AzureSettings;
+  postgres: PostgresSettings;
+}
+
+/** How the operator reaches Azure Resource Manager and Microsoft Entra. */
+export interface AzureSettings {
+  /** Named cloud; its ARM endpoint and authority host apply unless overridden below. */
+  cloud: AzureCloudName;
+  /** ARM endpoint override (sovereign or private clouds, the local emulator). */
+  armEndpoint: string | undefined;
+  /** Entra authority host override (the emulator's token endpoint in tests). */
+  authorityHost: string | undefined;
+  /** PEM file of an extra CA trusted for ARM and Entra (the emulator's). */
+  caFile: string | undefined;
+  /** Fixed bearer token for ARM; only accepted for a loopback endpoint (the emulator). Never logged. */
+  staticToken: string | undefined;
+}
+
+/** How the operator reaches database servers. */
+export interface PostgresSettings {
+  /** PEM file of an extra CA trusted for TLS to database servers, on top of the public roots. */
+  caFile: string | undefined;
+  /** JSON file mapping host names to addresses ({"name": "127.0.0.5"}); production uses DNS. */
+  hostsFile: string | undefined;
 }
 
 export const USAGE = `Usage: tenantdb-operator [flags]
@@ -43,6 +68,13 @@ export const USAGE = `Usage: tenantdb-operator [flags]
   --graceful-shutdown-timeout <dur>     bound for in-flight reconciles on shutdown          (GRACEFUL_SHUTDOWN_TIMEOUT, default 30s)
   --log-level <level>                   trace, debug, info, warn, error                     (LOG_LEVEL, default info)
   --kubeconfig <path>                   kubeconfig file; default in-cluster or KUBECONFIG   (KUBECONFIG)
+  --azure-cloud <name>                  AzurePublicCloud, AzureUSGovernment, AzureChinaCloud (AZURE_CLOUD, default AzurePublicCloud)
+  --azure-arm-endpoint <url>            ARM endpoint override (https)                       (AZURE_ARM_ENDPOINT)
+  --azure-authority-host <url>          Microsoft Entra authority host override             (AZURE_AUTHORITY_HOST)
+  --azure-ca-file <path>                extra CA (PEM) trusted for ARM and Entra            (AZURE_CA_FILE)
+  --azure-static-token-file <path>      file with a fixed ARM bearer token; loopback endpoints only (AZURE_STATIC_TOKEN_FILE)
+  --postgres-ca-file <path>             extra CA (PEM) trusted for database servers         (POSTGRES_CA_FILE)
+  --postgres-hosts-file <path>          JSON map of host name to address for database servers (POSTGRES_HOSTS_FILE)
   -h, --help                            show this help
 `;
 
@@ -101,6 +133,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
         'graceful-shutdown-timeout': { type: 'string' },
         'log-level': { type: 'string' },
         kubeconfig: { type: 'string' },
+        'azure-cloud': { type: 'string' },
+        'azure-arm-endpoint': { type: 'string' },
+        'azure-authority-host': { type: 'string' },
+        'azure-ca-file': { type: 'string' },
+        'azure-static-token-file': { type: 'string' },
+        'postgres-ca-file': { type: 'string' },
+        'postgres-hosts-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -124,6 +163,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   const mcr = pick(v['max-concurrent-reconciles'], 'MAX_CONCURRENT_RECONCILES');
   const sync = pick(v['sync-period'], 'SYNC_PERIOD');
   const grace = pick(v['graceful-shutdown-timeout'], 'GRACEFUL_SHUTDOWN_TIMEOUT');
+  const cloud = pick(v['azure-cloud'], 'AZURE_CLOUD') ?? 'AzurePublicCloud';
+  if (!(cloud in AZURE_CLOUDS)) throw new ConfigError(`--azure-cloud: want one of ${Object.keys(AZURE_CLOUDS).join(', ')}`);
+  const tokenFile = pick(v['azure-static-token-file'], 'AZURE_STATIC_TOKEN_FILE');
+  let staticToken: string | undefined;
+  if (tokenFile) {
+    try {
+      staticToken = fs.readFileSync(tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`--azure-static-token-file: cannot read ${tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
   return {
     namespaces,
     leaderElect: leaderElectRaw === undefined ? false : parseBool('--leader-elect', leaderElectRaw),
@@ -136,5 +186,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     gracefulShutdownTimeoutMs: grace === undefined ? 30_000 : parseDuration(grace),
     logLevel,
     kubeconfig: v.kubeconfig,
+    azure: {
+      cloud: cloud as AzureCloudName,
+      armEndpoint: pick(v['azure-arm-endpoint'], 'AZURE_ARM_ENDPOINT'),
+      authorityHost: pick(v['azure-authority-host'], 'AZURE_AUTHORITY_HOST'),
+      caFile: pick(v['azure-ca-file'], 'AZURE_CA_FILE'),
+      staticToken,
+    },
+    postgres: {
+      caFile: pick(v['postgres-ca-file'], 'POSTGRES_CA_FILE'),
+      hostsFile: pick(v['postgres-hosts-file'], 'POSTGRES_HOSTS_FILE'),
+    },
   };
 }

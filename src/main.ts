@@ -35,7 +35,7 @@ async function main(): Promise<number> {
     syncPeriodMs: cfg.syncPeriodMs,
     gracefulShutdownTimeoutMs: cfg.gracefulShutdownTimeoutMs,
   });
-  registerControllers(manager);
+  registerControllers(manager, { azure: cfg.azure, postgres: cfg.postgres });
 
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {

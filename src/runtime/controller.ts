@@ -98,6 +98,29 @@ export class Controller {
     });
   }
 
+  /** Feeds the queue from an informer of a related kind, through a map to this kind's keys. */
+  watchMapped(informer: Informer, map: (obj: KubeObject) => Request[]): void {
+    const add = (obj: KubeObject) => {
+      let reqs: Request[];
+      try {
+        reqs = map(obj);
+      } catch (err) {
+        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'watch map function failed');
+        return;
+      }
+      for (const r of reqs) this.queue.add(r.namespace ? `${r.namespace}/${r.name}` : r.name);
+    };
+    informer.addHandler({
+      onAdd: add,
+      onUpdate: (oldObj, newObj) => {
+        if (oldObj.metadata.resourceVersion === newObj.metadata.resourceVersion) return; // a resync, not a change
+        add(oldObj);
+        add(newObj);
+      },
+      onDelete: add,
+    });
+  }
+
   enqueue(key: string): void {
     this.queue.add(key);
   }

@@ -4,7 +4,7 @@
 // warm caches when it takes over); controllers run only on the leader.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { Controller, type ReconcileFn } from './controller.js';
+import { Controller, type ReconcileFn, type Request } from './controller.js';
 import { EventRecorder } from './events.js';
 import { Informer } from './informer.js';
 import { KubeClient, type KubeObject, type ResourceRef } from './kubeclient.js';
@@ -40,10 +40,24 @@ export interface ManagerOptions {
   informer?: { minWatchTimeoutSeconds?: number; watchdogGraceMs?: number; maxBackoffMs?: number };
 }
 
+/**
+ * A related kind whose changes reach this controller's queue, as controller-runtime's Watches with
+ * EnqueueRequestsFromMapFunc: `map` turns a changed object (old and new copy on update) into the keys of
+ * the objects to look at again. Level-based, so mapping too much only costs a no-op reconcile.
+ */
+export interface WatchSpec {
+  resource: ResourceRef;
+  map: (obj: KubeObject) => Request[];
+}
+
 export interface ControllerSpec {
   name: string;
   resource: ResourceRef;
   reconcile: ReconcileFn;
+  /** Related kinds to watch (Secrets, ConfigMaps, another kind the object refers to). */
+  watches?: WatchSpec[];
+  /** Kinds this controller creates with an owner reference to its objects (controller-runtime's Owns). */
+  owns?: ResourceRef[];
   maxConcurrentReconciles?: number;
   rateLimiter?: RateLimiter<string>;
 }
@@ -103,6 +117,16 @@ export class Manager {
     return undefined;
   }
 
+  /** Every cached object of `resource`, in one namespace or all watched ones. */
+  listCached(resource: ResourceRef, namespace?: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const ns of this.namespaces()) {
+      if (ns !== undefined && namespace !== undefined && ns !== namespace) continue;
+      for (const obj of this.informer(resource, ns).list()) if (namespace === undefined || obj.metadata.namespace === namespace) out.push(obj);
+    }
+    return out;
+  }
+
   addController(spec: ControllerSpec): Controller {
     if (this.started) throw new Error('controllers must be added before the manager starts');
     const controller = new Controller({
@@ -113,6 +137,10 @@ export class Manager {
       ...(spec.rateLimiter ? { rateLimiter: spec.rateLimiter } : {}),
     });
     for (const ns of this.namespaces()) controller.watch(this.informer(spec.resource, ns));
+    const owned = (spec.owns ?? []).map((resource): WatchSpec => ({ resource, map: ownerRequests(spec.resource) }));
+    for (const w of [...(spec.watches ?? []), ...owned]) {
+      for (const ns of this.namespaces()) controller.watchMapped(this.informer(w.resource, ns), w.map);
+    }
     this.controllers.push({ controller, spec });
     return controller;
   }
@@ -221,6 +249,24 @@ export class Manager {
     this.client.close();
     this.logger.info('manager stopped');
   }
+}
+
+/** Maps an object to its owners of the controller's kind (by ownerReferences, group and plural-free kind match). */
+export function ownerRequests(owner: ResourceRef): (obj: KubeObject) => Request[] {
+  const apiVersion = owner.group === '' ? owner.version : `${owner.group}/${owner.version}`;
+  const group = owner.group;
+  return (obj) => {
+    const refs = (obj.metadata.ownerReferences ?? []) as Array<{ apiVersion: string; kind: string; name: string }>;
+    return refs
+      .filter((r) => r.apiVersion === apiVersion || r.apiVersion.split('/')[0] === group)
+      .filter((r) => kindMatchesPlural(r.kind, owner.plural))
+      .map((r) => ({ namespace: obj.metadata.namespace, name: r.name }));
+  };
+}
+
+function kindMatchesPlural(kind: string, plural: string): boolean {
+  const k = kind.toLowerCase();
+  return plural === `${k}s` || plural === `${k}es` || plural === `${k.replace(/y$/, '')}ies` || plural === k;
 }
 
 function keyOf(obj: KubeObject): string {

@@ -7,7 +7,8 @@ import type { KubeClient, KubeObject, ResourceRef } from './kubeclient.js';
 /** True when every field in `desired` already has that value in `current` (extra fields are ignored). */
 export function statusContains(current: unknown, desired: Record<string, unknown>): boolean {
   const cur = (current ?? {}) as Record<string, unknown>;
-  return Object.entries(desired).every(([k, v]) => isDeepStrictEqual(cur[k], v));
+  // null asks a merge patch to remove the field: already done when the field is absent.
+  return Object.entries(desired).every(([k, v]) => (v === null ? cur[k] === undefined || cur[k] === null : v === undefined || isDeepStrictEqual(cur[k], v)));
 }
 
 /**

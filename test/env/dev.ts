@@ -9,6 +9,8 @@ import { KINDS } from '../../src/api/kinds.js';
 import { readEnvInfo, recordedProcesses, up, type EnvInfo } from './localenv.js';
 import { localDir, repoRoot } from './paths.js';
 import { EnvError, freePort, isRunning, runCommand, waitFor } from './proc.js';
+import { prepareFixtures } from './dev-fixtures/index.js';
+import { localOperatorFlags } from './operator.js';
 
 const NAMESPACE = 'tenantdb-dev';
 const say = (m: string) => process.stderr.write(`[dev] ${m}\n`);
@@ -68,7 +70,7 @@ async function main(): Promise<number> {
       '--import',
       'tsx',
       path.join(repoRoot, 'src', 'main.ts'),
-      `--kubeconfig=${env.kubeconfig}`,
+      ...localOperatorFlags(env),
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,
     ],
@@ -89,6 +91,14 @@ async function main(): Promise<number> {
       async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`, { signal: AbortSignal.timeout(1000) })).ok,
       { timeoutMs: 60_000 },
     );
+    await prepareFixtures({
+      env,
+      dir,
+      namespace: NAMESPACE,
+      kubectl: (args, input) => kubectl(env, args, input),
+      apply: async (manifest) => void (await kubectl(env, ['apply', '-n', NAMESPACE, '-f', '-'], typeof manifest === 'string' ? manifest : JSON.stringify(manifest))),
+      say,
+    });
     say(`applying crds/examples/ to namespace ${NAMESPACE}`);
     await kubectl(env, ['apply', '-n', NAMESPACE, '-f', path.join(repoRoot, 'crds', 'examples')]);
 

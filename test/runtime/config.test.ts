@@ -15,6 +15,8 @@ describe('parseConfig', () => {
       gracefulShutdownTimeoutMs: 30_000,
       logLevel: 'info',
       kubeconfig: undefined,
+      azure: { cloud: 'AzurePublicCloud', armEndpoint: undefined, authorityHost: undefined, caFile: undefined, staticToken: undefined },
+      postgres: { caFile: undefined, hostsFile: undefined },
     });
   });
 

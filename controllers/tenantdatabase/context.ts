@@ -1,0 +1,99 @@
+// What the parts of the TenantDatabase reconcile share: the object, its parsed spec, the operator's
+// settings, the cache, and the contract every part answers with. A part owns a slice of the object's
+// status and one condition; the orchestrator (index.ts) runs the parts in order, composes Ready from
+// their conditions and writes status once.
+import type { Logger } from 'pino';
+import type { TenantDatabaseSpec, TenantDatabaseStatus } from '../../src/api/tenantdatabase.js';
+import type { ControllerSettings } from '../../src/settings.js';
+import type { EventType } from '../../src/runtime/events.js';
+import type { KubeObject, ResourceRef } from '../../src/runtime/kubeclient.js';
+import type { Manager } from '../../src/runtime/manager.js';
+
+export const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets' };
+export const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps' };
+
+export interface TenantDatabaseContext {
+  mgr: Manager;
+  /** The object as cached (metadata, spec, status). */
+  obj: KubeObject;
+  namespace: string;
+  name: string;
+  generation: number | undefined;
+  spec: TenantDatabaseSpec;
+  /** Status as last written; parts read what they recorded (LRO resume tokens, applied state). */
+  status: TenantDatabaseStatus;
+  settings: ControllerSettings;
+  log: Logger;
+  signal: AbortSignal;
+  /** Records an Event on the object. Never pass secret material. */
+  event(type: EventType, reason: string, message: string): Promise<void>;
+  /** A Secret of the object's namespace from the cache, or undefined. Values are base64 as stored. */
+  secret(name: string): KubeObject | undefined;
+  /** Decoded value of `key` in Secret `name`, or undefined when the Secret or key is missing. */
+  secretValue(name: string, key: string): string | undefined;
+}
+
+/** How to reach the server as its administrator; produced by the server part for the parts below it. */
+export interface ServerConnection {
+  kind: 'azure' | 'external';
+  /** Host name clients use (the FQDN on Azure); TLS verifies this name whatever address it maps to. */
+  host: string;
+  port: number;
+  sslMode: 'require' | 'verify-ca' | 'verify-full';
+  /** PEM of the CA the server certificate must chain to, when it is not a public root. */
+  caPem?: string;
+  adminUser: string;
+  adminPassword: string;
+  /** PgBouncer on the server (Azure's built-in pooler), for the pooler keys of connection Secrets. */
+  pooler?: { port: number };
+}
+
+export interface PartCondition {
+  /** Condition type this part owns, e.g. ServerReady, DatabaseReady, TenancyReady. */
+  type: string;
+  ok: boolean;
+  reason: string;
+  message: string;
+  /**
+   * Only when not ok: true means retrying cannot help until someone changes something (Stalled);
+   * false means work in progress or a transient failure (Reconciling).
+   */
+  stalled?: boolean;
+}
+
+export interface PartOutcome {
+  condition: PartCondition;
+  /** Status fields this part owns; null clears a field. */
+  status?: Record<string, unknown>;
+  /** Look again after this long (LRO polling, a restart window, partition maintenance). */
+  requeueAfterMs?: number;
+  /** Retry with the controller's per-object backoff (transient failures). */
+  retry?: boolean;
+}
+
+export interface ServerOutcome extends PartOutcome {
+  /** Present when the server can be used by the parts below. */
+  connection?: ServerConnection;
+}
+
+/** The part that provides the server: Azure (provision/adopt) or external (connect only). */
+export interface ServerPart {
+  reconcile(ctx: TenantDatabaseContext): Promise<ServerOutcome>;
+  /**
+   * Runs on deletion after the parts below have finalized; returns done=false to be called again later
+   * (an LRO in flight). Must honour spec.deletionPolicy.
+   */
+  finalize(ctx: TenantDatabaseContext): Promise<{ done: boolean; requeueAfterMs?: number; message?: string }>;
+  /** Connection for the parts' finalizers, without changing anything; undefined when unreachable/gone. */
+  connectionForCleanup(ctx: TenantDatabaseContext): Promise<ServerConnection | undefined>;
+}
+
+/** A part that works inside the server (database and roles, tenancy). */
+export interface DatabasePart {
+  name: string;
+  /** Whether the spec asks anything of this part (tenancy only runs with spec.tenancy/partitioning). */
+  applies(spec: TenantDatabaseSpec): boolean;
+  reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<PartOutcome>;
+  /** Deletion; conn is undefined when the server is unreachable or gone. Must honour spec.deletionPolicy. */
+  finalize?(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<{ done: boolean; requeueAfterMs?: number; message?: string }>;
+}

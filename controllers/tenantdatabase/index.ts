@@ -1,0 +1,189 @@
+// The TenantDatabase controller: one reconcile that runs the parts in order (server, then the parts
+// inside it), composes Ready from their conditions and writes status once. Level-based: every pass
+// reads the object from the cache and the actual state from Azure/PostgreSQL; a converged object
+// writes nothing (each part diffs before it applies, and status is patched only when it changed).
+import { API_GROUP_VERSION, KINDS } from '../../src/api/kinds.js';
+import { validateTenantDatabase, type TenantDatabaseSpec, type TenantDatabaseStatus } from '../../src/api/tenantdatabase.js';
+import { setCondition, setHealth, type Condition, type Health } from '../../src/runtime/conditions.js';
+import type { ReconcileFn, Request } from '../../src/runtime/controller.js';
+import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../../src/runtime/finalizers.js';
+import type { KubeObject } from '../../src/runtime/kubeclient.js';
+import type { Manager } from '../../src/runtime/manager.js';
+import { patchStatus } from '../../src/runtime/status.js';
+import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
+import { FINALIZER, resourceOf } from '../observe.js';
+import { SECRETS, type DatabasePart, type PartCondition, type PartOutcome, type ServerPart, type TenantDatabaseContext } from './context.js';
+import { databasePart } from './database.js';
+import { externalServerPart } from './server-external.js';
+import { azureServerPart } from './server-azure.js';
+import { tenancyPart } from './tenancy.js';
+
+const RESOURCE = resourceOf('TenantDatabase');
+const BACKUP_POLICIES = resourceOf('BackupPolicy');
+
+export interface TenantDatabaseParts {
+  azure: ServerPart;
+  external: ServerPart;
+  /** In order: each runs only when the ones before it are in shape. */
+  inside: DatabasePart[];
+}
+
+export function defaultParts(): TenantDatabaseParts {
+  return { azure: azureServerPart, external: externalServerPart, inside: [databasePart, tenancyPart] };
+}
+
+/** Secret names a spec refers to (credentials, admin password, CA); their changes reconcile the object. */
+export function referencedSecrets(spec: Partial<TenantDatabaseSpec> | undefined): string[] {
+  const names = new Set<string>();
+  const az = spec?.server?.azure;
+  const ext = spec?.server?.external;
+  if (az?.administratorPasswordSecretRef) names.add(az.administratorPasswordSecretRef.name);
+  if (az?.credentialsSecretRef) names.add(az.credentialsSecretRef.name);
+  if (ext?.adminSecretRef) names.add(ext.adminSecretRef.name);
+  if (ext?.caSecretRef) names.add(ext.caSecretRef.name);
+  return [...names];
+}
+
+function decode(secret: KubeObject | undefined, key: string): string | undefined {
+  const data = (secret as { data?: Record<string, string> } | undefined)?.data;
+  const v = data?.[key];
+  return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+}
+
+/** Overall health from the parts' conditions: the first part not in shape gives the reason. */
+export function composeHealth(conditions: PartCondition[]): Health {
+  const bad = conditions.find((c) => !c.ok);
+  if (!bad) return { state: 'Ready', reason: 'Ready', message: 'server, database and everything below are in shape' };
+  return { state: bad.stalled ? 'Stalled' : 'Reconciling', reason: bad.reason, message: bad.message };
+}
+
+function partConditions(current: Condition[] | undefined, parts: PartCondition[], generation: number | undefined): Condition[] {
+  let list = current;
+  for (const p of parts) {
+    list = setCondition(list, {
+      type: p.type,
+      status: p.ok ? 'True' : 'False',
+      reason: p.reason,
+      message: p.message,
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    });
+  }
+  return list ?? [];
+}
+
+export function tenantDatabaseReconciler(mgr: Manager, settings: ControllerSettings, parts: TenantDatabaseParts): ReconcileFn {
+  return async (rctx, req) => {
+    const obj = mgr.getCached(RESOURCE, req.namespace, req.name);
+    if (!obj) return {};
+    const namespace = obj.metadata.namespace ?? 'default';
+    const regarding: KubeObject = { ...obj, apiVersion: API_GROUP_VERSION, kind: KINDS.TenantDatabase.kind };
+    const validation = validateTenantDatabase({ ...obj, status: undefined });
+    const current = (obj.status ?? {}) as TenantDatabaseStatus;
+    const generation = obj.metadata.generation;
+
+    const ctx: TenantDatabaseContext = {
+      mgr,
+      obj,
+      namespace,
+      name: obj.metadata.name,
+      generation,
+      spec: validation.ok ? (validation.value as { spec: TenantDatabaseSpec }).spec : ((obj as { spec?: TenantDatabaseSpec }).spec as TenantDatabaseSpec),
+      status: current,
+      settings,
+      log: rctx.log,
+      signal: rctx.signal,
+      event: (type, reason, message) => mgr.events.event(regarding, type, reason, 'Reconcile', message),
+      secret: (name) => mgr.getCached(SECRETS, namespace, name),
+      secretValue: (name, key) => decode(mgr.getCached(SECRETS, namespace, name), key),
+    };
+
+    if (isBeingDeleted(obj)) {
+      if (!hasFinalizer(obj, FINALIZER)) return {};
+      if (!validation.ok) {
+        // Nothing we made can be identified safely from an invalid spec: keep everything, let go.
+        await removeFinalizer(mgr.client, RESOURCE, obj, FINALIZER, mgr.fieldManager);
+        return {};
+      }
+      const server = ctx.spec.server.azure ? parts.azure : parts.external;
+      const conn = await server.connectionForCleanup(ctx);
+      for (const part of [...parts.inside].reverse()) {
+        if (!part.finalize || !part.applies(ctx.spec)) continue;
+        const r = await part.finalize(ctx, conn);
+        if (!r.done) return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true };
+      }
+      const r = await server.finalize(ctx);
+      if (!r.done) return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true };
+      await removeFinalizer(mgr.client, RESOURCE, obj, FINALIZER, mgr.fieldManager);
+      rctx.log.info('cleanup done; finalizer removed');
+      return {};
+    }
+
+    if (!hasFinalizer(obj, FINALIZER)) {
+      // The finalizer patch brings the object back through the watch; work continues on that pass.
+      await ensureFinalizer(mgr.client, RESOURCE, obj, FINALIZER, mgr.fieldManager);
+      return {};
+    }
+
+    if (!validation.ok) {
+      const health: Health = { state: 'Stalled', reason: 'InvalidSpec', message: validation.error.message.slice(0, 32_000) };
+      const updated = await patchStatus(mgr.client, RESOURCE, obj, { observedGeneration: generation, conditions: setHealth(current.conditions, health, generation) }, mgr.fieldManager);
+      if (updated) await ctx.event('Warning', 'InvalidSpec', health.message);
+      return {};
+    }
+
+    // Run the parts in order; a part not in shape stops the ones that depend on it.
+    const outcomes: PartOutcome[] = [];
+    const server = ctx.spec.server.azure ? parts.azure : parts.external;
+    const so = await server.reconcile(ctx);
+    outcomes.push(so);
+    if (so.condition.ok && so.connection) {
+      for (const part of parts.inside) {
+        if (!part.applies(ctx.spec)) continue;
+        const o = await part.reconcile(ctx, so.connection);
+        outcomes.push(o);
+        if (!o.condition.ok) break;
+      }
+    }
+
+    const conds = outcomes.map((o) => o.condition);
+    const health = composeHealth(conds);
+    const statusFields: Record<string, unknown> = {};
+    for (const o of outcomes) Object.assign(statusFields, o.status ?? {});
+    const conditions = setHealth(partConditions(current.conditions, conds, generation), health, generation);
+    const desired = { ...statusFields, observedGeneration: generation, conditions };
+    const updated = await patchStatus(mgr.client, RESOURCE, obj, desired, mgr.fieldManager);
+    if (updated) {
+      const before = current.conditions?.find((c) => c.type === 'Ready');
+      const changed = before?.status !== (health.state === 'Ready' ? 'True' : 'False') || before?.reason !== health.reason;
+      if (changed) await ctx.event(health.state === 'Stalled' ? 'Warning' : 'Normal', health.reason, health.message);
+      rctx.log.info({ generation, state: health.state, reason: health.reason }, 'status updated');
+    }
+
+    if (outcomes.some((o) => o.retry)) return { requeue: true };
+    const delays = outcomes.map((o) => o.requeueAfterMs).filter((d): d is number => d !== undefined && d > 0);
+    return delays.length ? { requeueAfterMs: Math.min(...delays) } : {};
+  };
+}
+
+export function registerTenantDatabaseController(mgr: Manager, settings: ControllerSettings = DEFAULT_CONTROLLER_SETTINGS, parts: TenantDatabaseParts = defaultParts()): void {
+  const bySecret = (secret: KubeObject): Request[] =>
+    mgr
+      .listCached(RESOURCE, secret.metadata.namespace)
+      .filter((o) => referencedSecrets((o as { spec?: Partial<TenantDatabaseSpec> }).spec).includes(secret.metadata.name))
+      .map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name }));
+  // A BackupPolicy takes over backup retention of the database it names (one writer per property).
+  const byBackupPolicy = (bp: KubeObject): Request[] => {
+    const ref = (bp as { spec?: { databaseRef?: { name?: string } } }).spec?.databaseRef?.name;
+    return ref ? [{ namespace: bp.metadata.namespace, name: ref }] : [];
+  };
+  mgr.addController({
+    name: KINDS.TenantDatabase.singular,
+    resource: RESOURCE,
+    reconcile: tenantDatabaseReconciler(mgr, settings, parts),
+    watches: [
+      { resource: SECRETS, map: bySecret },
+      { resource: BACKUP_POLICIES, map: byBackupPolicy },
+    ],
+    owns: [SECRETS],
+  });
+}
