@@ -46,6 +46,14 @@ export interface ServerConnection {
   adminPassword: string;
   /** PgBouncer on the server (Azure's built-in pooler), for the pooler keys of connection Secrets. */
   pooler?: { port: number };
+  /**
+   * Set by the Azure part: databases are child resources there (created and deleted through ARM, so Azure
+   * knows them). When absent, the database part uses CREATE/DROP DATABASE.
+   */
+  databases?: {
+    ensure(name: string): Promise<'exists' | 'created'>;
+    drop(name: string): Promise<void>;
+  };
 }
 
 export interface PartCondition {

@@ -9,6 +9,7 @@ import type { ReconcileFn, Request } from '../../src/runtime/controller.js';
 import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../../src/runtime/finalizers.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
+import { selectorMatches, type LabelSelector } from '../../src/runtime/selectors.js';
 import { patchStatus } from '../../src/runtime/status.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
 import { FINALIZER, resourceOf } from '../observe.js';
@@ -20,6 +21,7 @@ import { tenancyPart } from './tenancy.js';
 
 const RESOURCE = resourceOf('TenantDatabase');
 const BACKUP_POLICIES = resourceOf('BackupPolicy');
+const MIGRATIONS = resourceOf('Migration');
 
 export interface TenantDatabaseParts {
   azure: ServerPart;
@@ -176,6 +178,17 @@ export function registerTenantDatabaseController(mgr: Manager, settings: Control
     const ref = (bp as { spec?: { databaseRef?: { name?: string } } }).spec?.databaseRef?.name;
     return ref ? [{ namespace: bp.metadata.namespace, name: ref }] : [];
   };
+  // A Migration's progress changes the schema: the databases it targets re-sync their tenancy policy
+  // (new tables get row-level security in the same pass that sees them).
+  const byMigration = (m: KubeObject): Request[] => {
+    const spec = (m as { spec?: { databaseRef?: { name?: string }; databaseSelector?: LabelSelector } }).spec;
+    if (spec?.databaseRef?.name) return [{ namespace: m.metadata.namespace, name: spec.databaseRef.name }];
+    if (!spec?.databaseSelector) return [];
+    return mgr
+      .listCached(RESOURCE, m.metadata.namespace)
+      .filter((o) => selectorMatches(spec.databaseSelector as LabelSelector, o.metadata.labels ?? {}))
+      .map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name }));
+  };
   mgr.addController({
     name: KINDS.TenantDatabase.singular,
     resource: RESOURCE,
@@ -183,6 +196,7 @@ export function registerTenantDatabaseController(mgr: Manager, settings: Control
     watches: [
       { resource: SECRETS, map: bySecret },
       { resource: BACKUP_POLICIES, map: byBackupPolicy },
+      { resource: MIGRATIONS, map: byMigration },
     ],
     owns: [SECRETS],
   });

@@ -5,6 +5,8 @@
 //    except into the Entra client);
 //  - a fixed bearer token, which only makes sense against the local ARM emulator and is refused for
 //    anything else so that a misconfiguration cannot send a long-lived token to a real cloud.
+import https from 'node:https';
+import tls from 'node:tls';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { ClientSecretCredential, DefaultAzureCredential, WorkloadIdentityCredential } from '@azure/identity';
 import { z } from 'zod';
@@ -13,11 +15,27 @@ import { isLoopbackEndpoint } from './clouds.js';
 export interface CredentialCloudOptions {
   /** Microsoft Entra authority host of the target cloud (see AZURE_CLOUDS); public cloud when absent. */
   authorityHost?: string;
+  /**
+   * Skip MSAL's instance discovery (a call to login.microsoftonline.com that validates the authority):
+   * needed for an authority host that is not a public Microsoft cloud (Azure Stack, the emulator).
+   */
+  disableInstanceDiscovery?: boolean;
+  /** PEM of an additional CA trusted for the authority host (the emulator's), on top of the public roots. */
+  caCertPem?: string;
+}
+
+/** Identity client options from the cloud options: authority, instance discovery, extra CA trust. */
+function identityClientOptions(opts: CredentialCloudOptions): { authorityHost?: string; disableInstanceDiscovery?: boolean; agent?: https.Agent } {
+  return {
+    ...(opts.authorityHost ? { authorityHost: opts.authorityHost } : {}),
+    ...(opts.disableInstanceDiscovery ? { disableInstanceDiscovery: true } : {}),
+    ...(opts.caCertPem ? { agent: new https.Agent({ keepAlive: true, ca: [...tls.rootCertificates, opts.caCertPem] }) } : {}),
+  };
 }
 
 export function defaultCredential(opts: CredentialCloudOptions & { managedIdentityClientId?: string } = {}): TokenCredential {
   return new DefaultAzureCredential({
-    ...(opts.authorityHost ? { authorityHost: opts.authorityHost } : {}),
+    ...identityClientOptions(opts),
     ...(opts.managedIdentityClientId ? { managedIdentityClientId: opts.managedIdentityClientId } : {}),
   });
 }
@@ -57,7 +75,7 @@ export function credentialFromSecretData(
     throw new CredentialSecretError(`credentials Secret is not usable: ${problems.join('; ')}`);
   }
   const d = parsed.data;
-  const authority = opts.authorityHost ? { authorityHost: opts.authorityHost } : {};
+  const authority = identityClientOptions(opts);
   if (d.clientSecret !== undefined) {
     return { kind: 'clientSecret', credential: new ClientSecretCredential(d.tenantId, d.clientId, d.clientSecret, authority) };
   }

@@ -2,6 +2,7 @@
 // Before any download or compile we check that Go and the proxy answer, so a machine without them fails
 // in seconds with a message naming what is missing (and the existing-cluster alternative) instead of hanging.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir, repoRoot } from './paths.js';
@@ -125,4 +126,47 @@ export async function ensureBinaries(log: (m: string) => void = () => {}): Promi
     );
   }
   return bins;
+}
+
+/**
+ * Tools the chart, GitOps-health and RBAC tests use, each a Go module under test/env/go/<tool>/ built from
+ * the Go module proxy once and cached under a name that changes when its go.mod or source changes.
+ */
+export const GO_TOOLS = {
+  helm: { pkg: 'helm.sh/helm/v3/cmd/helm' },
+  kubeconform: { pkg: 'github.com/yannh/kubeconform/cmd/kubeconform' },
+  kstatus: { pkg: '.' },
+  'argocd-health': { pkg: '.' },
+} as const;
+export type GoTool = keyof typeof GO_TOOLS;
+
+function goToolDir(tool: GoTool): string {
+  const moduleDir = path.join(repoRoot, 'test', 'env', 'go', tool);
+  // The cache key: the module's files (go.mod pins the versions, main.go is ours), hashed.
+  const hash = createHash('sha256');
+  for (const f of fs.readdirSync(moduleDir).sort()) hash.update(f).update(fs.readFileSync(path.join(moduleDir, f)));
+  return path.join(cacheDir(), 'envtest', `${tool}-${hash.digest('hex').slice(0, 12)}`);
+}
+
+/** Path of a Go tool, built into the cache on first use (helm and kubeconform take a few minutes on 2 cores). */
+export async function ensureGoTool(tool: GoTool, log: (m: string) => void = () => {}): Promise<string> {
+  const dir = goToolDir(tool);
+  const bin = path.join(dir, tool);
+  if (fs.existsSync(bin)) return bin;
+  await preflightGo();
+  const moduleDir = path.join(repoRoot, 'test', 'env', 'go', tool);
+  const tmp = `${dir}.partial-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  const logFile = `${dir}.log`;
+  log(`building ${tool} (log: ${logFile})`);
+  await run('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', path.join(tmp, tool), GO_TOOLS[tool].pkg], moduleDir, logFile, goEnv());
+  try {
+    fs.renameSync(tmp, dir);
+  } catch (err) {
+    // Another process built it at the same time: keep theirs.
+    if (!fs.existsSync(bin)) throw err;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return bin;
 }

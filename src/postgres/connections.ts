@@ -1,0 +1,246 @@
+// The one module that owns connections to database servers. Pools are per server, role and database
+// (keyed by a hash that includes the password, so a rotated password gets a fresh pool and the old one
+// drains), small, and close idle connections quickly: a fleet of thousands of databases must not hold a
+// connection each forever. TLS verifies the server by default (verify-full against the public roots plus
+// `--postgres-ca-file` and the target's own CA), always against the logical host name, even when
+// `--postgres-hosts-file` maps that name to another address.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import pg from 'pg';
+import type { PostgresSettings } from '../settings.js';
+import { HostsFile } from './hosts.js';
+
+export type SslMode = 'require' | 'verify-ca' | 'verify-full';
+
+export interface ServerTarget {
+  host: string;
+  port: number;
+  sslMode: SslMode;
+  /** PEM of a CA the server certificate may chain to (besides the public roots and --postgres-ca-file). */
+  caPem?: string | undefined;
+  user: string;
+  password: string;
+}
+
+export interface DbTarget extends ServerTarget {
+  database: string;
+}
+
+export interface ConnectionOptions {
+  connectTimeoutMs?: number;
+  /** statement_timeout of every session; a runaway catalog query must not hold a worker. */
+  statementTimeoutMs?: number;
+  /** Idle connections are closed after this long. */
+  idleTimeoutMs?: number;
+  /** Connections per pool. */
+  maxPerPool?: number;
+  /** A pool unused for this long is ended and forgotten. */
+  poolIdleMs?: number;
+  applicationName?: string;
+}
+
+const DEFAULTS: Required<ConnectionOptions> = {
+  connectTimeoutMs: 10_000,
+  statementTimeoutMs: 30_000,
+  idleTimeoutMs: 10_000,
+  maxPerPool: 3,
+  poolIdleMs: 60_000,
+  applicationName: 'tenantdb-operator',
+};
+
+/** A PostgreSQL error as conditions and Events may show it: no connection details, no secrets. */
+export interface PgErrorInfo {
+  code?: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  position?: number;
+}
+
+export function describePgError(err: unknown): PgErrorInfo {
+  if (err instanceof pg.DatabaseError) {
+    return {
+      ...(err.code ? { code: err.code } : {}),
+      message: err.message,
+      ...(err.detail ? { detail: err.detail } : {}),
+      ...(err.hint ? { hint: err.hint } : {}),
+      ...(err.position ? { position: Number(err.position) } : {}),
+    };
+  }
+  const e = err as NodeJS.ErrnoException | undefined;
+  const message = e instanceof Error ? e.message : String(err);
+  return { ...(e?.code ? { code: String(e.code) } : {}), message };
+}
+
+/** SQLSTATE classes and network errors worth retrying with backoff (vs. a spec or privilege problem). */
+export function isTransientPgError(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code ?? '';
+  if (/^(08|53|57P0[1-3]|40)/.test(code)) return true; // connection, resources, shutdown, serialization/deadlock
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'EPIPE'].includes(code) || /timeout/i.test((err as Error)?.message ?? '');
+}
+
+interface PoolEntry {
+  pool: pg.Pool;
+  lastUsed: number;
+}
+
+export class PostgresConnections {
+  private readonly pools = new Map<string, PoolEntry>();
+  private readonly hosts: HostsFile;
+  private readonly extraCa: string | undefined;
+  private readonly opts: Required<ConnectionOptions>;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(settings: PostgresSettings, opts: ConnectionOptions = {}) {
+    this.opts = { ...DEFAULTS, ...opts };
+    this.hosts = new HostsFile(settings.hostsFile);
+    this.extraCa = settings.caFile ? fs.readFileSync(settings.caFile, 'utf8') : undefined;
+    this.sweeper = setInterval(() => void this.sweep(), Math.min(this.opts.poolIdleMs, 30_000));
+    this.sweeper.unref();
+  }
+
+  /** pg client configuration for a target: address from the hosts file, TLS bound to the logical name. */
+  clientConfig(target: DbTarget): pg.ClientConfig {
+    const override = this.hosts.lookup(target.host);
+    const address = override?.host ?? target.host;
+    const port = override?.port ?? target.port;
+    const ca = [...tls.rootCertificates, ...(this.extraCa ? [this.extraCa] : []), ...(target.caPem ? [target.caPem] : [])];
+    const logical = target.host;
+    const ssl: tls.ConnectionOptions = {
+      ca,
+      rejectUnauthorized: target.sslMode !== 'require',
+      ...(net.isIP(logical) === 0 ? { servername: logical } : {}),
+      // verify-ca trusts any name the CA signed; verify-full checks the logical name, not the dialled address.
+      checkServerIdentity: target.sslMode === 'verify-full' ? (_host, cert) => tls.checkServerIdentity(logical, cert) : () => undefined,
+    };
+    return {
+      host: address,
+      port,
+      user: target.user,
+      password: target.password,
+      database: target.database,
+      ssl,
+      connectionTimeoutMillis: this.opts.connectTimeoutMs,
+      statement_timeout: this.opts.statementTimeoutMs,
+      application_name: this.opts.applicationName,
+      keepAlive: true,
+    };
+  }
+
+  private key(t: DbTarget): string {
+    const h = createHash('sha256');
+    for (const part of [t.host, String(t.port), t.sslMode, t.caPem ?? '', t.user, t.password, t.database]) h.update(part).update('\u0000');
+    return h.digest('hex');
+  }
+
+  private poolFor(target: DbTarget): pg.Pool {
+    const k = this.key(target);
+    let entry = this.pools.get(k);
+    if (!entry) {
+      const pool = new pg.Pool({ ...this.clientConfig(target), max: this.opts.maxPerPool, idleTimeoutMillis: this.opts.idleTimeoutMs, allowExitOnIdle: true });
+      // An idle connection the server closed (restart, failover) must not crash the process.
+      pool.on('error', () => undefined);
+      entry = { pool, lastUsed: Date.now() };
+      this.pools.set(k, entry);
+    }
+    entry.lastUsed = Date.now();
+    return entry.pool;
+  }
+
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(target: DbTarget, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.poolFor(target).query<R>(text, values);
+  }
+
+  async withClient<T>(target: DbTarget, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.poolFor(target).connect();
+    let broken: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (err) {
+      // A connection whose session state is unknown (aborted COPY, SET ROLE left behind) is not reused.
+      broken = err as Error;
+      throw err;
+    } finally {
+      client.release(broken ?? false);
+    }
+  }
+
+  withTransaction<T>(target: DbTarget, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.withClient(target, async (client) => {
+      await client.query('BEGIN');
+      try {
+        const r = await fn(client);
+        await client.query('COMMIT');
+        return r;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /** A dedicated session outside the pools (advisory locks held for a whole run). The caller ends it. */
+  async connect(target: DbTarget, opts: { statementTimeoutMs?: number } = {}): Promise<pg.Client> {
+    const cfg = this.clientConfig(target);
+    const client = new pg.Client({ ...cfg, statement_timeout: opts.statementTimeoutMs ?? cfg.statement_timeout });
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+
+  /** Ends pools whose target has not been used for a while (a deleted database, a rotated password). */
+  async sweep(now = Date.now()): Promise<void> {
+    const stale = [...this.pools.entries()].filter(([, e]) => now - e.lastUsed > this.opts.poolIdleMs);
+    for (const [k, e] of stale) {
+      this.pools.delete(k);
+      await e.pool.end().catch(() => undefined);
+    }
+  }
+
+  /** Ends every pool for this server and database (before DROP DATABASE, after a password change). */
+  async forget(match: { host: string; port: number; database?: string }): Promise<void> {
+    // Keys are hashes, so pools remember their target through their options.
+    for (const [k, e] of [...this.pools.entries()]) {
+      const o = e.pool.options as pg.PoolConfig & { database?: string };
+      const override = this.hosts.lookup(match.host);
+      const host = override?.host ?? match.host;
+      if (o.host === host && (override?.port ?? match.port) === o.port && (match.database === undefined || o.database === match.database)) {
+        this.pools.delete(k);
+        await e.pool.end().catch(() => undefined);
+      }
+    }
+  }
+
+  poolCount(): number {
+    return this.pools.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((e) => e.pool.end().catch(() => undefined)));
+  }
+}
+
+const shared = new Map<string, PostgresConnections>();
+
+/** The process-wide connections for these settings (one per distinct CA/hosts file). */
+export function postgresConnections(settings: PostgresSettings): PostgresConnections {
+  const k = `${settings.caFile ?? ''}\u0000${settings.hostsFile ?? ''}`;
+  let c = shared.get(k);
+  if (!c) {
+    c = new PostgresConnections(settings);
+    shared.set(k, c);
+  }
+  return c;
+}
+
+/** Ends every shared pool (operator shutdown, test teardown). */
+export async function closeAllPostgresConnections(): Promise<void> {
+  const all = [...shared.values()];
+  shared.clear();
+  await Promise.all(all.map((c) => c.close()));
+}

@@ -1,0 +1,51 @@
+// Name-to-address overrides for database servers (`--postgres-hosts-file`): the local ARM emulator gives
+// every server the FQDN Azure would (<name>.postgres.database.azure.com) but listens on a loopback
+// address of its own. Production leaves this unset and uses DNS. The file is re-read when it changes,
+// since the emulator adds servers while the operator runs.
+import fs from 'node:fs';
+
+export interface HostOverride {
+  host: string;
+  port?: number;
+}
+
+type HostsMap = Record<string, HostOverride>;
+
+export class HostsFile {
+  private cache: { mtimeMs: number; size: number; map: HostsMap } | undefined;
+
+  constructor(private readonly file: string | undefined) {}
+
+  /** The address to dial for `host` (and the port, when the file names one); undefined: use DNS. */
+  lookup(host: string): HostOverride | undefined {
+    if (!this.file) return undefined;
+    return this.read()[host.toLowerCase()];
+  }
+
+  private read(): HostsMap {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(this.file as string);
+    } catch {
+      return {};
+    }
+    if (this.cache && this.cache.mtimeMs === st.mtimeMs && this.cache.size === st.size) return this.cache.map;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(this.file as string, 'utf8'));
+    } catch {
+      // A file being rewritten reads as invalid JSON for a moment; keep the last good map.
+      return this.cache?.map ?? {};
+    }
+    const map: HostsMap = {};
+    for (const [name, v] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
+      if (typeof v === 'string') map[name.toLowerCase()] = { host: v };
+      else if (v && typeof v === 'object' && typeof (v as HostOverride).host === 'string') {
+        const o = v as HostOverride;
+        map[name.toLowerCase()] = { host: o.host, ...(typeof o.port === 'number' ? { port: o.port } : {}) };
+      }
+    }
+    this.cache = { mtimeMs: st.mtimeMs, size: st.size, map };
+    return map;
+  }
+}
