@@ -7,6 +7,7 @@ import { ConfigError, parseConfig, USAGE } from './config.js';
 import { loadKubeConfig } from './runtime/kubeconfig.js';
 import { createLogger } from './runtime/logging.js';
 import { Manager } from './runtime/manager.js';
+import { closeAllPostgresConnections } from './postgres/connections.js';
 
 async function main(): Promise<number> {
   let cfg;
@@ -69,6 +70,8 @@ async function main(): Promise<number> {
   );
   await manager.start();
   const reason = await manager.done;
+  // Database sessions end cleanly (the server logs no broken connections, advisory locks are released).
+  await closeAllPostgresConnections();
   return reason === 'leadership-lost' ? 1 : 0;
 }
 

@@ -493,6 +493,26 @@ export const tenantDatabaseStatusSchema = z
       ['name'],
     ).optional(),
     lastReconcileTime: timestampField('When the operator last completed a reconcile.').optional(),
+    // --- Azure server part (issue 12): what the operator needs to resume and to know what it made.
+    azure: z
+      .object({
+        operation: z
+          .object({
+            kind: z.string().max(64).describe('What the operation does, e.g. servers.create, firewallRules.delete.'),
+            target: z.string().max(256).describe('Name of the resource it acts on (server, rule, parameter...).'),
+            startedAt: timestampField('When the operator started it.'),
+            pollerState: z.string().max(16384).describe("The SDK's serialised poller state (operation URLs) to resume polling after a restart."),
+          })
+          .optional()
+          .describe('Azure long-running operation in flight.'),
+        origin: z.enum(['created', 'adopted']).optional().describe('Whether the operator created the server or adopted an existing one (Delete only removes created ones).'),
+        appliedTags: z.array(z.string().max(512)).max(64).optional().describe('Tag names the operator set from spec.tags (removed from Azure when they leave the spec).'),
+        passwordSecretVersion: z.string().max(64).optional().describe('resourceVersion of the administrator password Secret last applied to the server.'),
+        backupRetentionOwner: z.string().max(253).optional().describe('BackupPolicy that owns backup retention of the server (this object then leaves it alone).'),
+        restartDueAt: timestampField('When the restart for parameters pending a restart is due (restartPolicy MaintenanceWindow).').optional(),
+      })
+      .optional()
+      .describe('State of the Azure server part.'),
   })
   .describe('Observed state of the tenant database.');
 

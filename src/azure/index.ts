@@ -10,3 +10,5 @@ export * from './metrics.js';
 export * from './resource-type.js';
 export * from './errors.js';
 export * from './clients.js';
+export * from './provider.js';
+export * from './databases.js';

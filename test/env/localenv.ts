@@ -119,7 +119,9 @@ export async function up(opts: UpOptions = {}): Promise<EnvInfo> {
       port: await freePort(pgHost),
       superuser: 'postgres',
       password: fs.readFileSync(passwordFile, 'utf8').trim(),
-      tls: { ...(await issueCertificate(ca, { commonName: 'postgres', dnsNames: ['localhost'], ipAddresses: [pgHost], usage: 'server' })), caFile: ca.certFile },
+      // pg-primary.databases.svc.cluster.local: the in-cluster name crds/examples/tenantdatabase-external.yaml
+      // uses; the dev fixture maps it to this server through --postgres-hosts-file, so verify-full passes.
+      tls: { ...(await issueCertificate(ca, { commonName: 'postgres', dnsNames: ['localhost', 'pg-primary.databases.svc.cluster.local'], ipAddresses: [pgHost], usage: 'server' })), caFile: ca.certFile },
       logFile: path.join(dir, 'logs', 'postgres.log'),
     });
     log('starting PostgreSQL');
