@@ -182,3 +182,25 @@ export function crdFileName(kind: KindDefinition): string {
 export function renderCrd(kind: KindDefinition): string {
   return GENERATED_HEADER + stringify(crdFor(kind), { lineWidth: 0, aliasDuplicateObjects: false });
 }
+
+/**
+ * The chart's template of a CRD (charts/tenantdb-operator/templates/crds/): the same CRD behind
+ * `crds.create`, with the chart's labels and, with `crds.keep`, helm.sh/resource-policy: keep so that
+ * `helm uninstall` never deletes the CRD and with it every custom object.
+ */
+export function chartCrdTemplate(kind: KindDefinition): string {
+  const crd = crdFor(kind);
+  const body = stringify(
+    { ...crd, metadata: { name: (crd.metadata as { name: string }).name, labels: '@@LABELS@@', annotations: '@@ANNOTATIONS@@' } },
+    { lineWidth: 0, aliasDuplicateObjects: false },
+  );
+  // Helm would read "{{" in a description or CEL rule as a template action.
+  if (body.includes('{{')) throw new SchemaConversionError(`${kind.info.kind}: "{{" cannot appear in a chart template`);
+  const templated = body
+    .replace('  labels: "@@LABELS@@"\n', '  labels:\n    {{- include "tenantdb-operator.labels" . | nindent 4 }}\n')
+    .replace(
+      '  annotations: "@@ANNOTATIONS@@"\n',
+      '  {{- if .Values.crds.keep }}\n  annotations:\n    helm.sh/resource-policy: keep\n  {{- end }}\n',
+    );
+  return `${GENERATED_HEADER}{{- if .Values.crds.create }}\n${templated}{{- end }}\n`;
+}

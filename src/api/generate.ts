@@ -1,32 +1,49 @@
-// `npm run generate`: writes crds/tenantdb.io_<plural>.yaml from the zod schemas. With --check it
+// `npm run generate`: writes crds/tenantdb.io_<plural>.yaml and the Helm chart's CRD templates
+// (charts/tenantdb-operator/templates/crds/) from the zod schemas. With --check it
 // writes nothing and exits non-zero when a file differs, which is what CI wants.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { crdFileName, renderCrd } from './crd.js';
+import { chartCrdTemplate, crdFileName, renderCrd } from './crd.js';
 import { KIND_DEFINITIONS } from './index.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CRD_DIR = path.join(REPO_ROOT, 'crds');
+
+/** The Helm chart's copies of the CRDs (templates, so `helm upgrade` updates them). */
+export const CHART_CRD_DIR = path.join(REPO_ROOT, 'charts', 'tenantdb-operator', 'templates', 'crds');
 
 /** File name -> content of every generated CRD. */
 export function renderAll(): Map<string, string> {
   return new Map(KIND_DEFINITIONS.map((k) => [crdFileName(k), renderCrd(k)]));
 }
 
+/** File name -> content of every CRD template of the chart. */
+export function renderChartCrds(): Map<string, string> {
+  return new Map(KIND_DEFINITIONS.map((k) => [crdFileName(k), chartCrdTemplate(k)]));
+}
+
+/** Repository-relative path -> content of every generated file (crds/ and the chart's CRD templates). */
+export function renderGenerated(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [file, content] of renderAll()) out.set(path.relative(REPO_ROOT, path.join(CRD_DIR, file)), content);
+  for (const [file, content] of renderChartCrds()) out.set(path.relative(REPO_ROOT, path.join(CHART_CRD_DIR, file)), content);
+  return out;
+}
+
 async function main(check: boolean): Promise<number> {
-  await mkdir(CRD_DIR, { recursive: true });
   let stale = 0;
-  for (const [file, content] of renderAll()) {
-    const target = path.join(CRD_DIR, file);
+  for (const [file, content] of renderGenerated()) {
+    const target = path.join(REPO_ROOT, file);
     const current = await readFile(target, 'utf8').catch(() => undefined);
     if (current === content) continue;
     if (check) {
-      console.error(`crds/${file} is stale; run npm run generate`);
+      console.error(`${file} is stale; run npm run generate`);
       stale++;
     } else {
+      await mkdir(path.dirname(target), { recursive: true });
       await writeFile(target, content);
-      console.log(`wrote crds/${file}`);
+      console.log(`wrote ${file}`);
     }
   }
   return stale === 0 ? 0 : 1;

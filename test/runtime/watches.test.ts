@@ -36,7 +36,7 @@ beforeAll(async () => {
             .filter((b) => b.metadata.annotations?.['test/secret'] === s.metadata.name)
             .map((b) => ({ namespace: b.metadata.namespace, name: b.metadata.name })),
       },
-      { resource: ALERTS, map: (a: KubeObject) => [{ namespace: a.metadata.namespace, name: (a as { spec: { databaseRef: { name: string } } }).spec.databaseRef.name }] },
+      { resource: ALERTS, map: (a: KubeObject) => [{ namespace: a.metadata.namespace, name: (a as unknown as { spec: { databaseRef: { name: string } } }).spec.databaseRef.name }] },
     ],
     owns: [SECRETS],
   });
