@@ -1,8 +1,8 @@
 // Every controller the operator runs, registered with one manager.
 import type { Manager } from '../src/runtime/manager.js';
-import { registerAlertRuleSetController } from './alertruleset.js';
-import { registerBackupPolicyController } from './backuppolicy.js';
-import { registerMigrationController } from './migration.js';
+import { registerAlertRuleSetController } from './alertruleset/index.js';
+import { registerBackupPolicyController } from './backuppolicy/index.js';
+import { registerMigrationController } from './migration/index.js';
 import { registerTenantDatabaseController } from './tenantdatabase/index.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../src/settings.js';
 

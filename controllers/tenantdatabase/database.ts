@@ -1,11 +1,222 @@
-// The database part: database, extensions, roles, grants, passwords and connection Secrets.
-// (Placeholder until the in-database issue lands.)
-import type { DatabasePart } from './context.js';
+// The database part: database, extensions, roles, grants, passwords and connection Secrets, in steps that
+// each read the catalog, diff and apply only what differs (src/postgres/database/). Passwords live in the
+// connection Secrets: a Secret that exists keeps its password (set back in PostgreSQL if someone changed
+// it there), a missing one gets a new password, and the tenantdb.io/rotate-credentials annotation with a
+// new value gives every login role a new one, Secret first and PostgreSQL right after, in the same pass.
+import { classifyFailure } from '../../src/postgres/classify.js';
+import { postgresConnections, type DbTarget, type PostgresConnections } from '../../src/postgres/connections.js';
+import { readDatabase, readRoles } from '../../src/postgres/database/catalog.js';
+import { generatePassword, PASSWORD_PATTERN } from '../../src/postgres/database/scram.js';
+import {
+  blockLogins,
+  dropDatabase,
+  dropRoles,
+  loginRoles,
+  ownershipMarker,
+  setPassword,
+  StatementLog,
+  SyncError,
+  syncDatabase,
+  syncExtensions,
+  syncGrants,
+  syncRoles,
+  terminateSessions,
+  type ManagedRoles,
+} from '../../src/postgres/database/sync.js';
+import type { RoleKind } from '../../src/postgres/database/privileges.js';
+import fs from 'node:fs';
+import type { KubeObject } from '../../src/runtime/kubeclient.js';
+import type { DatabasePart, PartOutcome, ServerConnection, TenantDatabaseContext } from './context.js';
+import { MAINTENANCE_DATABASE } from './server-external.js';
+import { connectionData, currentSecret, decodeData, deleteSecret, ensureSecret, isOurs, releaseSecret, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, secretNameFor } from './database/secrets.js';
+
+const TYPE = 'DatabaseReady';
+const STALLED_RECHECK_MS = 5 * 60_000;
+
+function managedRoles(ctx: TenantDatabaseContext): ManagedRoles {
+  const r = ctx.spec.roles;
+  return { owner: r.owner, application: r.application, admin: r.admin, analytics: r.analytics };
+}
+
+function target(conn: ServerConnection, database: string, user = conn.adminUser, password = conn.adminPassword): DbTarget {
+  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user, password, database };
+}
+
+/** The CA a client needs: the server's private CA, or the operator's --postgres-ca-file. */
+function clientCa(ctx: TenantDatabaseContext, conn: ServerConnection): string | undefined {
+  if (conn.caPem) return conn.caPem;
+  const file = ctx.settings.postgres.caFile;
+  return file ? fs.readFileSync(file, 'utf8') : undefined;
+}
+
+interface Login {
+  kind: RoleKind;
+  role: string;
+  secretName: string;
+  secret: KubeObject | undefined;
+  password: string;
+  /** The password is new (no usable Secret, or a rotation): PostgreSQL must get it this pass. */
+  fresh: boolean;
+  /** New because of tenantdb.io/rotate-credentials (not because the Secret was missing). */
+  rotated: boolean;
+}
+
+/** Whether the role can log in with the password (the only way to check a password without superuser). */
+async function loginWorks(conns: PostgresConnections, t: DbTarget): Promise<'ok' | 'badPassword'> {
+  let client;
+  try {
+    client = await conns.connect(t);
+    return 'ok';
+  } catch (err) {
+    if ((err as { code?: string }).code === '28P01') return 'badPassword';
+    throw err;
+  } finally {
+    await client?.end().catch(() => undefined);
+  }
+}
+
+function failure(reason: string, message: string, stalled: boolean, extra: Partial<PartOutcome> = {}): PartOutcome {
+  return { condition: { type: TYPE, ok: false, stalled, reason, message }, ...extra };
+}
+
+async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<PartOutcome> {
+  const conns = postgresConnections(ctx.settings.postgres);
+  const roles = managedRoles(ctx);
+  const database = ctx.spec.database.name;
+  const marker = ownershipMarker(ctx.namespace, ctx.name);
+  const rotation = ctx.obj.metadata.annotations?.[ROTATE_ANNOTATION];
+
+  // Passwords come from the Secrets; decide them before anything touches PostgreSQL.
+  const logins: Login[] = [];
+  for (const l of loginRoles(roles)) {
+    const secretName = secretNameFor(ctx, l.kind);
+    const secret = await currentSecret(ctx, secretName);
+    if (secret && !isOurs(ctx, secret)) {
+      return failure('SecretConflict', `Secret ${secretName} exists and does not belong to this TenantDatabase; delete it or choose spec.connectionSecret.name`, true);
+    }
+    const data = decodeData(secret);
+    const usable = data.password !== undefined && PASSWORD_PATTERN.test(data.password) && data.username === l.name;
+    const rotatedFor = secret?.metadata.annotations?.[ROTATED_FOR_ANNOTATION];
+    const rotate = rotation !== undefined && rotation !== rotatedFor;
+    const keep = usable && !rotate;
+    logins.push({ kind: l.kind, role: l.name, secretName, secret, password: keep ? (data.password as string) : generatePassword(), fresh: !keep, rotated: usable && rotate });
+  }
+  const passwordOf = (role: string) => logins.find((l) => l.role === role)?.password ?? generatePassword();
+
+  const log = new StatementLog();
+  let extensionsFailed: Array<{ name: string; message: string }> = [];
+  let extensionsPresent: string[] = [];
+  let created: string[] = [];
+  try {
+    await conns.withClient(target(conn, MAINTENANCE_DATABASE), async (c) => {
+      created = (await syncRoles(c, roles, marker, passwordOf, log)).created;
+      await syncDatabase(c, database, roles, marker, log, conn.databases);
+    });
+    await conns.withClient(target(conn, database), async (c) => {
+      const wanted = ctx.spec.database.extensions ?? [];
+      const ext = await syncExtensions(c, wanted, log);
+      extensionsFailed = ext.failed;
+      const failedNames = new Set(ext.failed.map((f) => f.name));
+      extensionsPresent = wanted.filter((e) => !failedNames.has(e));
+      await syncGrants(c, roles, log);
+    });
+
+    // What the catalog steps changed on a database already made for this spec is drift someone caused.
+    let drift = log.statements.length;
+
+    // Secrets, then passwords: a Secret written but whose password did not reach PostgreSQL is caught by
+    // the login check of the next pass, so the Secret is always the truth.
+    const ca = clientCa(ctx, conn);
+    let secretWrites = 0;
+    for (const l of logins) {
+      const data = connectionData(conn, database, l.role, l.password, ca);
+      const annotations: Record<string, string> = rotation !== undefined ? { [ROTATED_FOR_ANNOTATION]: rotation } : {};
+      if (await ensureSecret(ctx, l.secretName, l.kind, data, annotations, l.secret)) {
+        secretWrites++;
+        if (l.secret && !l.rotated) drift++;
+      }
+    }
+    for (const l of logins) {
+      if (created.includes(l.role)) continue;
+      const badPassword = !l.fresh && (await loginWorks(conns, target(conn, database, l.role, l.password))) === 'badPassword';
+      if (l.fresh || badPassword) {
+        await conns.withClient(target(conn, MAINTENANCE_DATABASE), (c) => setPassword(c, l.role, l.password, log));
+        if (badPassword) drift++;
+        if (l.rotated) await ctx.event('Normal', 'CredentialsRotated', `new password for role ${l.role} in Secret ${l.secretName}`);
+      }
+    }
+    if (log.statements.length || secretWrites) ctx.log.info({ statements: log.statements.length, secretWrites }, 'database synced');
+    const settled = ctx.status.database?.name === database && ctx.status.observedGeneration === ctx.generation;
+    if (drift && settled && !created.length) {
+      await ctx.event('Normal', 'DriftRepaired', `${drift} change(s) made by hand to the database, its roles or connection Secrets were put back`);
+    }
+  } catch (err) {
+    if (err instanceof SyncError) return failure(err.reason, err.message, true, { requeueAfterMs: STALLED_RECHECK_MS });
+    const f = classifyFailure(err);
+    ctx.log.info({ kind: f.kind, code: f.code, statements: log.statements.length }, 'database sync failed');
+    if (f.kind === 'privilege') return failure('InsufficientPrivilege', f.message, true, { requeueAfterMs: STALLED_RECHECK_MS });
+    if (f.transient) return failure('ConnectionFailed', f.message, false, { retry: true });
+    return failure('DatabaseNotReady', f.message, false, { retry: true });
+  }
+
+  const status = {
+    connectionSecret: secretNameFor(ctx, 'application'),
+    database: {
+      name: database,
+      owner: roles.owner,
+      extensions: extensionsPresent,
+      connectionSecrets: logins.map((l) => l.secretName),
+      ...(rotation !== undefined ? { credentialsRotation: rotation } : {}),
+    },
+  };
+  if (extensionsFailed.length) {
+    const message = extensionsFailed.map((f) => `${f.name}: ${f.message}`).join('; ');
+    return failure('ExtensionUnavailable', `extension(s) not created (allow-list them on the server or remove them from spec.database.extensions): ${message}`, true, { status, requeueAfterMs: STALLED_RECHECK_MS });
+  }
+  return { condition: { type: TYPE, ok: true, reason: 'DatabaseReady', message: `database ${database}, its roles and connection Secrets are in shape` }, status };
+}
+
+async function finalize(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<{ done: boolean; requeueAfterMs?: number; message?: string }> {
+  const names = loginRoles(managedRoles(ctx)).map((l) => secretNameFor(ctx, l.kind));
+  if (ctx.spec.deletionPolicy !== 'Delete') {
+    for (const n of names) await releaseSecret(ctx, n);
+    return { done: true };
+  }
+  if (!conn) return { done: false, requeueAfterMs: 30_000, message: 'the server cannot be reached to drop the database; retrying' };
+  const conns = postgresConnections(ctx.settings.postgres);
+  const roles = managedRoles(ctx);
+  const marker = ownershipMarker(ctx.namespace, ctx.name);
+  const database = ctx.spec.database.name;
+  const log = new StatementLog();
+  try {
+    await conns.withClient(target(conn, MAINTENANCE_DATABASE), async (c) => {
+      // Only what this object created: a database or role that was there before is left alone.
+      const db = await readDatabase(c, database, []);
+      if (db && db.comment === marker) {
+        await conns.forget({ host: conn.host, port: conn.port, database });
+        // Nobody new gets in while the sessions end.
+        await blockLogins(c, loginRoles(roles).map((l) => l.name), marker, log);
+        await terminateSessions(c, database);
+        if (conn.databases) await conn.databases.drop(database);
+        else await dropDatabase(c, database, log);
+      }
+      const all = await readRoles(c, [...loginRoles(roles).map((l) => l.name), roles.owner]);
+      const ours = [...loginRoles(roles).map((l) => l.name), roles.owner].filter((n) => all.get(n)?.comment === marker);
+      await dropRoles(c, ours, log);
+    });
+  } catch (err) {
+    const f = classifyFailure(err);
+    await ctx.event('Warning', 'DeletionFailed', `dropping database ${database} and its roles: ${f.message}`);
+    return { done: false, requeueAfterMs: 30_000, message: f.message };
+  }
+  for (const n of names) await deleteSecret(ctx, n);
+  await ctx.event('Normal', 'DatabaseDeleted', `database ${database} and the roles the operator created were dropped`);
+  return { done: true };
+}
 
 export const databasePart: DatabasePart = {
   name: 'database',
   applies: () => true,
-  async reconcile() {
-    return { condition: { type: 'DatabaseReady', ok: false, stalled: true, reason: 'NotImplemented', message: 'the database is not created yet' } };
-  },
+  reconcile,
+  finalize,
 };

@@ -1,15 +1,524 @@
-// The Azure part: provision, adopt and keep a Flexible Server in shape through ARM.
-// (Placeholder until the Azure issue lands: it reports that it does nothing.)
-import type { ServerPart } from './context.js';
+// The Azure part: provision, adopt and keep a Flexible Server in shape through ARM. Level-based: each
+// pass reads the server and its children, and runs the first step whose pure diff (azure/desired.ts)
+// is not empty. Every write is a long-running operation that takes the server's lock, so at most one
+// is in flight per server: it is started, its poller state recorded in status, and the object requeued
+// after Retry-After; the next pass polls it once (azure/operations.ts). A converged pass only reads.
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Server } from '@azure/arm-postgresql-flexible';
+import type { AzureServerSpec, TenantDatabaseStatus } from '../../src/api/tenantdatabase.js';
+import type { AzureClients } from '../../src/azure/clients.js';
+import { CredentialSecretError } from '../../src/azure/credentials.js';
+import { classifyArmError, type ArmErrorInfo } from '../../src/azure/errors.js';
+import { azureClientsFor } from '../../src/azure/provider.js';
+import { deleteAzureDatabase, ensureAzureDatabase } from '../../src/azure/databases.js';
+import { isConflict, type KubeObject } from '../../src/runtime/kubeclient.js';
+import { resourceOf } from '../observe.js';
+import { SECRETS, type PartCondition, type ServerConnection, type ServerOutcome, type ServerPart, type TenantDatabaseContext } from './context.js';
+import {
+  adminSteps,
+  createBody,
+  desiredParameters,
+  desiredTags,
+  firewallSteps,
+  inMaintenanceWindow,
+  maintenanceWindowStart,
+  ORIGIN_TAG,
+  ownerValue,
+  ownershipOf,
+  parameterSteps,
+  pendingRestartParameters,
+  replicaCreateBody,
+  replicasToDelete,
+  serverPatch,
+} from './azure/desired.js';
+import { pollOperation, startOperation, type OperationKind, type OperationRecord } from './azure/operations.js';
+import { cachedRead, clearPoll, invalidate, pollWait, remember, setNextPoll } from './azure/read-cache.js';
+
+export const ADOPT_ANNOTATION = 'tenantdb.io/adopt';
+/** Set on an administrator password Secret the operator generated (so adoption may apply it). */
+export const GENERATED_ANNOTATION = 'tenantdb.io/generated-password';
+
+const BACKUP_POLICIES = resourceOf('BackupPolicy');
+const DEFAULT_POLL_MS = 5_000;
+const MAX_POLL_MS = 60_000;
+const STALLED_RECHECK_MS = 10 * 60_000;
+
+type AzureStatus = NonNullable<TenantDatabaseStatus['azure']>;
+
+/** What a pass works with. */
+interface Pass {
+  ctx: TenantDatabaseContext;
+  az: AzureServerSpec;
+  clients: AzureClients;
+  owner: string;
+  /** The part's slice of status.azure as it will be written (mutated by the steps). */
+  st: AzureStatus;
+  fields: Record<string, unknown>;
+}
+
+const pollDelay = (ms: number | undefined) => Math.min(Math.max(ms ?? DEFAULT_POLL_MS, 500), MAX_POLL_MS);
+
+function cond(ok: boolean, reason: string, message: string, stalled?: boolean): PartCondition {
+  return { type: 'ServerReady', ok, reason, message, ...(stalled !== undefined && !ok ? { stalled } : {}) };
+}
+
+/** status.azure as a merge patch: keys the old status had and the new one lacks become null. */
+function azurePatch(next: AzureStatus, prev: AzureStatus | undefined): Record<string, unknown> {
+  const clean = Object.fromEntries(Object.entries(next).filter(([, v]) => v !== undefined));
+  const removed = Object.keys(prev ?? {}).filter((k) => !(k in clean));
+  if (!removed.length) return clean;
+  return { ...clean, ...Object.fromEntries(removed.map((k) => [k, null])) };
+}
+
+function outcome(p: Pass, condition: PartCondition, extra: Partial<ServerOutcome> = {}): ServerOutcome {
+  return { condition, status: { ...p.fields, azure: azurePatch(p.st, p.ctx.status.azure) }, ...extra };
+}
+
+const REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
+
+/** Condition for an ARM failure: transient ones retried with backoff, terminal ones Stalled with ARM's code. */
+function failure(p: Pass, err: unknown, doing: string): ServerOutcome {
+  const name = (err as { name?: string }).name;
+  if (name === 'AuthenticationError' || name === 'CredentialUnavailableError' || name === 'AuthenticationRequiredError') {
+    // Entra refused the credentials (wrong secret, unknown client) or none is configured: a Secret
+    // change brings the object back at once; otherwise retry with backoff.
+    const msg = classifyArmError(err).message.split('\n')[0] ?? '';
+    return outcome(p, cond(false, 'AuthenticationFailed', `Microsoft Entra refused the credentials for ${doing}: ${msg}`, false), { retry: true });
+  }
+  const e = classifyArmError(err);
+  const what = `${doing}: ${e.code}: ${e.message}`;
+  if (e.kind === 'unauthorized') return outcome(p, cond(false, 'AuthenticationFailed', what, false), { retry: true });
+  if (e.kind === 'forbidden') return outcome(p, cond(false, 'AuthorizationFailed', `${what} (grant the operator's identity a role on the resource group)`, true), { requeueAfterMs: STALLED_RECHECK_MS });
+  if (e.code === 'ResourceGroupNotFound') return outcome(p, cond(false, 'ResourceGroupNotFound', `${what}; the operator never creates resource groups`, false), { retry: true });
+  if (e.kind === 'quota') return outcome(p, cond(false, 'QuotaExceeded', what, true), { requeueAfterMs: STALLED_RECHECK_MS });
+  if (e.retryable) {
+    const reason = e.kind === 'throttled' ? 'Throttled' : e.kind === 'conflict' ? 'ServerBusy' : 'AzureUnavailable';
+    return outcome(p, cond(false, reason, what, false), e.retryAfterMs ? { requeueAfterMs: pollDelay(e.retryAfterMs) } : { retry: true });
+  }
+  const reason = REASON.test(e.code) && e.code.length <= 64 ? e.code : 'AzureRejected';
+  return outcome(p, cond(false, reason, what, true), { requeueAfterMs: STALLED_RECHECK_MS });
+}
+
+function decodeSecret(secret: KubeObject | undefined): Record<string, string> | undefined {
+  const data = (secret as { data?: Record<string, string> } | undefined)?.data;
+  if (!data) return undefined;
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+}
+
+/** A password Azure accepts (8-128 chars, three of: upper, lower, digit, symbol), 32 chars long. */
+export function generatePassword(): string {
+  const base = randomBytes(24).toString('base64url').replace(/[-_]/g, '');
+  const pick = (s: string) => s[randomInt(s.length)]!;
+  return (base + pick('ABCDEFGHJKLMNPQRSTUVWXYZ') + pick('abcdefghijkmnpqrstuvwxyz') + pick('23456789') + pick('!#%+-.:=@^_~')).slice(-32);
+}
+
+/** In-memory key of an operation (for poll pacing). */
+function opKey(op: OperationRecord): string {
+  return `${op.kind}|${op.target}|${op.startedAt}`;
+}
+
+/** The server fields as status has them, for passes that do not read the server. */
+function currentServerFields(ctx: TenantDatabaseContext): Record<string, unknown> {
+  const s = ctx.status;
+  return Object.fromEntries(
+    (['serverName', 'serverState', 'serverFQDN', 'serverVersion', 'azureResourceId'] as const).filter((k) => s[k] !== undefined).map((k) => [k, s[k]]),
+  );
+}
+
+/** "16.4" from version 16 and minorVersion 4 (Azure reports the minor alone, sometimes the full version). */
+function versionOf(s: Server): string | undefined {
+  if (!s.version) return s.minorVersion;
+  if (!s.minorVersion) return s.version;
+  return s.minorVersion.includes('.') ? s.minorVersion : `${s.version}.${s.minorVersion}`;
+}
+
+function isNotFound(err: unknown): boolean {
+  return classifyArmError(err).kind === 'not-found';
+}
+
+// Read-cache keys: per clients (credentials may see different things), subscription, group and server.
+const clientIds = new WeakMap<AzureClients, number>();
+let nextClientId = 0;
+function keyOf(clients: AzureClients, rg: string, server: string): string {
+  let id = clientIds.get(clients);
+  if (id === undefined) clientIds.set(clients, (id = nextClientId++));
+  return `${id}|${clients.postgres.subscriptionId}|${rg}|${server}|`.toLowerCase();
+}
+
+async function getServer(clients: AzureClients, rg: string, name: string): Promise<Server | undefined> {
+  return cachedRead(keyOf(clients, rg, name) + 'server', async () => {
+    try {
+      return await clients.postgres.servers.get(rg, name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  });
+}
+
+function cachedList<T>(clients: AzureClients, rg: string, server: string, what: string, list: () => AsyncIterable<T>): Promise<T[]> {
+  return cachedRead(keyOf(clients, rg, server) + what, () => all(list()));
+}
+
+async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+/** The BackupPolicy that names this TenantDatabase, if any (it then owns backup retention). */
+function backupRetentionOwner(ctx: TenantDatabaseContext): string | undefined {
+  const bp = ctx.mgr
+    .listCached(BACKUP_POLICIES, ctx.namespace)
+    .filter((o) => (o as { spec?: { databaseRef?: { name?: string } } }).spec?.databaseRef?.name === ctx.name)
+    .map((o) => o.metadata.name)
+    .sort();
+  return bp[0];
+}
+
+interface Credentials {
+  clients?: AzureClients;
+  problem?: PartCondition;
+}
+
+function clientsFor(ctx: TenantDatabaseContext, az: AzureServerSpec): Credentials {
+  let data: Record<string, string> | undefined;
+  if (az.credentialsSecretRef) {
+    data = decodeSecret(ctx.secret(az.credentialsSecretRef.name));
+    if (!data) return { problem: cond(false, 'SecretNotFound', `credentials Secret ${az.credentialsSecretRef.name} not found in namespace ${ctx.namespace}`, false) };
+  }
+  try {
+    return { clients: azureClientsFor(ctx.settings.azure, { subscriptionId: az.subscriptionId, ...(data ? { credentialsSecretData: data } : {}) }) };
+  } catch (err) {
+    if (err instanceof CredentialSecretError) return { problem: cond(false, 'InvalidCredentialsSecret', `${az.credentialsSecretRef?.name}: ${err.message}`, true) };
+    throw err;
+  }
+}
+
+/** The administrator password, creating a generated one when its Secret does not exist. */
+async function adminPassword(ctx: TenantDatabaseContext, az: AzureServerSpec): Promise<{ password?: string; version?: string; generated?: boolean; problem?: PartCondition }> {
+  const ref = az.administratorPasswordSecretRef;
+  if (!ref || az.authentication?.passwordAuth === false) return {};
+  const secret = ctx.secret(ref.name);
+  if (!secret) {
+    const password = generatePassword();
+    try {
+      await ctx.mgr.client.create(SECRETS, ctx.namespace, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {
+          name: ref.name,
+          namespace: ctx.namespace,
+          labels: { 'app.kubernetes.io/managed-by': 'tenantdb-operator' },
+          // No owner reference: with deletionPolicy Retain the server outlives this object and so must its password.
+          annotations: { [GENERATED_ANNOTATION]: 'true', 'tenantdb.io/for': ownerValue(ctx.namespace, ctx.name) },
+        },
+        type: 'Opaque',
+        stringData: { [ref.key]: password },
+      });
+      await ctx.event('Normal', 'PasswordGenerated', `generated the administrator password into Secret ${ref.name} (key ${ref.key})`);
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+    // The Secret's watch event brings the object back with the Secret in the cache.
+    return { problem: cond(false, 'WaitingForSecret', `waiting for the administrator password Secret ${ref.name} to reach the cache`, false) };
+  }
+  const password = ctx.secretValue(ref.name, ref.key);
+  if (!password) return { problem: cond(false, 'SecretKeyNotFound', `Secret ${ref.name} has no key ${ref.key} with the administrator password`, true) };
+  return { password, version: secret.metadata.resourceVersion ?? '', generated: secret.metadata.annotations?.[GENERATED_ANNOTATION] === 'true' };
+}
+
+/** Starts one write; records it when it did not finish at once. */
+async function begin(p: Pass, kind: OperationKind, target: string, body: unknown, reason: string, message: string): Promise<ServerOutcome> {
+  const { resourceGroup: rg, name } = p.az;
+  invalidate(keyOf(p.clients, rg, name));
+  if (kind === 'replicas.create' || kind === 'replicas.delete') invalidate(keyOf(p.clients, rg, target));
+  const r = await startOperation(p.clients.postgres, kind, rg, name, target, body);
+  await p.ctx.event('Normal', reason, message);
+  p.ctx.log.info({ kind, target }, 'azure operation started');
+  if (r.done) return outcome(p, cond(false, reason, message, false), { requeueAfterMs: 500 });
+  p.st.operation = { kind, target, startedAt: new Date().toISOString(), pollerState: r.pollerState! };
+  setNextPoll(opKey(p.st.operation as OperationRecord), Date.now() + pollDelay(r.retryAfterMs));
+  return outcome(p, cond(false, reason, message, false), { requeueAfterMs: pollDelay(r.retryAfterMs) });
+}
+
+function connectionOf(az: AzureServerSpec, server: Server, password: string | undefined, clients: AzureClients): ServerConnection {
+  const pgb = Object.entries(az.parameters ?? {}).find(([k]) => k.toLowerCase() === 'pgbouncer.enabled')?.[1];
+  const ref = (database: string) => ({ resourceGroup: az.resourceGroup, serverName: az.name, database });
+  return {
+    // On Azure databases are child resources: created and deleted through ARM so that Azure knows them.
+    databases: {
+      ensure: (name) => ensureAzureDatabase(clients, ref(name)),
+      drop: async (name) => {
+        await deleteAzureDatabase(clients, ref(name));
+      },
+    },
+    kind: 'azure',
+    host: server.fullyQualifiedDomainName!,
+    port: 5432,
+    sslMode: 'verify-full',
+    adminUser: server.administratorLogin ?? az.administratorLogin ?? '',
+    adminPassword: password ?? '',
+    ...(pgb && pgb.trim().toLowerCase() === 'true' ? { pooler: { port: 6432 } } : {}),
+  };
+}
+
+async function converge(p: Pass): Promise<ServerOutcome> {
+  const { ctx, az, clients, owner } = p;
+  const rg = az.resourceGroup;
+  const opLabel = (op: OperationRecord) => `${op.kind} of ${op.target}`;
+
+  // 1. An operation in flight: poll it once.
+  const op = p.st.operation as OperationRecord | undefined;
+  if (op) {
+    const waiting = () => cond(false, op.kind === 'servers.create' ? 'Provisioning' : 'Updating', `waiting for ${opLabel(op)} (started ${op.startedAt})`, false);
+    // Reconciled again before Retry-After (our own status write, a related object): do not poll yet.
+    const wait = pollWait(opKey(op));
+    if (wait > 0) {
+      p.fields = { ...p.fields, ...currentServerFields(ctx) };
+      return outcome(p, waiting(), { requeueAfterMs: wait });
+    }
+    try {
+      const r = await pollOperation(clients.postgres, rg, az.name, op);
+      if (!r.done) {
+        p.st.operation = { ...op, pollerState: r.pollerState ?? op.pollerState };
+        setNextPoll(opKey(op), Date.now() + pollDelay(r.retryAfterMs));
+        p.fields = { ...p.fields, ...currentServerFields(ctx) };
+        return outcome(p, waiting(), { requeueAfterMs: pollDelay(r.retryAfterMs) });
+      }
+      p.st.operation = undefined;
+      clearPoll(opKey(op));
+      invalidate(keyOf(clients, rg, az.name));
+      if (op.kind === 'replicas.create' || op.kind === 'replicas.delete') invalidate(keyOf(clients, rg, op.target));
+      // The final GET of a server PUT/PATCH is the server as it is now: no need to read it again.
+      const res = r.result as Server | undefined;
+      if ((op.kind === 'servers.create' || op.kind === 'servers.update') && res?.name?.toLowerCase() === az.name.toLowerCase() && res.state) remember(keyOf(clients, rg, az.name) + 'server', res);
+      ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation succeeded');
+    } catch (err) {
+      p.st.operation = undefined;
+      clearPoll(opKey(op));
+      invalidate(keyOf(clients, rg, az.name));
+      const e = classifyArmError(err);
+      if (e.kind === 'not-found' && e.code !== 'ResourceGroupNotFound') {
+        // The operation is gone (the emulator or ARM forgot it): look at the resource again.
+        ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation no longer known; re-reading');
+      } else if (e.kind === 'operation-failed' || e.kind === 'quota' || e.kind === 'server') {
+        await ctx.event('Warning', 'OperationFailed', `${opLabel(op)} failed: ${e.code}: ${e.message}`);
+        return outcome(p, cond(false, 'OperationFailed', `${opLabel(op)} failed: ${e.code}: ${e.message}; retrying`, false), { retry: true });
+      } else {
+        p.st.operation = op; // a failed poll (throttled, network): keep polling the same operation
+        return failure(p, err, `polling ${opLabel(op)}`);
+      }
+    }
+  }
+
+  // 2. Credentials for the admin, the server itself.
+  const pw = await adminPassword(ctx, az);
+  if (pw.problem) return outcome(p, pw.problem, pw.problem.stalled ? {} : { retry: true });
+
+  let server = await getServer(clients, rg, az.name);
+  if (!server) {
+    const tags = desiredTags(az, undefined, owner, 'created');
+    p.st.origin = 'created';
+    p.st.appliedTags = Object.keys(az.tags ?? {}).sort();
+    if (pw.version !== undefined) p.st.passwordSecretVersion = pw.version;
+    p.fields = { ...p.fields, serverName: az.name, serverState: 'Provisioning' };
+    return begin(p, 'servers.create', az.name, createBody(az, tags, pw.password), 'Provisioning', `creating Flexible Server ${az.name} in ${rg} (${az.location})`);
+  }
+
+  // 3. Whose is it?
+  const own = ownershipOf(server.tags, owner);
+  p.fields = {
+    ...p.fields,
+    serverName: az.name,
+    serverState: server.state ?? null,
+    serverFQDN: server.fullyQualifiedDomainName ?? null,
+    serverVersion: versionOf(server) ?? null,
+    azureResourceId: server.id ?? null,
+  };
+  if (own.kind === 'other') {
+    return outcome(p, cond(false, 'OwnedByAnother', `server ${az.name} belongs to TenantDatabase ${own.owner} (tag ${'tenantdb-owner'}); it is never written by this one`, true));
+  }
+  let origin: 'created' | 'adopted';
+  if (own.kind === 'unowned') {
+    if (ctx.obj.metadata.annotations?.[ADOPT_ANNOTATION] !== 'true') {
+      return outcome(p, cond(false, 'AdoptionRequired', `server ${az.name} exists and is not managed by the operator; to manage it, annotate this object with ${ADOPT_ANNOTATION}="true"`, true));
+    }
+    origin = 'adopted';
+  } else origin = own.origin;
+  p.st.origin = origin;
+
+  if (server.state !== 'Ready') {
+    invalidate(keyOf(clients, rg, az.name)); // look again next time, not at the cached state
+    const state = server.state ?? 'Unknown';
+    const stalled = state === 'Stopped' || state === 'Disabled';
+    return outcome(p, cond(false, stalled ? `Server${state}` : state === 'Provisioning' ? 'Provisioning' : 'Updating', `server ${az.name} is ${state}`, stalled), stalled ? {} : { requeueAfterMs: DEFAULT_POLL_MS });
+  }
+
+  // 4. Server properties. Adoption writes the ownership tags through this same PATCH.
+  const bpOwner = backupRetentionOwner(ctx);
+  p.st.backupRetentionOwner = bpOwner;
+  // One Warning per ignored value: the spec asks for a retention the policy's owner overrides.
+  const ignored = bpOwner && az.backup && az.backup.retentionDays !== server.backup?.backupRetentionDays ? az.backup.retentionDays : undefined;
+  if (ignored !== undefined && ignored !== p.st.backupRetentionIgnoredDays) {
+    await ctx.event('Warning', 'BackupRetentionOwnedByPolicy', `BackupPolicy ${bpOwner} owns backup retention of ${az.name}; spec.server.azure.backup.retentionDays (${ignored}) is ignored`);
+  }
+  p.st.backupRetentionIgnoredDays = ignored;
+  const tags = desiredTags(az, server.tags, owner, origin, p.st.appliedTags ?? []);
+  // Apply the Secret's password when it changed since last applied, or on adoption when we generated it.
+  const applyPassword =
+    pw.password !== undefined &&
+    ((p.st.passwordSecretVersion !== undefined && p.st.passwordSecretVersion !== pw.version) || (p.st.passwordSecretVersion === undefined && own.kind === 'unowned' && pw.generated));
+  if (p.st.passwordSecretVersion === undefined && pw.version !== undefined && !applyPassword) p.st.passwordSecretVersion = pw.version;
+  const diff = serverPatch(az, server, { skipBackupRetention: bpOwner !== undefined, tags, ...(applyPassword ? { adminPassword: pw.password! } : {}) });
+  if (diff) {
+    p.st.appliedTags = Object.keys(az.tags ?? {}).sort();
+    if (applyPassword) p.st.passwordSecretVersion = pw.version;
+    const verb = own.kind === 'unowned' ? 'Adopting' : 'Updating';
+    return begin(p, 'servers.update', az.name, diff.patch, verb, `${verb.toLowerCase()} server ${az.name}: ${diff.changed.join(', ')}`);
+  }
+  p.st.appliedTags = Object.keys(az.tags ?? {}).sort();
+
+  // 5. Firewall rules (only when the spec lists them: then the list is the whole set).
+  if (az.network?.firewallRules !== undefined) {
+    const steps = firewallSteps(az, await cachedList(clients, rg, az.name, 'firewall', () => clients.postgres.firewallRules.listByServer(rg, az.name)));
+    const s = steps[0];
+    if (s) {
+      return s.op === 'put'
+        ? begin(p, 'firewallRules.createOrUpdate', s.name, { startIpAddress: s.startIpAddress, endIpAddress: s.endIpAddress }, 'Updating', `setting firewall rule ${s.name} (${s.startIpAddress}-${s.endIpAddress})`)
+        : begin(p, 'firewallRules.delete', s.name, undefined, 'Updating', `deleting firewall rule ${s.name}, not in the spec`);
+    }
+  }
+
+  // 6. Server parameters, then the restart they may need.
+  const desiredParams = desiredParameters(ctx.spec);
+  let pending: string[] = [];
+  if (Object.keys(desiredParams).length) {
+    const configs = await cachedList(clients, rg, az.name, 'configurations', () => clients.postgres.configurations.listByServer(rg, az.name));
+    const s = parameterSteps(desiredParams, configs)[0];
+    if (s) return begin(p, 'configurations.update', s.name, { value: s.value, source: 'user-override' }, 'Updating', `setting server parameter ${s.name}`);
+    pending = pendingRestartParameters(configs);
+  }
+  p.fields.pendingRestart = pending.length > 0;
+  p.fields.parametersPendingRestart = pending.length ? pending : null;
+  let restartNote = '';
+  if (pending.length) {
+    const mw = az.maintenanceWindow;
+    if (az.restartPolicy === 'Immediate' || (az.restartPolicy === 'MaintenanceWindow' && mw && inMaintenanceWindow(mw, new Date()))) {
+      p.st.restartDueAt = undefined;
+      return begin(p, 'servers.restart', az.name, undefined, 'Restarting', `restarting ${az.name} to apply ${pending.join(', ')} (restartPolicy ${az.restartPolicy})`);
+    }
+    if (az.restartPolicy === 'MaintenanceWindow' && mw) {
+      p.st.restartDueAt = maintenanceWindowStart(mw, new Date()).toISOString();
+      restartNote = `; ${pending.join(', ')} wait for the restart at ${p.st.restartDueAt}`;
+    } else {
+      p.st.restartDueAt = undefined;
+      restartNote = `; ${pending.join(', ')} wait for a restart (${az.restartPolicy === 'Manual' ? 'restartPolicy Manual: restart the server yourself' : 'no maintenanceWindow in the spec: restart the server yourself'})`;
+    }
+  } else p.st.restartDueAt = undefined;
+
+  // 7. Microsoft Entra administrators (the spec's list is the whole set when present).
+  if (az.entraAdministrators !== undefined) {
+    const s = adminSteps(az, await cachedList(clients, rg, az.name, 'administrators', () => clients.postgres.administratorsMicrosoftEntra.listByServer(rg, az.name)))[0];
+    if (s) {
+      return s.op === 'put'
+        ? begin(p, 'administrators.create', s.objectId, s.body, 'Updating', `adding Entra administrator ${s.body.principalName}`)
+        : begin(p, 'administrators.delete', s.objectId, undefined, 'Updating', `removing Entra administrator ${s.objectId}, not in the spec`);
+    }
+  }
+
+  // 8. Read replicas: create missing ones, delete ours that left the spec, report them.
+  const replicaStatus: { name: string; state?: string; fqdn?: string }[] = [];
+  for (const r of az.readReplicas ?? []) {
+    const rs = await getServer(clients, rg, r.name);
+    if (!rs) {
+      const rtags = { ...desiredTags(az, undefined, owner, 'created'), 'tenantdb-replica-of': az.name };
+      return begin(p, 'replicas.create', r.name, replicaCreateBody(az, r, server.id!, rtags), 'Updating', `creating read replica ${r.name} (${r.location ?? az.location})`);
+    }
+    replicaStatus.push({ name: r.name, ...(rs.state ? { state: rs.state } : {}), ...(rs.fullyQualifiedDomainName ? { fqdn: rs.fullyQualifiedDomainName } : {}) });
+  }
+  p.fields.replicas = replicaStatus.length ? replicaStatus : null;
+  // Replicas to delete can only exist when the spec lists replicas or status reported some before.
+  if (az.readReplicas !== undefined || (ctx.status.replicas ?? []).length > 0) {
+    const existing = await cachedList(clients, rg, az.name, 'replicas', () => clients.postgres.replicas.listByServer(rg, az.name));
+    const gone = replicasToDelete(az, existing, owner)[0];
+    if (gone) return begin(p, 'replicas.delete', gone, undefined, 'Updating', `deleting read replica ${gone}, not in the spec`);
+  }
+  const notReady = replicaStatus.find((r) => r.state !== 'Ready');
+  if (notReady) invalidate(keyOf(clients, rg, notReady.name));
+  if (notReady) return outcome(p, cond(false, 'Updating', `read replica ${notReady.name} is ${notReady.state ?? 'unknown'}`, false), { requeueAfterMs: DEFAULT_POLL_MS });
+
+  return outcome(p, cond(true, 'ServerReady', `server ${az.name} is Ready and matches the spec${restartNote}`), { connection: connectionOf(az, server, pw.password, clients) });
+}
+
+function newPass(ctx: TenantDatabaseContext, az: AzureServerSpec, clients: AzureClients | undefined): Pass {
+  return {
+    ctx,
+    az,
+    clients: clients as AzureClients,
+    owner: ownerValue(ctx.namespace, ctx.name),
+    st: { ...(ctx.status.azure ?? {}) },
+    fields: {},
+  };
+}
 
 export const azureServerPart: ServerPart = {
-  async reconcile() {
-    return { condition: { type: 'ServerReady', ok: false, stalled: true, reason: 'NotImplemented', message: 'Azure servers are not provisioned yet' } };
+  async reconcile(ctx) {
+    const az = ctx.spec.server.azure!;
+    const creds = clientsFor(ctx, az);
+    const p = newPass(ctx, az, creds.clients);
+    if (creds.problem) return outcome(p, creds.problem, creds.problem.stalled ? {} : { retry: true });
+    try {
+      return await converge(p);
+    } catch (err) {
+      return failure(p, err, `server ${az.name}`);
+    }
   },
-  async finalize() {
-    return { done: true };
+
+  async finalize(ctx) {
+    const az = ctx.spec.server.azure!;
+    if (ctx.spec.deletionPolicy !== 'Delete') return { done: true };
+    const creds = clientsFor(ctx, az);
+    if (!creds.clients) return { done: false, requeueAfterMs: 30_000, message: creds.problem?.message };
+    const clients = creds.clients;
+    const owner = ownerValue(ctx.namespace, ctx.name);
+    const rg = az.resourceGroup;
+    try {
+      // Replicas first (a source with replicas cannot go), then the server; only what we created.
+      const names = [...(az.readReplicas ?? []).map((r) => r.name), az.name];
+      for (const name of names) {
+        invalidate(keyOf(clients, rg, name)); // deletion polls the real state
+        const s = await getServer(clients, rg, name);
+        if (!s) continue;
+        const own = ownershipOf(s.tags, owner);
+        if (own.kind !== 'ours' || own.origin !== 'created' || s.tags?.[ORIGIN_TAG] !== 'created') {
+          ctx.log.info({ server: name, ownership: own.kind }, 'not deleting a server the operator did not create');
+          continue;
+        }
+        if (s.state === 'Dropping') return { done: false, requeueAfterMs: DEFAULT_POLL_MS, message: `waiting for ${name} to be deleted` };
+        await clients.postgres.servers.beginDelete(rg, name);
+        await ctx.event('Normal', 'Deleting', `deleting server ${name} (deletionPolicy Delete)`);
+        return { done: false, requeueAfterMs: DEFAULT_POLL_MS, message: `deleting ${name}` };
+      }
+      return { done: true };
+    } catch (err) {
+      const e = classifyArmError(err);
+      ctx.log.info({ code: e.code }, 'server deletion not done yet');
+      return { done: false, requeueAfterMs: e.retryAfterMs ?? DEFAULT_POLL_MS, message: `${e.code}: ${e.message}` };
+    }
   },
-  async connectionForCleanup() {
-    return undefined;
+
+  async connectionForCleanup(ctx) {
+    const az = ctx.spec.server.azure!;
+    const creds = clientsFor(ctx, az);
+    if (!creds.clients) return undefined;
+    try {
+      const s = await getServer(creds.clients, az.resourceGroup, az.name);
+      if (!s || s.state !== 'Ready' || !s.fullyQualifiedDomainName) return undefined;
+      const ref = az.administratorPasswordSecretRef;
+      return connectionOf(az, s, ref ? ctx.secretValue(ref.name, ref.key) : undefined, creds.clients);
+    } catch {
+      return undefined;
+    }
   },
 };

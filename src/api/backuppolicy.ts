@@ -71,6 +71,14 @@ const drillRecordSchema = z
     durationSeconds: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('Time the restore and checks took.'),
     failedChecks: z.array(z.string().max(63)).max(32).optional().describe('Names of checks that failed.'),
     message: z.string().max(4096).optional().describe('Details of a failure.'),
+    runId: z.string().max(64).optional().describe('Identifier of the run (part of the throw-away server name).'),
+    trigger: z.string().max(128).optional().describe('What started the drill: schedule, or the tenantdb.io/run-drill annotation value.'),
+    serverName: z.string().max(63).optional().describe('Throw-away server the drill restores to; deleted when the drill ends.'),
+    phase: z.enum(['Restoring', 'Checking', 'CleaningUp', 'Done']).optional().describe('Step the drill is in (a restarted operator resumes from here).'),
+    pendingResult: z.enum(['Passed', 'Failed']).optional().describe('Outcome decided before the throw-away server is deleted.'),
+    markerAt: timestampField('When the marker row was written on the source before restoring.').optional(),
+    rtoSeconds: z.number().min(0).max(1e9).optional().describe('Recovery time measured: from the restore request to the checks passed.'),
+    rpoSeconds: z.number().min(0).max(1e9).optional().describe('Recovery point measured: how far the restored copy was behind the source (restore request minus the newest marker found in the copy).'),
   })
   .describe('A restore drill.');
 
@@ -82,6 +90,9 @@ export const backupPolicyStatusSchema = z
     nextBackupTime: timestampField('When the next on-demand backup is due.').optional(),
     lastDrill: drillRecordSchema.optional(),
     nextDrillTime: timestampField('When the next restore drill is due.').optional(),
+    retentionDays: z.int().min(0).max(100).optional().describe('Backup retention the server reports.'),
+    handledBackupRequest: z.string().max(128).optional().describe('Last tenantdb.io/run-backup annotation value acted on.'),
+    handledDrillRequest: z.string().max(128).optional().describe('Last tenantdb.io/run-drill annotation value acted on.'),
   })
   .describe('Observed state of the backup policy.');
 

@@ -116,12 +116,36 @@ const appliedStepSchema = z
   })
   .describe('A step recorded in the database history.');
 
+/** The last failed step on a database: sticky until the inputs change or tenantdb.io/retry gets a new value. */
+const stepFailureSchema = z
+  .object({
+    version: z.string().max(18).describe('Version of the step that failed.'),
+    name: z.string().max(63).optional().describe('Name of the step.'),
+    direction: z.enum(['up', 'down']).optional().describe('Whether the up or the down script failed.'),
+    dirty: z.boolean().optional().describe('A non-transactional step stopped part-way and is recorded dirty in the history.'),
+    code: z.string().max(16).optional().describe('SQLSTATE of the PostgreSQL error.'),
+    message: z.string().max(4096).describe('The error message.'),
+    detail: z.string().max(4096).optional().describe('The error detail, if PostgreSQL gave one.'),
+    hint: z.string().max(4096).optional().describe('The error hint, if PostgreSQL gave one.'),
+    statement: z.string().max(1024).optional().describe('The statement that failed (truncated).'),
+    line: z.int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe('Line of the script the failed statement starts on.'),
+    inputs: z.string().max(64).optional().describe('Fingerprint of the steps and options the failed run used; a change retries.'),
+    retry: z.string().max(253).optional().describe('Value of the tenantdb.io/retry annotation when the step failed; a new value retries.'),
+    time: timestampField('When the step failed.').optional(),
+  })
+  .describe('A failed migration step.');
+
 const databaseProgressSchema = z
   .object({
     name: z.string().max(253).describe('Name of the TenantDatabase.'),
     appliedVersion: z.string().max(18).optional().describe('Highest version applied to it.'),
     phase: z.enum(['Pending', 'Running', 'Succeeded', 'Failed']).optional().describe('Progress on this database.'),
     message: z.string().max(4096).optional().describe('Details, e.g. the error of a failed step.'),
+    reason: z.string().max(64).optional().describe('Why the database is in this phase (WaitingForDatabase, WaitingForLock, StepFailed, ChecksumMismatch, Dirty...).'),
+    pending: z.array(z.string().max(18)).max(1024).optional().describe('Versions still to apply (or revert), in run order.'),
+    failure: stepFailureSchema.optional(),
+    repair: z.string().max(253).optional().describe('Value of the tenantdb.io/repair annotation already acted on for this database.'),
+    resolve: z.string().max(253).optional().describe('Value of the tenantdb.io/resolve annotation already acted on for this database.'),
   })
   .describe('Progress on one selected database.');
 
@@ -131,6 +155,7 @@ export const migrationStatusSchema = z
     appliedVersion: z.string().max(18).optional().describe('Highest version applied (for databaseRef; lowest across databases for a selector).'),
     latestVersion: z.string().max(18).optional().describe('Highest version this Migration knows.'),
     applied: listMap(z.array(appliedStepSchema).max(1024).describe('Steps applied, oldest first.'), ['version']).optional(),
+    pending: z.array(z.string().max(18)).max(1024).optional().describe('Versions still to apply or revert (for databaseRef; for a selector see databases).'),
     databases: listMap(z.array(databaseProgressSchema).max(1024).describe('Progress per selected database.'), ['name']).optional(),
   })
   .describe('Observed state of the migration.');

@@ -475,6 +475,72 @@ export const tenantDatabaseStatusSchema = z
     serverVersion: z.string().max(64).optional().describe('PostgreSQL version the server runs.'),
     azureResourceId: z.string().max(1024).optional().describe('ARM resource ID of the Flexible Server.'),
     connectionSecret: z.string().max(253).optional().describe('Name of the Secret with the connection details.'),
+    // The database part (issue 7): what the operator keeps in shape inside the server.
+    database: z
+      .object({
+        name: z.string().max(63).optional().describe('Name of the PostgreSQL database.'),
+        owner: z.string().max(63).optional().describe('Role that owns the database and its schemas.'),
+        extensions: z.array(z.string().max(63)).max(64).optional().describe('Extensions of spec.database.extensions present in the database.'),
+        connectionSecrets: z.array(z.string().max(253)).max(3).optional().describe('Connection Secrets, one per login role (application, admin, analytics).'),
+        credentialsRotation: z.string().max(253).optional().describe('Value of the tenantdb.io/rotate-credentials annotation the current passwords were set for.'),
+      })
+      .optional()
+      .describe('The database, its roles and connection Secrets as last synced.'),
+    // The tenancy part (issue 8): row-level security, the isolation audit, partition maintenance.
+    tenancy: z
+      .object({
+        tablesCovered: z.int().min(0).optional().describe('Tenant tables with row-level security and the operator policies in place.'),
+        partitionsCovered: z.int().min(0).optional().describe('Partitions of tenant tables with their own row-level security in place.'),
+        missingTables: z.array(z.string().max(130)).max(50).optional().describe('Listed tenant tables that do not exist (yet); covered as soon as a migration creates them.'),
+        tablesWithoutTenantColumn: z.array(z.string().max(130)).max(50).optional().describe('Listed tables that lack tenantColumn: reported, not isolated.'),
+        unmanaged: z.array(z.string().max(300)).max(50).optional().describe('Tenant tables the operator cannot change (owner it cannot act as, or a kind without row-level security).'),
+        foreignPolicies: z
+          .array(z.object({ table: z.string().max(130).describe('The table (schema.name).'), policy: z.string().max(63).describe('Name of the policy.') }).describe('A policy the operator did not make.'))
+          .max(50)
+          .optional()
+          .describe('Policies on tenant tables the operator did not make (left alone; its own restrictive policy keeps them from widening the application).'),
+        auditFindings: z
+          .array(
+            z
+              .object({
+                kind: z.string().max(64).describe('What kind of hole.'),
+                object: z.string().max(300).describe('The object, as SQL names it.'),
+                fix: z.string().max(600).describe('Why it leaks and how to fix it.'),
+              })
+              .describe('A way tenant data leaks around row-level security.'),
+          )
+          .max(50)
+          .optional()
+          .describe('Isolation audit: holes row-level security does not close by itself (the first 50).'),
+        auditFindingsTotal: z.int().min(0).optional().describe('Number of audit findings.'),
+      })
+      .optional()
+      .describe('Tenant isolation as last synced.'),
+    partitions: listMap(
+      z
+        .array(
+          z
+            .object({
+              schema: z.string().max(63).describe('Schema of the table.'),
+              table: z.string().max(63).describe('The partitioned table.'),
+              interval: z.string().max(16).optional().describe('Width of each partition.'),
+              partitions: z.int().min(0).optional().describe('Attached range partitions.'),
+              nextMaintenanceDue: timestampField('When the next maintenance is due (before the next interval boundary).').optional(),
+              problem: z.string().max(1024).optional().describe('Why the table cannot be maintained, when it cannot.'),
+              lastMaintenance: z
+                .object({
+                  time: timestampField('When maintenance last changed something.').optional(),
+                  result: z.string().max(1024).optional().describe('What it did.'),
+                })
+                .optional()
+                .describe('The last maintenance that changed something.'),
+            })
+            .describe('Partition maintenance of one table.'),
+        )
+        .max(64)
+        .describe('Partition maintenance per spec.partitioning table.'),
+      ['schema', 'table'],
+    ).optional(),
     pendingRestart: z.boolean().optional().describe('Server parameters changed that take effect only after a restart.'),
     parametersPendingRestart: z.array(z.string().max(63)).max(128).optional().describe('Names of the parameters waiting for a restart.'),
     replicas: listMap(
@@ -509,6 +575,7 @@ export const tenantDatabaseStatusSchema = z
         appliedTags: z.array(z.string().max(512)).max(64).optional().describe('Tag names the operator set from spec.tags (removed from Azure when they leave the spec).'),
         passwordSecretVersion: z.string().max(64).optional().describe('resourceVersion of the administrator password Secret last applied to the server.'),
         backupRetentionOwner: z.string().max(253).optional().describe('BackupPolicy that owns backup retention of the server (this object then leaves it alone).'),
+        backupRetentionIgnoredDays: z.int().min(0).max(100).optional().describe('spec backup.retentionDays last reported (Warning Event) as ignored because a BackupPolicy owns retention.'),
         restartDueAt: timestampField('When the restart for parameters pending a restart is due (restartPolicy MaintenanceWindow).').optional(),
       })
       .optional()

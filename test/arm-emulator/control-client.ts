@@ -91,6 +91,23 @@ export class EmulatorControl {
   reset(): Promise<{ ok: boolean }> {
     return this.call('POST', '/reset');
   }
+  /** Registers a service principal in the emulator's Microsoft Entra (client secret and/or federated credentials). */
+  registerServicePrincipal(sp: {
+    tenantId: string;
+    clientId: string;
+    objectId?: string;
+    displayName?: string;
+    clientSecret?: string;
+    federatedCredentials?: { issuer: string; subject: string }[];
+  }): Promise<{ tenantId: string; clientId: string; objectId: string }> {
+    return this.call('POST', '/entra/servicePrincipals', sp);
+  }
+  removeServicePrincipal(tenantId: string, clientId: string): Promise<{ ok: boolean }> {
+    return this.call('DELETE', `/entra/servicePrincipals/${encodeURIComponent(tenantId)}/${encodeURIComponent(clientId)}`);
+  }
+  entraStats(): Promise<{ tokensIssued: number; failures: number; byClient: Record<string, number> }> {
+    return this.call('GET', '/entra/stats');
+  }
   /** FQDN → { host, port } of every emulated PostgreSQL server. */
   hosts(): Promise<Record<string, { host: string; port: number }>> {
     return this.call('GET', '/hosts');

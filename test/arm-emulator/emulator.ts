@@ -20,6 +20,7 @@ import { registerControlApi } from './control-api.js';
 import { registerResourceGroups, resourceGroupId } from './resources/resource-groups.js';
 import { registerPostgres } from './postgresql/index.js';
 import { registerInsights } from './insights/index.js';
+import { registerEntra, type EntraEmulator } from './entra/index.js';
 
 export interface ArmEmulatorOptions {
   /** Folder for state: PostgreSQL data dirs, hosts.json, the serving certificate. */
@@ -33,6 +34,11 @@ export interface ArmEmulatorOptions {
   throttling?: Partial<ThrottleSettings>;
   /** Keep resources (and restart their PostgreSQL servers) across emulator restarts via <stateDir>/state.json. */
   persist?: boolean;
+  /**
+   * false: Flexible Servers get no PostgreSQL instance (ARM behaviour only), for fleet benchmarks that
+   * would not fit real instances on the machine. Default true.
+   */
+  postgresInstances?: boolean;
 }
 
 export interface ArmEmulator {
@@ -43,7 +49,10 @@ export interface ArmEmulator {
   caFile: string;
   /** `<stateDir>/hosts.json`: FQDN → { host, port } of every emulated PostgreSQL server. */
   hostsFile: string;
+  /** Microsoft Entra authority host (same origin as `endpoint`): `authorityHost` for @azure/identity. */
+  authorityHost: string;
   ctx: EmulatorContext;
+  entra: EntraEmulator;
   /** Stops the HTTPS server and every PostgreSQL instance the emulator started. */
   stop(): Promise<void>;
 }
@@ -86,8 +95,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
   registerPolling(ctx);
   registerResourceGroups(ctx, rgHooks);
   registerControlApi(ctx);
-  await registerPostgres(ctx);
+  await registerPostgres(ctx, { instances: opts.postgresInstances ?? true });
   registerInsights(ctx);
+  const entra = registerEntra(ctx);
 
   let front: Awaited<ReturnType<typeof listenHttps>>;
   try {
@@ -99,7 +109,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
       ipAddresses: [...new Set(['127.0.0.1', host])],
       usage: 'server',
     });
-    front = await listenHttps(ctx, control, serving, host, opts.port ?? 0);
+    front = await listenHttps(ctx, control, serving, host, opts.port ?? 0, entra);
   } catch (err) {
     for (const fn of shutdownHooks.reverse()) await fn().catch(() => {});
     throw err;
@@ -111,7 +121,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     controlEndpoint: `${endpoint}/_emulator`,
     caFile: ctx.caFile,
     hostsFile: path.join(stateDir, 'hosts.json'),
+    authorityHost: endpoint,
     ctx,
+    entra,
     stop() {
       stopped ??= (async () => {
         await new Promise<void>((resolve) => {

@@ -11,9 +11,13 @@ import { armBudgetBench } from './arm-budget.js';
 import type { Benchmark, BenchResult, Flags } from './common.js';
 import { log, round } from './common.js';
 import { controllersFleetBench } from './controllers-fleet.js';
+import { migrationOverheadBench } from './migration-overhead.js';
+import { tenancyBench } from './tenancy.js';
 import { workqueueBench } from './workqueue.js';
+import { productionEntrypointBench } from './production-entrypoint.js';
+import { tenantDatabaseAzureFleetBench } from './tenantdatabase-azure-fleet.js';
 
-const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench];
+const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, tenancyBench, tenantDatabaseAzureFleetBench, productionEntrypointBench];
 
 function usage(): string {
   const lines = ['usage: npm run bench [-- --only <name>[,<name>...]] [--<flag> <value> ...]', '', 'benchmarks and their flags:'];

@@ -133,11 +133,15 @@ export async function ensureBinaries(log: (m: string) => void = () => {}): Promi
  * the Go module proxy once and cached under a name that changes when its go.mod or source changes.
  */
 export const GO_TOOLS = {
-  helm: { pkg: 'helm.sh/helm/v3/cmd/helm' },
+  // As helm's Makefile does: its version, and the Kubernetes version `helm template` assumes offline.
+  helm: {
+    pkg: 'helm.sh/helm/v3/cmd/helm',
+    ldflags: ['helm.sh/helm/v3/internal/version.version=v3.22.0', 'helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1', 'helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37', 'helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1', 'helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37'],
+  },
   kubeconform: { pkg: 'github.com/yannh/kubeconform/cmd/kubeconform' },
   kstatus: { pkg: '.' },
   'argocd-health': { pkg: '.' },
-} as const;
+} as const satisfies Record<string, { pkg: string; ldflags?: readonly string[] }>;
 export type GoTool = keyof typeof GO_TOOLS;
 
 function goToolDir(tool: GoTool): string {
@@ -145,6 +149,7 @@ function goToolDir(tool: GoTool): string {
   // The cache key: the module's files (go.mod pins the versions, main.go is ours), hashed.
   const hash = createHash('sha256');
   for (const f of fs.readdirSync(moduleDir).sort()) hash.update(f).update(fs.readFileSync(path.join(moduleDir, f)));
+  hash.update(JSON.stringify(GO_TOOLS[tool]));
   return path.join(cacheDir(), 'envtest', `${tool}-${hash.digest('hex').slice(0, 12)}`);
 }
 
@@ -160,7 +165,9 @@ export async function ensureGoTool(tool: GoTool, log: (m: string) => void = () =
   fs.mkdirSync(tmp, { recursive: true });
   const logFile = `${dir}.log`;
   log(`building ${tool} (log: ${logFile})`);
-  await run('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', path.join(tmp, tool), GO_TOOLS[tool].pkg], moduleDir, logFile, goEnv());
+  const spec: { pkg: string; ldflags?: readonly string[] } = GO_TOOLS[tool];
+  const ldflags = ['-s', '-w', ...(spec.ldflags ?? []).map((v) => `-X ${v}`)].join(' ');
+  await run('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', path.join(tmp, tool), spec.pkg], moduleDir, logFile, goEnv());
   try {
     fs.renameSync(tmp, dir);
   } catch (err) {

@@ -20,7 +20,8 @@ export interface EnvInfo {
   kubernetes: { server: string; version: string; existingCluster: boolean };
   postgres: { url: string; caFile: string; host: string; port: number; version: number; dataDir: string };
   ca: { certFile: string; keyFile: string };
-  arm?: { endpoint: string; controlEndpoint: string; caFile: string; hostsFile: string };
+  /** authorityHost: the emulator's Microsoft Entra token endpoint (same origin as endpoint). */
+  arm?: { endpoint: string; controlEndpoint: string; caFile: string; hostsFile: string; authorityHost: string };
 }
 
 export interface UpOptions {
@@ -167,7 +168,7 @@ async function startArmEmulatorProcess(dir: string, caCert: string, caKey: strin
   });
   await waitFor('ARM emulator', async () => fs.existsSync(armFile), { timeoutMs: 30_000, rec });
   const arm = JSON.parse(fs.readFileSync(armFile, 'utf8')) as NonNullable<EnvInfo['arm']>;
-  return { rec, arm: { endpoint: arm.endpoint, controlEndpoint: arm.controlEndpoint, caFile: arm.caFile, hostsFile: arm.hostsFile } };
+  return { rec, arm: { endpoint: arm.endpoint, controlEndpoint: arm.controlEndpoint, caFile: arm.caFile, hostsFile: arm.hostsFile, authorityHost: arm.authorityHost ?? arm.endpoint } };
 }
 
 /** Processes whose command line mentions `dir`: servers a crashed emulator may have left behind. */

@@ -7,15 +7,26 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readEnvInfo, type EnvInfo } from './localenv.js';
 import { localDir, repoRoot } from './paths.js';
+import { externalHostsFile } from './dev-fixtures/external.js';
 
 /** Flags that point the operator at the local environment. */
 export function localOperatorFlags(env: EnvInfo): string[] {
   const flags = [`--kubeconfig=${env.kubeconfig}`, `--postgres-ca-file=${env.ca.certFile}`];
+  // Host maps for database servers: the external-server dev fixture's, then the emulator's (joined with
+  // the path delimiter; src/postgres/hosts.ts reads each and follows their changes).
+  const hostsFiles = [externalHostsFile(env), ...(env.arm ? [env.arm.hostsFile] : [])];
+  flags.push(`--postgres-hosts-file=${hostsFiles.join(path.delimiter)}`);
   if (env.arm) {
     // The emulator accepts any bearer token; a fixed one stands in for the pod identity locally.
     const tokenFile = path.join(env.dir, 'arm-token');
     if (!fs.existsSync(tokenFile)) fs.writeFileSync(tokenFile, 'local-emulator-token\n', { mode: 0o600 });
-    flags.push(`--azure-arm-endpoint=${env.arm.endpoint}`, `--azure-ca-file=${env.arm.caFile}`, `--postgres-hosts-file=${env.arm.hostsFile}`, `--azure-static-token-file=${tokenFile}`);
+    // Credentials Secrets (spec.server.azure.credentialsSecretRef) get their tokens from the emulator's Entra.
+    flags.push(
+      `--azure-arm-endpoint=${env.arm.endpoint}`,
+      `--azure-authority-host=${env.arm.authorityHost ?? env.arm.endpoint}`,
+      `--azure-ca-file=${env.arm.caFile}`,
+      `--azure-static-token-file=${tokenFile}`,
+    );
   }
   return flags;
 }

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { assertValidTags } from './tags.js';
 import { ArmError, toArmError } from './errors.js';
 import type { ControlHandler, EmulatorContext } from './context.js';
 import type { ArmRequest, ArmResponse, RequestKind } from './types.js';
@@ -80,9 +81,10 @@ export async function listenHttps(
   tls: { certPem: string; keyPem: string },
   host: string,
   port: number,
+  plain?: PlainEndpoint,
 ): Promise<HttpsFront> {
   const server = https.createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-    handle(ctx, control, req, res).catch((err: unknown) => {
+    handle(ctx, control, req, res, plain).catch((err: unknown) => {
       if (!res.headersSent) send(res, 500, toArmError(err).toBody(), {});
       else res.destroy();
     });
@@ -108,13 +110,19 @@ async function handleControl(control: ControlRoutes, method: string, url: URL, r
   }
 }
 
-async function handle(ctx: EmulatorContext, control: ControlRoutes, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** A non-ARM endpoint on the same port (the Entra token endpoint): answers and returns true for its paths. */
+export interface PlainEndpoint {
+  handle(method: string, url: URL, raw: string, res: ServerResponse): boolean;
+}
+
+async function handle(ctx: EmulatorContext, control: ControlRoutes, req: IncomingMessage, res: ServerResponse, plain?: PlainEndpoint): Promise<void> {
   const started = Date.now();
   const method = (req.method ?? 'GET').toUpperCase();
   const host = req.headers.host ?? 'localhost';
   const url = new URL(req.url ?? '/', `https://${host}`);
   const raw = await readBody(req);
   if (url.pathname.startsWith('/_emulator/')) return handleControl(control, method, url, raw, res);
+  if (plain?.handle(method, url, raw, res)) return;
 
   const kind = kindOf(method, url.pathname);
   const apiVersion = url.searchParams.get('api-version') ?? undefined;
@@ -171,6 +179,8 @@ async function handle(ctx: EmulatorContext, control: ControlRoutes, req: Incomin
         throw new ArmError(400, 'InvalidRequestContent', `The request content was invalid and could not be deserialized: '${(err as Error).message}'.`);
       }
     }
+    // ARM validates tags itself, for every resource type, before the provider sees the request.
+    if ((method === 'PUT' || method === 'PATCH') && body && typeof body === 'object') assertValidTags((body as { tags?: unknown }).tags);
     if (route.requestSchema) {
       // Action bodies (POST .../restart) are optional; resource bodies (PUT, PATCH) are not.
       if (body !== undefined) ctx.specs.assertRequestBody(route.requestSchema, body);

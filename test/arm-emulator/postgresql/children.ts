@@ -287,8 +287,8 @@ export function registerServerChildren(state: PostgresProviderState): void {
     const inst = state.requireReady(doc, rt);
     const id = `${rt.id}/backups/${name}`;
     return state.startOp(req, rt, doc, 'backups.create', async () => {
-      // An on-demand backup starts from a checkpoint; the emulator records it (restores copy live data).
-      await state.instances.withSuperClient(inst, 'postgres', (c) => c.query('CHECKPOINT'));
+      // An on-demand backup is a real base backup (base-backups.ts): restores can start from it.
+      await state.instances.baseBackup(inst, Number(obj(props(doc).backup).backupRetentionDays ?? 7));
       ctx.store.put(id, { id, name, type: `${SERVER_TYPE}/backups`, properties: { backupType: 'Customer On-Demand', completedTime: new Date().toISOString(), source: 'Customer On-Demand' } });
     });
   });

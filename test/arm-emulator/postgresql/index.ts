@@ -5,9 +5,11 @@ import { InstanceManager } from './instances.js';
 import { PostgresProviderState, props, registerPostgresPersistence } from './model.js';
 import { registerServers } from './servers.js';
 
-export async function registerPostgres(ctx: EmulatorContext): Promise<PostgresProviderState> {
+export async function registerPostgres(ctx: EmulatorContext, opts: { instances?: boolean } = {}): Promise<PostgresProviderState> {
   const instances = new InstanceManager(ctx.stateDir, ctx.ca, ctx.caFile);
   const state = new PostgresProviderState(ctx, instances);
+  state.backed = opts.instances ?? true;
+  ctx.addControlRoute('GET', '/_emulator/backing', () => ({ postgresInstances: state.backed }));
   registerServers(state);
   registerServerChildren(state);
   ctx.addControlRoute('GET', '/_emulator/hosts', () => instances.hosts());

@@ -12,6 +12,9 @@ import { PostgresServer } from '../../env/postgres.js';
 import { freePort } from '../../env/proc.js';
 import { bootstrapInstance } from './bootstrap.js';
 import { copyRunningDataDir } from './base-copy.js';
+import { takeBaseBackup, type BaseBackup } from './base-backups.js';
+import { RECOVERY_SETTINGS, prepareRestore, waitForPromotion } from './pitr.js';
+import { archiveSettings } from './wal-archive.js';
 
 export interface HostMapping {
   host: string;
@@ -142,7 +145,8 @@ export class InstanceManager {
         superuser: creds.superuser,
         password: creds.superPassword,
         tls: { ...tls, caFile: this.caFile },
-        settings,
+        // Every server archives its WAL into its own folder (point-in-time restore, see wal-archive.ts).
+        settings: { ...archiveSettings(dir), ...settings },
         allowReplication: true,
         logFile: path.join(dir, 'postgres.log'),
       });
@@ -164,7 +168,7 @@ export class InstanceManager {
   }
 
   /** A brand-new server: initdb, start, create the administrator and Azure's roles and extension guard. */
-  async create(o: { key: string; fqdn: string; dir: string; adminLogin: string; adminPassword: string; settings: Record<string, string> }): Promise<InstanceRecord> {
+  async create(o: { key: string; fqdn: string; dir: string; adminLogin: string; adminPassword: string; settings: Record<string, string>; retentionDays?: number }): Promise<InstanceRecord> {
     fs.rmSync(o.dir, { recursive: true, force: true });
     fs.mkdirSync(o.dir, { recursive: true });
     const creds: InstanceCredentials = { superuser: SUPERUSER, superPassword: secret(), replicationUser: REPLICATION_USER, replicationPassword: secret() };
@@ -175,7 +179,14 @@ export class InstanceManager {
       replicationUser: creds.replicationUser,
       replicationPassword: creds.replicationPassword,
     });
+    // The first base backup: restores can go back to the end of it.
+    await this.baseBackup(rec, o.retentionDays ?? 7);
     return rec;
+  }
+
+  /** A base backup of the running instance into its server's backup folder (base-backups.ts). */
+  async baseBackup(rec: InstanceRecord, retentionDays: number): Promise<BaseBackup> {
+    return this.withSuperClient(rec, 'postgres', (c) => takeBaseBackup(c, rec.dataDir, path.dirname(rec.dataDir), retentionDays));
   }
 
   /**
@@ -189,10 +200,14 @@ export class InstanceManager {
     source: InstanceRecord;
     settings: Record<string, string>;
     replica: boolean;
+    /** PointInTimeRestore: base backup + archived WAL up to this time instead of a copy of the live data. */
+    pointInTime?: Date;
+    retentionDays?: number;
   }): Promise<InstanceRecord> {
     fs.rmSync(o.dir, { recursive: true, force: true });
     fs.mkdirSync(o.dir, { recursive: true });
     const dataDir = path.join(o.dir, 'data');
+    if (!o.replica && o.pointInTime) return this.restoreFromBackup({ ...o, pointInTime: o.pointInTime, dataDir });
     const slot = o.replica ? `replica_${randomBytes(6).toString('hex')}` : undefined;
     const src = await this.superClient(o.source, 'postgres');
     try {
@@ -225,6 +240,26 @@ export class InstanceManager {
     chownTree(dataDir);
     const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings);
     if (slot) rec.replicaOf = { sourceKey: o.source.key, slot };
+    return rec;
+  }
+
+  private async restoreFromBackup(o: { key: string; fqdn: string; dir: string; source: InstanceRecord; settings: Record<string, string>; pointInTime: Date; dataDir: string; retentionDays?: number }): Promise<InstanceRecord> {
+    const running = await o.source.server.ping();
+    const src = running ? await this.superClient(o.source, 'postgres') : undefined;
+    let recovery: Record<string, string>;
+    try {
+      recovery = await prepareRestore({ sourceServerDir: path.dirname(o.source.dataDir), sourceClient: src, targetDataDir: o.dataDir, pointInTime: o.pointInTime });
+    } finally {
+      await src?.end().catch(() => {});
+    }
+    chownTree(o.dataDir);
+    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, { ...o.settings, ...recovery });
+    await waitForPromotion(() => this.withSuperClient(rec, 'postgres', async (c) => (await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]!.r));
+    // Promoted: the recovery settings have done their work (and must not follow the server around).
+    const settings = rec.server.opts.settings ?? {};
+    for (const k of RECOVERY_SETTINGS) delete settings[k];
+    rec.server.reload();
+    await this.baseBackup(rec, o.retentionDays ?? 7);
     return rec;
   }
 

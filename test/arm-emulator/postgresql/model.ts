@@ -44,6 +44,12 @@ export interface ServerRuntime {
 
 export class PostgresProviderState {
   readonly runtimes = new Map<string, ServerRuntime>();
+  /**
+   * False (the benchmark switch `instances: false`): servers get no PostgreSQL instance. Their ARM
+   * lifecycle is unchanged (operations, states, children stored) but nothing listens on their FQDN, and
+   * what needs the instance (databases, restart, stop/start, replicas, restores) answers 409 ServerIsNotReady.
+   */
+  backed = true;
 
   constructor(
     readonly ctx: EmulatorContext,

@@ -104,6 +104,31 @@ export const SERVER_PARAMETERS: ServerParameter[] = [
     name: 'require_secure_transport', defaultValue: 'on', dataType: 'Boolean', allowedValues: 'on,off', isDynamicConfig: true,
     isReadOnly: false, applied: false, description: 'Whether client connections to the server are required to use some form of secure transport.',
   },
+  // Parameters of crds/examples/tenantdatabase-azure.yaml (values and ranges as Azure lists them).
+  {
+    name: 'log_checkpoints', defaultValue: 'on', dataType: 'Boolean', allowedValues: 'on,off', isDynamicConfig: true,
+    isReadOnly: false, applied: true, description: 'Logs each checkpoint.',
+  },
+  {
+    name: 'log_disconnections', defaultValue: 'off', dataType: 'Boolean', allowedValues: 'on,off', isDynamicConfig: true,
+    isReadOnly: false, applied: true, description: 'Logs end of a session, including duration.',
+  },
+  {
+    name: 'random_page_cost', defaultValue: '2', dataType: 'Numeric', allowedValues: '0-1.79769e+308', isDynamicConfig: true,
+    isReadOnly: false, applied: true, description: "Sets the planner's estimate of the cost of a nonsequentially fetched disk page.",
+  },
+  {
+    name: 'effective_io_concurrency', defaultValue: '1', dataType: 'Integer', allowedValues: '0-1000', isDynamicConfig: true,
+    isReadOnly: false, applied: true, description: 'Number of simultaneous requests that can be handled efficiently by the disk subsystem.',
+  },
+  {
+    name: 'metrics.collector_database_activity', defaultValue: 'off', dataType: 'Boolean', allowedValues: 'on,off', isDynamicConfig: true,
+    isReadOnly: false, applied: false, description: 'Enables metrics collection for database and activity statistics.',
+  },
+  {
+    name: 'pgbouncer.enabled', defaultValue: 'false', dataType: 'Boolean', allowedValues: 'true,false', isDynamicConfig: true,
+    isReadOnly: false, applied: false, description: 'Denotes if pgBouncer service is enabled.',
+  },
   {
     name: 'wal_level', defaultValue: 'replica', dataType: 'Enumeration', allowedValues: 'replica,logical', isDynamicConfig: false,
     isReadOnly: true, applied: false, description: 'Sets the level of information written to the WAL.',

@@ -5,6 +5,7 @@ import { ArmError, armErrors } from '../framework/errors.js';
 import type { Json } from '../framework/store.js';
 import type { ArmRequest, ArmResponse } from '../framework/types.js';
 import type { InstanceRecord } from './instances.js';
+import { earliestRestorePoint } from './base-backups.js';
 import { API_VERSIONS, NAMESPACE, SERVER_PATH, SERVER_TYPE, props, serverId, spec, type PostgresProviderState, type ServerRuntime } from './model.js';
 
 const SERVER_NAME = /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/;
@@ -36,7 +37,9 @@ function view(state: PostgresProviderState, doc: Json): Json {
   const backup = obj(p.backup);
   if (rt && p.state !== 'Provisioning') {
     const retention = Number(backup.backupRetentionDays ?? 7);
-    const earliest = Math.max(rt.createdAt.getTime(), Date.now() - retention * 86_400_000);
+    // The end of the oldest base backup kept (base-backups.ts); servers without one (replicas) as before.
+    const kept = earliestRestorePoint(rt.dir);
+    const earliest = kept ? kept.getTime() : Math.max(rt.createdAt.getTime(), Date.now() - retention * 86_400_000);
     p.backup = { ...backup, earliestRestoreDate: new Date(earliest).toISOString() };
   }
   return out;
@@ -342,6 +345,13 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
     doc,
     'servers.create',
     async () => {
+      if (!state.backed) {
+        rt.createdAt = new Date();
+        state.markStarted(rt);
+        props(doc).minorVersion = '0';
+        props(doc).state = 'Ready';
+        return;
+      }
       if (!source) {
         rt.instance = await state.instances.create({
           key: rt.id,
@@ -350,6 +360,7 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
           adminLogin: String(props(doc).administratorLogin),
           adminPassword,
           settings: state.settingsFor(rt),
+          retentionDays: Number(obj(props(doc).backup).backupRetentionDays ?? 7),
         });
       } else {
         if (!source.rt.instance) throw new ArmError(409, 'ServerIsNotReady', 'The source server is not running.');
@@ -360,6 +371,9 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
           source: source.rt.instance,
           settings: state.settingsFor(rt),
           replica: mode === 'Replica',
+          // PointInTimeRestore replays the archive to the requested time; GeoRestore to the newest point.
+          ...(mode === 'Replica' ? {} : { pointInTime: typeof p.pointInTimeUTC === 'string' ? new Date(p.pointInTimeUTC) : new Date() }),
+          retentionDays: Number(obj(props(doc).backup).backupRetentionDays ?? 7),
         });
         if (mode === 'Replica') obj(props(doc).replica).replicationState = 'Active';
       }

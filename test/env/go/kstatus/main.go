@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
@@ -27,7 +28,8 @@ func main() {
 		fail(err)
 	}
 	var doc map[string]interface{}
-	if err := json.Unmarshal(data, &doc); err != nil {
+	// apimachinery's decoder keeps integers as int64, as the unstructured accessors expect.
+	if err := utiljson.Unmarshal(data, &doc); err != nil {
 		fail(err)
 	}
 	items := []map[string]interface{}{doc}

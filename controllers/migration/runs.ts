@@ -1,0 +1,108 @@
+// Migration runs as tracked background tasks, one per (Migration, database): a run can take minutes, so
+// the reconcile starts it here and returns at once, later reconciles report its progress, and its end
+// enqueues the Migration again. The key makes a second reconcile find the run instead of starting
+// another; the database's advisory lock makes that true across operator processes too.
+// What must survive a stale cache is kept here as well (the last failure, annotation values acted on):
+// the informer may not show our own status write yet when the next reconcile comes.
+import type { RunResult } from '../../src/postgres/migrations/runner.js';
+import type { DatabaseFailure } from './status.js';
+
+export interface RunProgress {
+  state: 'connecting' | 'waiting-for-lock' | 'running';
+  lockHolder?: string | undefined;
+  current?: string | undefined;
+  done: number;
+  total: number;
+  startedAt: number;
+}
+
+export interface Run {
+  progress: RunProgress;
+  abort: AbortController;
+  promise: Promise<void>;
+  /** Set when the run ended. */
+  result?: RunResult | { outcome: 'error'; message: string };
+  /** Options the run was started with (fingerprint, annotation values), to record with its result. */
+  started: { inputs: string; retry: string | undefined; repair: string | undefined; resolve: string | undefined };
+}
+
+export interface Remembered {
+  failure?: DatabaseFailure | undefined;
+  repair?: string | undefined;
+  resolve?: string | undefined;
+}
+
+export class MigrationRuns {
+  private readonly runs = new Map<string, Run>();
+  private readonly memory = new Map<string, Remembered>();
+
+  constructor(private readonly onEnd: (migrationKey: string) => void) {}
+
+  private static key(migrationKey: string, database: string): string {
+    return `${migrationKey}@${database}`;
+  }
+
+  get(migrationKey: string, database: string): Run | undefined {
+    return this.runs.get(MigrationRuns.key(migrationKey, database));
+  }
+
+  /** Runs in progress (not yet ended) for one Migration. */
+  activeCount(migrationKey: string): number {
+    let n = 0;
+    for (const [k, r] of this.runs) if (k.startsWith(`${migrationKey}@`) && !r.result) n++;
+    return n;
+  }
+
+  start(
+    migrationKey: string,
+    database: string,
+    started: Run['started'],
+    total: number,
+    body: (run: Run, signal: AbortSignal) => Promise<RunResult>,
+  ): Run {
+    const k = MigrationRuns.key(migrationKey, database);
+    const existing = this.runs.get(k);
+    if (existing && !existing.result) return existing;
+    const abort = new AbortController();
+    const run: Run = { progress: { state: 'connecting', done: 0, total, startedAt: Date.now() }, abort, started, promise: Promise.resolve() };
+    run.promise = body(run, abort.signal)
+      .then((r) => {
+        run.result = r;
+      })
+      .catch((err: unknown) => {
+        run.result = { outcome: 'error', message: err instanceof Error ? err.message : String(err) };
+      })
+      .finally(() => this.onEnd(migrationKey));
+    this.runs.set(k, run);
+    return run;
+  }
+
+  /** Forgets an ended run once its result is in status. */
+  clear(migrationKey: string, database: string): void {
+    const k = MigrationRuns.key(migrationKey, database);
+    if (this.runs.get(k)?.result) this.runs.delete(k);
+  }
+
+  remembered(migrationKey: string, database: string): Remembered {
+    return this.memory.get(MigrationRuns.key(migrationKey, database)) ?? {};
+  }
+
+  remember(migrationKey: string, database: string, r: Remembered): void {
+    const k = MigrationRuns.key(migrationKey, database);
+    this.memory.set(k, { ...this.memory.get(k), ...r });
+  }
+
+  /** Stops every run of a Migration at the next step boundary (deletion) and waits for them. */
+  async abortAll(migrationKey: string): Promise<void> {
+    const mine = [...this.runs.entries()].filter(([k]) => k.startsWith(`${migrationKey}@`));
+    for (const [, r] of mine) r.abort.abort();
+    await Promise.all(mine.map(([, r]) => r.promise));
+    for (const [k] of mine) this.runs.delete(k);
+    for (const k of [...this.memory.keys()]) if (k.startsWith(`${migrationKey}@`)) this.memory.delete(k);
+  }
+
+  async abortEverything(): Promise<void> {
+    for (const r of this.runs.values()) r.abort.abort();
+    await Promise.all([...this.runs.values()].map((r) => r.promise));
+  }
+}

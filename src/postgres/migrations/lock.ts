@@ -1,0 +1,31 @@
+// The advisory lock that makes one runner per database at a time. Two-int form
+// pg_advisory_lock(MIGRATION_LOCK_CLASS, 0): the class is the constant 0x74646231 (ASCII "tdb1"), the
+// object 0 means "the migration history of this database". Advisory locks are per database, so this
+// serialises every Migration object on one database (two Migrations, two operator replicas, a person
+// running the operator's runner by hand) while databases of a fleet proceed in parallel. It is
+// session-level and held on the runner's dedicated session for the whole run; a dead session releases it.
+import type pg from 'pg';
+
+export const MIGRATION_LOCK_CLASS = 0x74646231;
+export const MIGRATION_LOCK_OBJECT = 0;
+
+export async function tryLock(db: pg.ClientBase): Promise<boolean> {
+  const r = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_OBJECT]);
+  return r.rows[0]?.ok === true;
+}
+
+export async function unlock(db: pg.ClientBase): Promise<void> {
+  await db.query('SELECT pg_advisory_unlock($1, $2)', [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_OBJECT]);
+}
+
+/** Who holds the lock now (application_name and pid), for "waiting for the lock" messages. */
+export async function lockHolder(db: pg.ClientBase): Promise<string | undefined> {
+  const r = await db.query<{ pid: number; app: string | null }>(
+    `SELECT l.pid, a.application_name AS app FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.classid = $1::int::oid AND l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted`,
+    [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_OBJECT],
+  );
+  const h = r.rows[0];
+  return h ? `${h.app || 'a session'} (pid ${h.pid})` : undefined;
+}

@@ -1,0 +1,273 @@
+// Runs one Migration's steps against one database: a dedicated session takes the advisory lock, makes
+// sure the history table exists, re-plans from the history it reads under the lock (so what another
+// runner did meanwhile counts), and executes the plan step by step. Transactional steps commit together
+// with their history row; non-transactional ones are recorded dirty first and run statement by
+// statement in autocommit. Every statement is sent on its own, so a failure names the statement and
+// its line in the script. The first failure ends the run.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import { compareVersions } from '../../api/migration.js';
+import { planMigration, type Action, type HistoryRow, type PlanOptions, type StallReason } from '../../migrations/plan.js';
+import type { Step } from '../../migrations/steps.js';
+import { describePgError, type DbTarget, type PostgresConnections } from '../connections.js';
+import { ident, literal } from '../ident.js';
+import { SQL, ensureHistory, readHistory } from './history.js';
+import { lockHolder, tryLock, unlock } from './lock.js';
+import { ScriptSyntaxError, splitStatements, type ScriptStatement } from './split.js';
+
+export interface RunInput {
+  /** History key: namespace/name of the Migration object. */
+  migration: string;
+  steps: readonly Step[];
+  plan: PlanOptions;
+  /** SET ROLE to this role for the steps (runAs: owner); undefined runs them as the administrator. */
+  runAsRole?: string | undefined;
+  lockTimeout: string;
+  statementTimeout?: string | undefined;
+  /** Recorded in applied_by (who ran it), e.g. operator identity and Migration. */
+  appliedBy: string;
+  /** How often to try the lock again while another runner holds it. */
+  lockPollMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface StepResult {
+  version: string;
+  name: string;
+  direction: 'up' | 'down';
+  ok: boolean;
+  durationMs: number;
+}
+
+export interface StepFailure {
+  version: string;
+  name: string;
+  direction: 'up' | 'down';
+  /** The step left its row dirty (non-transactional). */
+  dirty: boolean;
+  code?: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  /** The statement that failed, as written (truncated), and the script line it starts on. */
+  statement?: string;
+  line?: number;
+}
+
+export type RunResult =
+  | { outcome: 'succeeded'; steps: StepResult[]; history: HistoryRow[]; maintenance: string[] }
+  | { outcome: 'failed'; steps: StepResult[]; history: HistoryRow[]; failure: StepFailure; maintenance: string[] }
+  | { outcome: 'stalled'; steps: StepResult[]; history: HistoryRow[]; reason: StallReason; message: string; maintenance: string[] };
+
+export interface RunHooks {
+  onLockWait?(holder: string | undefined): void;
+  onLocked?(): void;
+  onStepStart?(step: Step, direction: 'up' | 'down'): void;
+  onStepDone?(result: StepResult, failure?: StepFailure): void;
+}
+
+const STATEMENT_SHOWN = 1024;
+
+class StepError extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly statement: ScriptStatement | undefined,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
+/** Dedicated session, lock, plan, steps; always unlocks and ends the session. */
+export async function runMigration(conns: PostgresConnections, target: DbTarget, input: RunInput, hooks: RunHooks = {}): Promise<RunResult> {
+  const client = await conns.connect(target, { statementTimeoutMs: 0 });
+  let locked = false;
+  try {
+    // A killed operator's session must not keep running its step (and holding the lock) until the
+    // statement ends: PostgreSQL checks that the client is still there once a second.
+    await client.query(`SELECT set_config('application_name', $1, false), set_config('client_connection_check_interval', '1000', false)`, [
+      `tenantdb-operator migration ${input.migration}`.slice(0, 63),
+    ]);
+    for (let first = true; ; first = false) {
+      if (await tryLock(client)) break;
+      if (first || Math.random() < 0.2) hooks.onLockWait?.(await lockHolder(client).catch(() => undefined));
+      if (input.signal?.aborted) throw new Error('aborted while waiting for the migration lock');
+      await sleep(input.lockPollMs ?? 500);
+    }
+    locked = true;
+    hooks.onLocked?.();
+    await ensureHistory(client);
+    return await runLocked(client, input, hooks);
+  } finally {
+    if (locked) await unlock(client).catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function runLocked(client: pg.Client, input: RunInput, hooks: RunHooks): Promise<RunResult> {
+  const key = input.migration;
+  const history = await readHistory(client, key);
+  const plan = planMigration(history, input.steps, input.plan);
+  const steps: StepResult[] = [];
+  const maintenance: string[] = [];
+  if (!plan.ok) return { outcome: 'stalled', steps, history, reason: plan.reason, message: plan.message, maintenance };
+
+  for (const action of plan.actions) {
+    if (input.signal?.aborted) break;
+    if (action.type === 'up' || action.type === 'down') {
+      const failure = await runStep(client, input, action, hooks, steps);
+      if (failure) return { outcome: 'failed', steps, history: await readHistory(client, key), failure, maintenance };
+      continue;
+    }
+    await bookkeeping(client, key, input.appliedBy, action);
+    maintenance.push(describeAction(action));
+  }
+  return { outcome: 'succeeded', steps, history: await readHistory(client, key), maintenance };
+}
+
+function describeAction(a: Exclude<Action, { type: 'up' | 'down' }>): string {
+  switch (a.type) {
+    case 'resolve':
+      return `resolved dirty step ${a.version} as ${a.as}`;
+    case 'repair':
+      return `repaired the checksum of step ${a.version}`;
+    case 'forget':
+      return `forgot applied step ${a.version}, which no source defines any more`;
+    case 'baseline':
+      return `baselined at version ${a.version}`;
+  }
+}
+
+async function bookkeeping(client: pg.Client, key: string, appliedBy: string, a: Exclude<Action, { type: 'up' | 'down' }>): Promise<void> {
+  switch (a.type) {
+    case 'resolve':
+      await client.query(a.as === 'applied' ? SQL.resolveApplied : SQL.remove, [key, a.version]);
+      return;
+    case 'repair':
+      await client.query(SQL.repair, [key, a.version, a.checksum, a.name]);
+      return;
+    case 'forget':
+      await client.query(SQL.remove, [key, a.version]);
+      return;
+    case 'baseline':
+      await client.query(SQL.insertBaseline, [key, a.version, appliedBy]);
+      return;
+  }
+}
+
+function failureOf(step: Step, direction: 'up' | 'down', dirty: boolean, err: unknown): StepFailure {
+  const inner = err instanceof StepError ? err.cause : err;
+  const stmt = err instanceof StepError ? err.statement : undefined;
+  if (inner instanceof ScriptSyntaxError) {
+    return { version: step.version, name: step.name, direction, dirty, code: '42601', message: `syntax error: ${inner.message}`, ...(inner.line !== undefined ? { line: inner.line } : {}) };
+  }
+  const pgErr = describePgError(inner);
+  return {
+    version: step.version,
+    name: step.name,
+    direction,
+    dirty,
+    ...(pgErr.code ? { code: pgErr.code } : {}),
+    message: pgErr.message,
+    ...(pgErr.detail ? { detail: pgErr.detail } : {}),
+    ...(pgErr.hint ? { hint: pgErr.hint } : {}),
+    ...(stmt ? { statement: stmt.text.length > STATEMENT_SHOWN ? `${stmt.text.slice(0, STATEMENT_SHOWN - 3)}...` : stmt.text, line: stmt.line } : {}),
+  };
+}
+
+async function statementsOf(step: Step, direction: 'up' | 'down'): Promise<ScriptStatement[]> {
+  const script = direction === 'up' ? step.up : (step.down as string);
+  const stmts = await splitStatements(script);
+  if (step.transactional) {
+    // COMMIT or BEGIN inside a transactional step would end the transaction the history row is in.
+    const tx = stmts.find((s) => s.kind === 'TransactionStmt');
+    if (tx) {
+      throw new StepError(
+        new Error(`transaction control (${tx.text.split(/\s/)[0]}) is not allowed in a transactional step; set transactional: false (or -- tenantdb:transactional false) to run it statement by statement`),
+        tx,
+      );
+    }
+  }
+  return stmts;
+}
+
+async function exec(client: pg.Client, stmts: readonly ScriptStatement[]): Promise<void> {
+  for (const s of stmts) {
+    try {
+      await client.query(s.text);
+    } catch (err) {
+      throw new StepError(err, s);
+    }
+  }
+}
+
+async function runStep(client: pg.Client, input: RunInput, action: Extract<Action, { type: 'up' | 'down' }>, hooks: RunHooks, results: StepResult[]): Promise<StepFailure | undefined> {
+  const { step } = action;
+  const direction = action.type;
+  const key = input.migration;
+  hooks.onStepStart?.(step, direction);
+  const t0 = performance.now();
+  const done = (ok: boolean, failure?: StepFailure) => {
+    const r: StepResult = { version: step.version, name: step.name, direction, ok, durationMs: Math.round((performance.now() - t0) * 1000) / 1000 };
+    results.push(r);
+    hooks.onStepDone?.(r, failure);
+    return failure;
+  };
+  let stmts: ScriptStatement[];
+  try {
+    stmts = await statementsOf(step, direction);
+  } catch (err) {
+    return done(false, failureOf(step, direction, false, err));
+  }
+  const role = input.runAsRole !== undefined ? `SET ROLE ${ident(input.runAsRole)}` : undefined;
+
+  if (step.transactional) {
+    try {
+      // One round trip for the prologue: SET takes no bind parameters, so the (pattern-checked) durations
+      // go through literal(). SET LOCAL ends with the transaction, whatever happens.
+      await client.query(
+        `BEGIN; SET LOCAL lock_timeout = ${literal(input.lockTimeout)}; SET LOCAL statement_timeout = ${literal(input.statementTimeout ?? '0')}${input.runAsRole !== undefined ? `; SET LOCAL ROLE ${ident(input.runAsRole)}` : ''}`,
+      );
+      await exec(client, stmts);
+      if (role) await client.query('RESET ROLE');
+      const ms = Math.round(performance.now() - t0);
+      // started_at is now(): the transaction's start, on the server's clock like applied_at.
+      if (direction === 'up') await client.query(SQL.insertSuccess, [key, step.version, step.name, step.checksum, null, ms, input.appliedBy]);
+      else await client.query(SQL.remove, [key, step.version]);
+      await client.query('COMMIT');
+      return done(true);
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      return done(false, failureOf(step, direction, false, err));
+    }
+  }
+
+  // Non-transactional: the dirty row goes first, so a crash or failure part-way is visible and blocks.
+  if (direction === 'up') await client.query(SQL.insertDirty, [key, step.version, step.name, step.checksum, new Date(), input.appliedBy]);
+  else await client.query(SQL.markDirty, [key, step.version]);
+  try {
+    await client.query(`SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)`, [input.lockTimeout, input.statementTimeout ?? '0']);
+    if (role) await client.query(role);
+    await exec(client, stmts);
+  } catch (err) {
+    // A script's own BEGIN may have left a failed transaction open; the session must be usable again.
+    await client.query('ROLLBACK').catch(() => undefined);
+    await resetSession(client);
+    return done(false, failureOf(step, direction, true, err));
+  }
+  await resetSession(client);
+  const ms = Math.round(performance.now() - t0);
+  if (direction === 'up') await client.query(SQL.markSuccess, [key, step.version, ms]);
+  else await client.query(SQL.remove, [key, step.version]);
+  return done(true);
+}
+
+async function resetSession(client: pg.Client): Promise<void> {
+  await client.query('RESET ROLE; RESET lock_timeout; RESET statement_timeout');
+}
+
+/** Highest applied version in a history (for status). */
+export function highestApplied(history: readonly HistoryRow[]): string | undefined {
+  let best: string | undefined;
+  for (const r of history) if (r.state === 'success' && (best === undefined || compareVersions(r.version, best) > 0)) best = r.version;
+  return best;
+}

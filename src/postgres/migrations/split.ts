@@ -1,0 +1,87 @@
+// Splits a migration script into its statements with the real PostgreSQL parser (libpg_query compiled
+// to WebAssembly), so semicolons inside strings, dollar-quoted bodies and comments never cut a
+// statement. Each statement keeps the line it starts on in the script, for error messages a person can
+// find in their file. libpg_query reports byte offsets into the UTF-8 text, hence the Buffer arithmetic.
+import { parse } from '@libpg-query/parser';
+
+export interface ScriptStatement {
+  /** The statement's text, without the separating semicolon and leading blank lines/comments. */
+  text: string;
+  /** 1-based line of the script the statement starts on. */
+  line: number;
+  /** The parse tree's node type (CreateStmt, IndexStmt, TransactionStmt...). */
+  kind: string;
+}
+
+export class ScriptSyntaxError extends Error {
+  override name = 'ScriptSyntaxError';
+  constructor(
+    message: string,
+    readonly line: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** 1-based line of a character index. */
+export function lineAt(text: string, charIndex: number): number {
+  let line = 1;
+  for (let i = 0; i < charIndex && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+/** Length of leading whitespace and SQL comments (`--` lines, `/* *\/` blocks, possibly nested). */
+function leadingTrivia(s: string): number {
+  let i = 0;
+  for (;;) {
+    while (i < s.length && /\s/.test(s[i] as string)) i++;
+    if (s.startsWith('--', i)) {
+      const nl = s.indexOf('\n', i);
+      i = nl < 0 ? s.length : nl + 1;
+    } else if (s.startsWith('/*', i)) {
+      let depth = 0;
+      while (i < s.length) {
+        if (s.startsWith('/*', i)) {
+          depth++;
+          i += 2;
+        } else if (s.startsWith('*/', i)) {
+          depth--;
+          i += 2;
+          if (depth === 0) break;
+        } else i++;
+      }
+    } else return i;
+  }
+}
+
+interface RawStmt {
+  stmt?: Record<string, unknown>;
+  stmt_location?: number;
+  stmt_len?: number;
+}
+
+export async function splitStatements(script: string): Promise<ScriptStatement[]> {
+  let tree: { stmts?: RawStmt[] };
+  try {
+    tree = (await parse(script)) as { stmts?: RawStmt[] };
+  } catch (err) {
+    const details = (err as { sqlDetails?: { message?: string; cursorPosition?: number } }).sqlDetails;
+    const pos = details?.cursorPosition;
+    // cursorPosition is a byte offset too.
+    const line = pos === undefined ? undefined : lineAt(Buffer.from(script, 'utf8').subarray(0, pos).toString('utf8'), Number.MAX_SAFE_INTEGER);
+    throw new ScriptSyntaxError(details?.message ?? (err instanceof Error ? err.message : String(err)), line);
+  }
+  const bytes = Buffer.from(script, 'utf8');
+  const out: ScriptStatement[] = [];
+  for (const s of tree.stmts ?? []) {
+    const start = s.stmt_location ?? 0;
+    const end = s.stmt_len === undefined || s.stmt_len === 0 ? bytes.length : start + s.stmt_len;
+    const before = bytes.subarray(0, start).toString('utf8');
+    const raw = bytes.subarray(start, end).toString('utf8');
+    const skip = leadingTrivia(raw);
+    const text = raw.slice(skip).trimEnd();
+    if (text.length === 0) continue;
+    out.push({ text, line: lineAt(before + raw.slice(0, skip), Number.MAX_SAFE_INTEGER), kind: Object.keys(s.stmt ?? {})[0] ?? 'Unknown' });
+  }
+  return out;
+}

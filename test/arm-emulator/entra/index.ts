@@ -1,0 +1,250 @@
+// A Microsoft Entra token endpoint on the emulator's port, so that per-namespace credentials are real in
+// tests: @azure/identity's ClientSecretCredential and WorkloadIdentityCredential work against it
+// unchanged with `authorityHost` = the emulator's endpoint (and `disableInstanceDiscovery`, as for any
+// authority that is not a public Microsoft cloud). It serves what MSAL asks for:
+//   GET  /{tenant}/v2.0/.well-known/openid-configuration   (authority metadata)
+//   GET  /common/discovery/instance                         (instance discovery, for clients that do it)
+//   POST /{tenant}/oauth2/v2.0/token                        (client_credentials with client_secret or a
+//                                                            client_assertion = federated token)
+//   GET  /{tenant}/discovery/v2.0/keys                      (JWKS; the tokens are HS256, keys list empty)
+// Service principals are registered through the control API (`/_emulator/entra/servicePrincipals`); the
+// access token carries the principal's `oid` and `appid`, which the ARM pipeline throttles and logs by.
+// Errors are Entra's: AADSTS90002 (tenant), AADSTS700016 (application), AADSTS7000215 (wrong secret),
+// AADSTS70021 (no matching federated identity), AADSTS7000216 (no credential).
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { EmulatorContext } from '../framework/context.js';
+
+export interface ServicePrincipal {
+  tenantId: string;
+  /** Application (client) id. */
+  clientId: string;
+  /** Object id of the service principal (the token's `oid`); generated when absent. */
+  objectId: string;
+  displayName?: string;
+  clientSecret?: string;
+  /** Federated identity credentials: the assertion's iss and sub must match one. */
+  federatedCredentials?: { issuer: string; subject: string }[];
+}
+
+export interface EntraStats {
+  tokensIssued: number;
+  failures: number;
+  /** Token requests per client id (successful). */
+  byClient: Record<string, number>;
+}
+
+const TOKEN_LIFETIME_S = 3599;
+
+function b64url(v: unknown): string {
+  return Buffer.from(JSON.stringify(v)).toString('base64url');
+}
+
+function decodeJwt(token: string): Record<string, unknown> | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    return JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+export class EntraEmulator {
+  readonly principals = new Map<string, ServicePrincipal>();
+  readonly stats: EntraStats = { tokensIssued: 0, failures: 0, byClient: {} };
+  private readonly key = randomBytes(32);
+
+  constructor(private readonly ctx: EmulatorContext) {}
+
+  private keyOf(tenantId: string, clientId: string): string {
+    return `${tenantId.toLowerCase()}/${clientId.toLowerCase()}`;
+  }
+
+  register(sp: Omit<ServicePrincipal, 'objectId'> & { objectId?: string }): ServicePrincipal {
+    if (!sp.tenantId || !sp.clientId) throw new Error('tenantId and clientId are required');
+    const full: ServicePrincipal = { ...sp, objectId: sp.objectId ?? randomUUID() };
+    this.principals.set(this.keyOf(sp.tenantId, sp.clientId), full);
+    this.ctx.persistence.changed();
+    return full;
+  }
+
+  remove(tenantId: string, clientId: string): boolean {
+    const ok = this.principals.delete(this.keyOf(tenantId, clientId));
+    this.ctx.persistence.changed();
+    return ok;
+  }
+
+  private tenantKnown(tenantId: string): boolean {
+    const t = tenantId.toLowerCase();
+    return [...this.principals.values()].some((p) => p.tenantId.toLowerCase() === t);
+  }
+
+  /** Handles an Entra path; false when the path is not one (then it is an ARM request). */
+  handle(method: string, url: URL, raw: string, res: ServerResponse): boolean {
+    const p = url.pathname;
+    const base = `${url.protocol}//${url.host}`;
+    let m: RegExpExecArray | null;
+    if (method === 'GET' && (m = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/i.exec(p))) {
+      const t = m[1]!;
+      send(res, 200, {
+        token_endpoint: `${base}/${t}/oauth2/v2.0/token`,
+        token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+        jwks_uri: `${base}/${t}/discovery/v2.0/keys`,
+        response_modes_supported: ['query', 'fragment', 'form_post'],
+        subject_types_supported: ['pairwise'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+        scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+        issuer: `${base}/${t}/v2.0`,
+        request_uri_parameter_supported: false,
+        userinfo_endpoint: `${base}/oidc/userinfo`,
+        authorization_endpoint: `${base}/${t}/oauth2/v2.0/authorize`,
+        device_authorization_endpoint: `${base}/${t}/oauth2/v2.0/devicecode`,
+        http_logout_supported: true,
+        frontchannel_logout_supported: true,
+        end_session_endpoint: `${base}/${t}/oauth2/v2.0/logout`,
+        claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'oid', 'tid', 'appid'],
+        tenant_region_scope: null,
+        cloud_instance_name: url.hostname,
+        cloud_graph_host_name: url.hostname,
+        msgraph_host: url.hostname,
+      });
+      return true;
+    }
+    if (method === 'GET' && /^\/common\/discovery\/instance$/i.test(p)) {
+      send(res, 200, {
+        tenant_discovery_endpoint: `${base}/common/v2.0/.well-known/openid-configuration`,
+        'api-version': '1.1',
+        metadata: [{ preferred_network: url.host, preferred_cache: url.host, aliases: [url.host] }],
+      });
+      return true;
+    }
+    if (method === 'GET' && /^\/[^/]+\/discovery\/v2\.0\/keys$/i.test(p)) {
+      send(res, 200, { keys: [] });
+      return true;
+    }
+    if (method === 'POST' && (m = /^\/([^/]+)\/oauth2\/v2\.0\/token$/i.exec(p))) {
+      this.token(m[1]!, new URLSearchParams(raw), base, res);
+      return true;
+    }
+    return false;
+  }
+
+  private fail(res: ServerResponse, status: number, error: string, code: number, description: string): void {
+    this.stats.failures++;
+    const traceId = randomUUID();
+    const correlationId = randomUUID();
+    const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+    send(res, status, {
+      error,
+      error_description: `AADSTS${code}: ${description} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
+      error_codes: [code],
+      timestamp,
+      trace_id: traceId,
+      correlation_id: correlationId,
+      error_uri: `https://login.microsoftonline.com/error?code=${code}`,
+    });
+  }
+
+  private token(tenantId: string, form: URLSearchParams, base: string, res: ServerResponse): void {
+    const grant = form.get('grant_type');
+    const clientId = form.get('client_id') ?? '';
+    if (grant !== 'client_credentials') {
+      return this.fail(res, 400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant ?? ''}'.`);
+    }
+    if (!this.tenantKnown(tenantId)) {
+      return this.fail(res, 400, 'invalid_request', 90002, `Tenant '${tenantId}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+    }
+    const sp = this.principals.get(this.keyOf(tenantId, clientId));
+    if (!sp) {
+      return this.fail(
+        res,
+        400,
+        'unauthorized_client',
+        700016,
+        `Application with identifier '${clientId}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`,
+      );
+    }
+    const secret = form.get('client_secret');
+    const assertion = form.get('client_assertion');
+    if (secret !== null) {
+      if (sp.clientSecret === undefined || secret !== sp.clientSecret) {
+        return this.fail(
+          res,
+          401,
+          'invalid_client',
+          7000215,
+          `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+        );
+      }
+    } else if (assertion !== null) {
+      if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+        return this.fail(res, 400, 'invalid_request', 50027, 'Invalid client_assertion_type.');
+      }
+      const claims = decodeJwt(assertion);
+      const ok = claims && (sp.federatedCredentials ?? []).some((f) => f.issuer === claims.iss && f.subject === claims.sub);
+      if (!ok) {
+        return this.fail(
+          res,
+          400,
+          'invalid_request',
+          70021,
+          `No matching federated identity record found for presented assertion. Assertion Issuer: '${String(claims?.iss ?? '')}'. Assertion Subject: '${String(claims?.sub ?? '')}'.`,
+        );
+      }
+    } else {
+      return this.fail(res, 401, 'invalid_client', 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+    }
+    const scope = form.get('scope') ?? '';
+    const aud = scope.split(' ').find((s) => s.endsWith('/.default'))?.replace(/\/\.default$/, '') ?? scope;
+    const now = Math.floor(Date.now() / 1000);
+    const header = b64url({ typ: 'JWT', alg: 'HS256', kid: 'arm-emulator' });
+    const payload = b64url({
+      aud,
+      iss: `${base}/${sp.tenantId}/v2.0`,
+      iat: now,
+      nbf: now,
+      exp: now + TOKEN_LIFETIME_S,
+      appid: sp.clientId,
+      azp: sp.clientId,
+      idtyp: 'app',
+      oid: sp.objectId,
+      sub: sp.objectId,
+      tid: sp.tenantId,
+      ver: '2.0',
+    });
+    const sig = createHmac('sha256', this.key).update(`${header}.${payload}`).digest('base64url');
+    this.stats.tokensIssued++;
+    this.stats.byClient[sp.clientId] = (this.stats.byClient[sp.clientId] ?? 0) + 1;
+    send(res, 200, { token_type: 'Bearer', expires_in: TOKEN_LIFETIME_S, ext_expires_in: TOKEN_LIFETIME_S, access_token: `${header}.${payload}.${sig}` });
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)), 'Cache-Control': 'no-store' });
+  res.end(text);
+}
+
+/** Registers the control routes and persistence; returns the endpoint for the HTTPS front. */
+export function registerEntra(ctx: EmulatorContext): EntraEmulator {
+  const entra = new EntraEmulator(ctx);
+  ctx.addControlRoute('POST', '/_emulator/entra/servicePrincipals', (b) => {
+    const sp = entra.register(b as ServicePrincipal);
+    return { tenantId: sp.tenantId, clientId: sp.clientId, objectId: sp.objectId };
+  });
+  ctx.addControlRoute('GET', '/_emulator/entra/servicePrincipals', () =>
+    [...entra.principals.values()].map((p) => ({ tenantId: p.tenantId, clientId: p.clientId, objectId: p.objectId, displayName: p.displayName })),
+  );
+  ctx.addControlRoute('DELETE', '/_emulator/entra/servicePrincipals/([^/]+)/([^/]+)', (_b, _q, m) => ({ ok: entra.remove(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)) }));
+  ctx.addControlRoute('GET', '/_emulator/entra/stats', () => entra.stats);
+  ctx.persistence.register({
+    name: 'entra',
+    save: () => [...entra.principals.values()],
+    load: async (data) => {
+      for (const sp of (data as ServicePrincipal[] | undefined) ?? []) entra.principals.set(`${sp.tenantId.toLowerCase()}/${sp.clientId.toLowerCase()}`, sp);
+    },
+  });
+  return entra;
+}

@@ -1,0 +1,225 @@
+// The production entrypoint (dist/tenantdb-operator.mjs: `npm run build`, what the image runs) with the
+// real controllers holding N objects of each kind (TenantDatabase, Migration, BackupPolicy, AlertRuleSet)
+// on a real apiserver: RSS once the work has settled (goal 150 MB), JS heap, and CPU while idle (goal
+// near zero). With --prod-compare-source 1 the same run is repeated with `node --import tsx src/main.ts`
+// to show what the bundle saves. Objects are the crds/examples ones under new names; most wait for
+// things that do not exist here (servers, Secrets), which is the steady state an operator idles in too.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import YAML from 'yaml';
+import { KubeClient, type KubeObject, type ResourceRef } from '../../src/runtime/kubeclient.js';
+import type { EnvInfo } from '../env/localenv.js';
+import { repoRoot } from '../env/paths.js';
+import { freePort, runCommand } from '../env/proc.js';
+import { allPass, benchDir, goal, log, MiB, numFlag, pool, round, withEnv, type Benchmark, type BenchResult, type Flags } from './common.js';
+
+const KINDS: Record<string, ResourceRef> = {
+  TenantDatabase: { group: 'tenantdb.io', version: 'v1alpha1', plural: 'tenantdatabases' },
+  Migration: { group: 'tenantdb.io', version: 'v1alpha1', plural: 'migrations' },
+  BackupPolicy: { group: 'tenantdb.io', version: 'v1alpha1', plural: 'backuppolicies' },
+  AlertRuleSet: { group: 'tenantdb.io', version: 'v1alpha1', plural: 'alertrulesets' },
+};
+const NAMESPACES: ResourceRef = { group: '', version: 'v1', plural: 'namespaces' };
+const CLK_TCK = 100;
+
+function examples(): Map<string, KubeObject & { spec: Record<string, unknown> }> {
+  const out = new Map<string, KubeObject & { spec: Record<string, unknown> }>();
+  const dir = path.join(repoRoot, 'crds', 'examples');
+  for (const f of fs.readdirSync(dir).sort()) {
+    for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(dir, f), 'utf8'))) {
+      const o = doc.toJS() as (KubeObject & { spec: Record<string, unknown> }) | null;
+      if (o && KINDS[o.kind as string] && !out.has(o.kind as string)) out.set(o.kind as string, o);
+    }
+  }
+  return out;
+}
+
+async function kubectl(env: EnvInfo, args: string[]): Promise<void> {
+  const res = await runCommand(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args]);
+  if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${res.code} ${res.stderr}`);
+}
+
+async function installCrds(env: EnvInfo): Promise<void> {
+  const files = fs
+    .readdirSync(path.join(repoRoot, 'crds'))
+    .filter((f) => /^tenantdb\.io_.*\.yaml$/.test(f))
+    .flatMap((f) => ['-f', path.join(repoRoot, 'crds', f)]);
+  await kubectl(env, ['apply', '--server-side', '--field-manager=tenantdb-bench', ...files]);
+  await kubectl(env, ['wait', '--for=condition=Established', '--timeout=60s', ...files]);
+}
+
+/** RSS (VmRSS) and CPU seconds (user + system) of a process, from /proc. */
+function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { rssMiB: round(rssKb / 1024, 1), cpuSeconds: ticks / CLK_TCK };
+}
+
+async function scrape(port: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const sums = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_:]+)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$/.exec(line);
+    if (m) sums.set(m[1] as string, (sums.get(m[1] as string) ?? 0) + Number(m[2]));
+  }
+  return sums;
+}
+
+interface Run {
+  entrypoint: string;
+  startupRssMiB: number;
+  settled: boolean;
+  settleSeconds: number;
+  reconciles: number;
+  atSettle: { rssMiB: number; heapUsedMiB: number; heapTotalMiB: number; externalMiB: number };
+  idle: { seconds: number; cpuPercent: number; reconciles: number; rssMiB: number };
+}
+
+/** Starts one operator process, lets it take in every object, and measures it settled and idle. */
+async function measure(env: EnvInfo, command: string[], logFile: string, settleTimeoutMs: number, idleMs: number): Promise<Run> {
+  const [metrics, health] = [await freePort(), await freePort()];
+  const out = fs.openSync(logFile, 'w');
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...command, `--kubeconfig=${env.kubeconfig}`, `--metrics-bind-address=127.0.0.1:${metrics}`, `--health-probe-bind-address=127.0.0.1:${health}`, '--log-level=warn'],
+    { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, NODE_ENV: 'production' } },
+  );
+  fs.closeSync(out);
+  const pid = child.pid as number;
+  try {
+    const t0 = performance.now();
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`operator exited (${child.exitCode}); see ${logFile}`);
+      if ((await fetch(`http://127.0.0.1:${health}/readyz`).then((r) => r.status).catch(() => 0)) === 200) break;
+      if (performance.now() - t0 > 120_000) throw new Error('operator not ready in 120 s');
+      await sleep(200);
+    }
+    const startupRssMiB = procStats(pid).rssMiB;
+    // Settled: no reconcile for 5 s in a row.
+    let last = -1;
+    let quietSince = performance.now();
+    let settled = false;
+    while (performance.now() - t0 < settleTimeoutMs) {
+      const n = (await scrape(metrics)).get('controller_runtime_reconcile_total') ?? 0;
+      if (n !== last) {
+        last = n;
+        quietSince = performance.now();
+      } else if (performance.now() - quietSince > 5_000) {
+        settled = true;
+        break;
+      }
+      await sleep(500);
+    }
+    const settleSeconds = (performance.now() - t0) / 1000;
+    const m = await scrape(metrics);
+    const atSettle = {
+      rssMiB: procStats(pid).rssMiB,
+      heapUsedMiB: round((m.get('nodejs_heap_size_used_bytes') ?? NaN) / MiB, 1),
+      heapTotalMiB: round((m.get('nodejs_heap_size_total_bytes') ?? NaN) / MiB, 1),
+      externalMiB: round((m.get('nodejs_external_memory_bytes') ?? NaN) / MiB, 1),
+    };
+    const cpu0 = procStats(pid).cpuSeconds;
+    const r0 = m.get('controller_runtime_reconcile_total') ?? 0;
+    await sleep(idleMs);
+    const end = procStats(pid);
+    const r1 = (await scrape(metrics)).get('controller_runtime_reconcile_total') ?? 0;
+    return {
+      entrypoint: command.join(' '),
+      startupRssMiB,
+      settled,
+      settleSeconds: round(settleSeconds, 1),
+      reconciles: last,
+      atSettle,
+      // Includes the /metrics scrape at each end, as a Prometheus would cause.
+      idle: { seconds: idleMs / 1000, cpuPercent: round(((end.cpuSeconds - cpu0) / (idleMs / 1000)) * 100, 2), reconciles: r1 - r0, rssMiB: end.rssMiB },
+    };
+  } finally {
+    child.kill('SIGTERM');
+    await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15_000).then(() => child.kill('SIGKILL'))]);
+  }
+}
+
+export const productionEntrypointBench: Benchmark = {
+  name: 'production-entrypoint',
+  description: 'the bundled production entrypoint with the real controllers holding N objects of each kind: RSS, heap, idle CPU',
+  flags: {
+    'prod-objects': { default: 1000, help: 'objects of each of the four kinds' },
+    'prod-namespaces': { default: 4, help: 'namespaces they are spread over' },
+    'prod-settle-timeout-ms': { default: 180_000, help: 'give up waiting for the reconciles to settle after this long' },
+    'prod-idle-ms': { default: 20_000, help: 'idle window in which CPU is measured' },
+    'prod-max-rss-mb': { default: 150, help: 'goal: RSS in MB (10^6 bytes) once settled' },
+    'prod-max-idle-cpu-percent': { default: 1, help: 'goal: CPU % of one core while idle' },
+    'prod-compare-source': { default: 0, help: '1: also run `node --import tsx src/main.ts` for comparison' },
+  },
+  async run(flags: Flags): Promise<BenchResult> {
+    const n = numFlag(flags, this, 'prod-objects');
+    const nsCount = Math.max(1, numFlag(flags, this, 'prod-namespaces'));
+    const settleTimeoutMs = numFlag(flags, this, 'prod-settle-timeout-ms');
+    const idleMs = numFlag(flags, this, 'prod-idle-ms');
+    const maxRssMb = numFlag(flags, this, 'prod-max-rss-mb');
+    const maxIdleCpu = numFlag(flags, this, 'prod-max-idle-cpu-percent');
+    const compare = numFlag(flags, this, 'prod-compare-source') === 1;
+    const dir = benchDir(this.name);
+    fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
+    // The entrypoint exactly as `npm run build` makes it (externals resolve from the repository's node_modules).
+    const outdir = path.join(dir, 'dist');
+    const b = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'bundle.mjs'), '--outdir', outdir, '--metafile'], { cwd: repoRoot, encoding: 'utf8' });
+    if (b.status !== 0) throw new Error(`bundle failed: ${b.stderr}`);
+    const meta = JSON.parse(fs.readFileSync(path.join(outdir, 'tenantdb-operator.meta.json'), 'utf8')) as { inputs: Record<string, { bytes: number }> };
+    const byPackage = new Map<string, number>();
+    for (const [file, { bytes }] of Object.entries(meta.inputs)) {
+      const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
+      const pkg = m ? (m[1] as string) : '(project)';
+      byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + bytes);
+    }
+    const bundle = {
+      modules: Object.keys(meta.inputs).length,
+      bytesMiB: round(fs.statSync(path.join(outdir, 'tenantdb-operator.mjs')).size / MiB, 2),
+      largestInputsMiB: Object.fromEntries([...byPackage].sort((a, b2) => b2[1] - a[1]).slice(0, 8).map(([k, v]) => [k, round(v / MiB, 2)])),
+    };
+    const params = { objectsPerKind: n, namespaces: nsCount, idleMs, entrypoint: 'node dist/tenantdb-operator.mjs (scripts/bundle.mjs), as the image runs it' };
+
+    return withEnv(this.name, { arm: false }, async (env) => {
+      const kc = new KubeConfig();
+      kc.loadFromFile(env.kubeconfig);
+      const client = new KubeClient(kc);
+      try {
+        await installCrds(env);
+        const namespaces = Array.from({ length: nsCount }, (_, i) => `bench-prod-${i}`);
+        for (const ns of namespaces) await client.create(NAMESPACES, undefined, { metadata: { name: ns } });
+        const templates = examples();
+        log(`creating ${n} objects of each of ${templates.size} kinds`);
+        const tc = performance.now();
+        for (const [kind, t] of templates) {
+          await pool(n, 16, async (i) => {
+            const name = `${t.metadata.name}-${String(i).padStart(5, '0')}`;
+            const ns = namespaces[i % nsCount] as string;
+            await client.create(KINDS[kind] as ResourceRef, ns, { ...t, metadata: { ...t.metadata, name, namespace: ns } });
+          });
+        }
+        log(`created ${n * templates.size} in ${((performance.now() - tc) / 1000).toFixed(1)} s`);
+        const bundled = await measure(env, ['--enable-source-maps', path.join(outdir, 'tenantdb-operator.mjs')], path.join(dir, 'logs', 'bundle.log'), settleTimeoutMs, idleMs);
+        log(`bundle: ${JSON.stringify(bundled)}`);
+        const source = compare ? await measure(env, ['--import', 'tsx', path.join(repoRoot, 'src', 'main.ts')], path.join(dir, 'logs', 'source.log'), settleTimeoutMs, idleMs) : undefined;
+        if (source) log(`source: ${JSON.stringify(source)}`);
+        const rssMb = round((bundled.atSettle.rssMiB * MiB) / 1e6, 1);
+        const results = { bundle, production: bundled, ...(source ? { sourceWithTsx: source } : {}), kinds: [...templates.keys()] };
+        const goals = {
+          rssMb: goal(`RSS < ${maxRssMb} MB holding ${n} of each kind`, rssMb, rssMb < maxRssMb),
+          idleCpu: goal(`idle CPU < ${maxIdleCpu} % of a core`, bundled.idle.cpuPercent, bundled.idle.cpuPercent < maxIdleCpu),
+          settled: goal('reconciles settle (5 s without one)', bundled.settled, bundled.settled),
+        };
+        return { name: this.name, params, results, goals, pass: allPass(goals) };
+      } finally {
+        client.close();
+      }
+    });
+  },
+};
+
+export default productionEntrypointBench;

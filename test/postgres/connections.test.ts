@@ -1,0 +1,132 @@
+// The connection layer against the environment's PostgreSQL: verify-full through a hosts-file mapping
+// (the name checked is the logical one, not the dialled address), a wrong CA and a name the certificate
+// does not carry refused, timeouts that bound a connect and a statement, several hosts files at once,
+// and the admin target a TenantDatabase gives other controllers.
+import { afterAll, describe, expect, test } from '@jest/globals';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { PostgresConnections } from '../../src/postgres/connections.js';
+import { classifyFailure } from '../../src/postgres/classify.js';
+import { HostsFile } from '../../src/postgres/hosts.js';
+import { adminTargetForTenantDatabase } from '../../src/postgres/tenant-target.js';
+import { ensureCertificateAuthority } from '../env/pki.js';
+import { testEnv } from '../env/testenv.js';
+import { caPem, hostsFileFor, superuserConfig } from './helpers.js';
+
+const NAME = 'pg-primary.databases.svc.cluster.local';
+const opened: PostgresConnections[] = [];
+function connections(hostsFile?: string, opts: ConstructorParameters<typeof PostgresConnections>[1] = {}): PostgresConnections {
+  const c = new PostgresConnections({ caFile: undefined, hostsFile }, opts);
+  opened.push(c);
+  return c;
+}
+
+afterAll(async () => {
+  await Promise.all(opened.map((c) => c.close()));
+});
+
+function su(over: Record<string, unknown> = {}) {
+  const s = superuserConfig();
+  return { host: NAME, port: 5432, sslMode: 'verify-full' as const, caPem: caPem(), user: s.user as string, password: s.password as string, database: 'postgres', ...over };
+}
+
+describe('TLS', () => {
+  test('verify-full through a hosts-file mapping checks the logical name', async () => {
+    const c = connections(hostsFileFor([NAME]));
+    const r = await c.query<{ ssl: boolean }>(su(), 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+    expect(r.rows).toEqual([{ ssl: true }]);
+  });
+
+  test('a name the certificate does not carry is refused, even though it maps to the same server', async () => {
+    const c = connections(hostsFileFor(['not-in-the-cert.example.com']));
+    const err = await c.query(su({ host: 'not-in-the-cert.example.com' }), 'SELECT 1').catch((e: unknown) => e);
+    expect(classifyFailure(err)).toMatchObject({ kind: 'tls', transient: false });
+    // verify-ca trusts any name the CA signed.
+    await expect(c.query(su({ host: 'not-in-the-cert.example.com', sslMode: 'verify-ca' }), 'SELECT 1')).resolves.toBeDefined();
+  });
+
+  test('a wrong CA is refused with a TLS error; require still encrypts', async () => {
+    const other = await ensureCertificateAuthority(fs.mkdtempSync(path.join(os.tmpdir(), 'wrong-ca-')));
+    const c = connections(hostsFileFor([NAME]));
+    const err = await c.query(su({ caPem: fs.readFileSync(other.certFile, 'utf8') }), 'SELECT 1').catch((e: unknown) => e);
+    expect(classifyFailure(err)).toMatchObject({ kind: 'tls', message: expect.stringMatching(/TLS verification failed/) });
+    const r = await c.query<{ ssl: boolean }>(su({ caPem: undefined, sslMode: 'require' }), 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+    expect(r.rows).toEqual([{ ssl: true }]);
+  });
+
+  test('the --postgres-ca-file CA is trusted for every target', async () => {
+    const c = new PostgresConnections({ caFile: testEnv().postgres.caFile, hostsFile: hostsFileFor([NAME]) });
+    opened.push(c);
+    await expect(c.query(su({ caPem: undefined }), 'SELECT 1')).resolves.toBeDefined();
+  });
+});
+
+describe('timeouts and failures', () => {
+  test('a connect to a server that never answers gives up after connectTimeoutMs, as a transient failure', async () => {
+    // A listener that accepts and never speaks: the TLS handshake waits forever without the timeout.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const c = connections(undefined, { connectTimeoutMs: 500 });
+      const t0 = Date.now();
+      const err = await c.query(su({ host: '127.0.0.1', port }), 'SELECT 1').catch((e: unknown) => e);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(classifyFailure(err)).toMatchObject({ kind: 'network', transient: true });
+    } finally {
+      silent.close();
+    }
+  });
+
+  test('a refused connection is transient; a statement past statementTimeoutMs is cancelled', async () => {
+    const c = connections(hostsFileFor([NAME]), { statementTimeoutMs: 300 });
+    const refused = await c.query(su({ host: '127.0.0.1', port: 1 }), 'SELECT 1').catch((e: unknown) => e);
+    expect(classifyFailure(refused)).toMatchObject({ kind: 'network', transient: true });
+    const slow = await c.query(su(), 'SELECT pg_sleep(5)').catch((e: unknown) => e);
+    expect((slow as { code?: string }).code).toBe('57014');
+  });
+
+  test('a wrong password is an authentication failure, not a transient one', async () => {
+    const c = connections(hostsFileFor([NAME]));
+    const err = await c.query(su({ password: 'wrong-password-123456' }), 'SELECT 1').catch((e: unknown) => e);
+    expect(classifyFailure(err)).toMatchObject({ kind: 'auth', transient: false, code: '28P01' });
+  });
+});
+
+describe('hosts files', () => {
+  test('several files joined with the path delimiter; the first naming a host wins; changes are followed', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hosts-'));
+    const a = path.join(dir, 'a.json');
+    const b = path.join(dir, 'b.json');
+    fs.writeFileSync(a, JSON.stringify({ 'one.example': '127.0.0.2' }));
+    fs.writeFileSync(b, JSON.stringify({ 'one.example': '127.0.0.9', 'Two.Example': { host: '127.0.0.3', port: 6432 } }));
+    const h = new HostsFile([a, b, path.join(dir, 'missing.json')].join(path.delimiter));
+    expect(h.lookup('one.example')).toEqual({ host: '127.0.0.2' });
+    expect(h.lookup('two.example')).toEqual({ host: '127.0.0.3', port: 6432 });
+    expect(h.lookup('three.example')).toBeUndefined();
+    fs.writeFileSync(b, JSON.stringify({ 'three.example': '127.0.0.4' }) + '\n');
+    expect(h.lookup('three.example')).toEqual({ host: '127.0.0.4' });
+    expect(new HostsFile(undefined).lookup('one.example')).toBeUndefined();
+  });
+});
+
+describe('adminTargetForTenantDatabase', () => {
+  const secrets: Record<string, Record<string, string>> = { admin: { username: 'adm', password: 'pw' }, ca: { 'ca.crt': 'PEM' }, azpw: { password: 'azpw' } };
+  const sv = (n: string, k: string) => secrets[n]?.[k];
+  const base = { database: { name: 'orders' }, roles: { owner: 'orders_owner' } };
+
+  test('external: spec host/port/sslMode, admin Secret, CA Secret', () => {
+    const r = adminTargetForTenantDatabase({ spec: { ...base, server: { external: { host: 'db.example.com', port: 6543, sslMode: 'verify-ca', adminSecretRef: { name: 'admin' }, caSecretRef: { name: 'ca', key: 'ca.crt' } } } } }, sv);
+    expect(r).toEqual({ ok: true, ownerRole: 'orders_owner', target: { host: 'db.example.com', port: 6543, sslMode: 'verify-ca', caPem: 'PEM', user: 'adm', password: 'pw', database: 'orders' } });
+    expect(adminTargetForTenantDatabase({ spec: { ...base, server: { external: { host: 'h', adminSecretRef: { name: 'nope' } } } } }, sv)).toMatchObject({ ok: false, reason: 'AdminSecretMissing' });
+    expect(adminTargetForTenantDatabase({ spec: { ...base, server: { external: { host: 'h', adminSecretRef: { name: 'admin' }, caSecretRef: { name: 'nope' } } } } }, sv)).toMatchObject({ ok: false, reason: 'CASecretMissing' });
+  });
+
+  test('azure: FQDN from status, 5432, verify-full, administrator login and password Secret', () => {
+    const td = { spec: { ...base, server: { azure: { administratorLogin: 'tdbadmin', administratorPasswordSecretRef: { name: 'azpw', key: 'password' } } } }, status: { serverFQDN: 's.postgres.database.azure.com' } };
+    expect(adminTargetForTenantDatabase(td, sv)).toEqual({ ok: true, ownerRole: 'orders_owner', target: { host: 's.postgres.database.azure.com', port: 5432, sslMode: 'verify-full', user: 'tdbadmin', password: 'azpw', database: 'orders' } });
+    expect(adminTargetForTenantDatabase({ ...td, status: {} }, sv)).toMatchObject({ ok: false, reason: 'ServerNotReady' });
+  });
+});

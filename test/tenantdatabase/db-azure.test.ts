@@ -1,0 +1,50 @@
+// The database part on a Flexible Server the operator provisions (the ARM emulator, every server a real
+// PostgreSQL whose administrator is not superuser, as on Azure): Ready only once the database, roles and
+// Secrets are in shape, and the application's Secret connects to the FQDN with verify-full.
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { PostgresConnections } from '../../src/postgres/connections.js';
+import { generatePassword } from '../../src/postgres/database/scram.js';
+import type { Manager } from '../../src/runtime/manager.js';
+import { createTestNamespace } from '../env/testenv.js';
+import { installCrds, run } from '../runtime/helpers.js';
+import { azureTenantDatabase, credentialsSecret, startAzureHarness, startOperatorInProcess, type AzureHarness } from './azure-harness.js';
+import { readSecret, waitReady } from './db-harness.js';
+
+let h: AzureHarness;
+let ns: string;
+let mgr: Manager;
+let conns: PostgresConnections;
+
+beforeAll(async () => {
+  await installCrds();
+  h = await startAzureHarness('db-azure');
+  ns = await createTestNamespace('db-azure');
+  conns = new PostgresConnections(h.settings.postgres);
+  await run(['apply', '-f', '-'], JSON.stringify(credentialsSecret(ns, 'azure-creds')));
+  mgr = await startOperatorInProcess(h, ns);
+});
+
+afterAll(async () => {
+  await conns?.close();
+  await mgr?.stop();
+  if (ns) await run(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+  await h?.stop();
+});
+
+test('on Azure: Ready with the database in shape; the connection Secret reaches the FQDN as the application', async () => {
+  const name = 'orders';
+  const server = `dbpart-${Date.now().toString(36)}`;
+  await run(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-admin`, namespace: ns }, stringData: { password: generatePassword() } }));
+  const td = azureTenantDatabase(ns, name, server, {}, { spec: { database: { name: 'orders', extensions: ['pgcrypto'] }, roles: { owner: 'orders_owner', application: 'orders_app', analytics: 'orders_ro' } } });
+  await run(['apply', '-f', '-'], JSON.stringify(td));
+  const o = await waitReady(ns, name, 150_000);
+  expect(o.status?.conditions?.find((c) => c.type === 'DatabaseReady')).toMatchObject({ status: 'True' });
+  const s = await readSecret(ns, `${name}-connection`);
+  expect(s?.data.host).toBe(`${server}.postgres.database.azure.com`);
+  expect(s?.data.sslmode).toBe('verify-full');
+  const t = { host: s?.data.host as string, port: Number(s?.data.port), sslMode: 'verify-full' as const, user: s?.data.username as string, password: s?.data.password as string, database: 'orders' };
+  const r = await conns.query<{ u: string; owner: string; pc: boolean }>(t, `SELECT current_user AS u, pg_get_userbyid(d.datdba) AS owner, has_database_privilege('public', d.datname, 'CONNECT') AS pc FROM pg_database d WHERE d.datname = current_database()`);
+  expect(r.rows).toEqual([{ u: 'orders_app', owner: 'orders_owner', pc: false }]);
+  const ro = await readSecret(ns, `${name}-analytics-connection`);
+  await expect(conns.query({ ...t, user: ro?.data.username as string, password: ro?.data.password as string }, 'CREATE TABLE x (i int)')).rejects.toThrow(/permission denied/);
+});
