@@ -39,6 +39,8 @@ const RESOURCE = resourceOf('AlertRuleSet');
 /** Drift check interval: Azure resources changed by hand come back within this. */
 const RESYNC_MS = 10 * 60_000;
 const WAIT_MS = 30_000;
+/** How long a deletion waits for a busy server before giving up on cleaning up in Azure. */
+const DELETE_WAIT_MS = 15 * 60_000;
 
 interface Deployed {
   name: string;
@@ -90,6 +92,9 @@ async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: Reconc
       const removed = await deleteOwned(clients, info(lookup.server), owner, obj.metadata.name, new Set(), new Set(), true);
       ctx.log.info({ removed }, 'deleted the alerts, action groups and diagnostic setting this set made');
       if (removed > 0) await mgr.events.event(regarding(obj), 'Normal', 'Deleted', 'Delete', `deleted ${removed} Azure Monitor resources this AlertRuleSet made`);
+    } else if (lookup.reason === 'ServerNotReady' && Date.now() - Date.parse(String(obj.metadata.deletionTimestamp)) < DELETE_WAIT_MS) {
+      // The server is there but busy (updating, restarting): wait for it rather than leave alerts behind.
+      return { requeueAfterMs: WAIT_MS };
     } else {
       // No server to reach (gone, or never on Azure): nothing of ours can be left on it that we could delete.
       ctx.log.warn({ reason: lookup.reason }, 'server not reachable at deletion; nothing cleaned up in Azure');

@@ -97,9 +97,26 @@ function annotation(obj: KubeObject, key: string): string | undefined {
   return (obj.metadata.annotations as Record<string, string> | undefined)?.[key];
 }
 
+// resourceVersion of our last status write per object. A drill step acts on status (its state machine),
+// so a pass must not start from a cached copy older than what the previous pass wrote: it would, e.g.,
+// see a finished drill as still Restoring and create its throw-away server again.
+const written = new Map<string, string>();
+
+function staleCache(key: string, obj: KubeObject): boolean {
+  const ours = written.get(key);
+  const cached = obj.metadata.resourceVersion;
+  if (!ours || !cached || !/^\d+$/.test(ours) || !/^\d+$/.test(cached)) return false;
+  return BigInt(cached) < BigInt(ours);
+}
+
 async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: ReconcileContext, req: Request): Promise<Result> {
   const obj = mgr.getCached(RESOURCE, req.namespace, req.name);
-  if (!obj) return {};
+  const key = `${req.namespace ?? ''}/${req.name}`;
+  if (!obj) {
+    written.delete(key);
+    return {};
+  }
+  if (staleCache(key, obj)) return { requeueAfterMs: 200 };
   const status = (obj.status ?? {}) as Status;
   const owner = `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
   const generation = obj.metadata.generation;
@@ -126,7 +143,8 @@ async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: Reconc
         const cleaning = drill.phase === 'CleaningUp' ? drill : { ...drill, phase: 'CleaningUp' as const, pendingResult: 'Failed' as const, message: 'the BackupPolicy was deleted during the drill' };
         const step = await advanceDrill(env, cleaning, new Date());
         if (!step.finished) {
-          await patchStatus(mgr.client, RESOURCE, obj, { lastDrill: step.drill }, mgr.fieldManager);
+          const updated = await patchStatus(mgr.client, RESOURCE, obj, { lastDrill: step.drill }, mgr.fieldManager);
+          if (updated?.metadata.resourceVersion) written.set(key, updated.metadata.resourceVersion);
           return { requeueAfterMs: step.requeueMs };
         }
       }
@@ -150,6 +168,7 @@ async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: Reconc
       else desired[key] = replacing(status[key] as Record<string, unknown> | undefined, desired[key] as Record<string, unknown>);
     }
     const updated = await patchStatus(mgr.client, RESOURCE, obj, desired, mgr.fieldManager);
+    if (updated?.metadata.resourceVersion) written.set(key, updated.metadata.resourceVersion);
     const prev = status.conditions?.find((c) => c.type === 'Ready');
     if (updated && health.state === 'Stalled' && (prev?.reason !== health.reason || prev?.message !== health.message)) {
       await mgr.events.event(regarding(obj), 'Warning', health.reason, 'Reconcile', health.message);

@@ -90,6 +90,18 @@ interface Evaluation {
   consumed?: boolean;
   history?: HistoryRow[];
   retryable?: boolean;
+  requeueAfterMs?: number;
+}
+
+/** Runs a step failing with a transient error gets (then the failure is sticky like any other). */
+export const TRANSIENT_ATTEMPTS = 3;
+const TRANSIENT_BACKOFF_MS = 5_000;
+
+/** Errors of the moment rather than of the script: serialization, deadlock, lock wait, concurrent catalog update, lost connection, shutdown. */
+export function isTransientStepError(f: { code?: string | undefined; message: string }): boolean {
+  const code = f.code ?? '';
+  if (/^(40001|40P01|55P03|08...|53...|57P0[1-3])$/.test(code)) return true;
+  return code === 'XX000' && /tuple concurrently (updated|deleted)/.test(f.message);
 }
 
 export function migrationReconciler(mgr: Manager, settings: ControllerSettings, runs: MigrationRuns, opts: MigrationControllerOptions = {}): ReconcileFn {
@@ -202,7 +214,18 @@ export function migrationReconciler(mgr: Manager, settings: ControllerSettings, 
           handledRepair = run.started.repair;
           handledResolve = run.started.resolve;
         }
-        if (r.outcome === 'failed') failure = { ...r.failure, inputs: run.started.inputs, ...(run.started.retry !== undefined ? { retry: run.started.retry } : {}), time: metaTime() };
+        if (r.outcome === 'failed') {
+          const again = failure && failure.version === r.failure.version && failure.inputs === run.started.inputs && failure.retry === run.started.retry;
+          const transient = !r.failure.dirty && isTransientStepError(r.failure);
+          failure = {
+            ...r.failure,
+            inputs: run.started.inputs,
+            ...(run.started.retry !== undefined ? { retry: run.started.retry } : {}),
+            ...(transient ? { transient } : {}),
+            attempts: (again ? (failure?.attempts ?? 1) : 0) + 1,
+            time: metaTime(),
+          };
+        }
         else if (r.outcome === 'succeeded') failure = undefined;
         else if (r.outcome === 'error') runError = r.message;
         runs.remember(key, name, { failure, repair: handledRepair, resolve: handledResolve });
@@ -235,7 +258,21 @@ export function migrationReconciler(mgr: Manager, settings: ControllerSettings, 
       }
       const pending = plan.pending.slice(0, 1024);
       const withPending = { ...common, ...(pending.length > 0 ? { pending } : {}) };
-      const sticky = failure && failure.inputs === inputs && failure.retry === retry && !repairPending && !resolvePending;
+      let sticky = failure !== undefined && failure.inputs === inputs && failure.retry === retry && !repairPending && !resolvePending;
+      if (sticky && failure?.transient && (failure.attempts ?? 1) < TRANSIENT_ATTEMPTS) {
+        // A deadlock or a concurrent catalog update is not the script's fault: a few runs with backoff.
+        const due = Date.parse(failure.time ?? '') + TRANSIENT_BACKOFF_MS * 2 ** ((failure.attempts ?? 1) - 1);
+        const wait = due - Date.now();
+        if (wait > 0) {
+          return {
+            progress: { ...withPending, phase: 'Pending', reason: 'RetryingAfterTransientError', message: `${describeFailure(failure)}; retrying in ${Math.ceil(wait / 1000)} s (attempt ${(failure.attempts ?? 1) + 1} of ${TRANSIENT_ATTEMPTS})`, failure },
+            consumed,
+            history,
+            requeueAfterMs: wait,
+          };
+        }
+        sticky = false;
+      }
       if (sticky) {
         return { progress: { ...withPending, phase: 'Failed', reason: failure!.dirty ? 'Dirty' : 'StepFailed', message: describeFailure(failure!), failure: failure! }, consumed, history };
       }
@@ -343,6 +380,8 @@ export function migrationReconciler(mgr: Manager, settings: ControllerSettings, 
     for (const [name, e] of evals) if (e.consumed) runs.clear(key, name);
 
     if (runs.activeCount(key) > 0) return { requeueAfterMs: progressMs };
+    const later = [...evals.values()].map((e) => e.requeueAfterMs).filter((d): d is number => d !== undefined && d > 0);
+    if (later.length > 0) return { requeueAfterMs: Math.min(...later) };
     if ([...evals.values()].some((e) => e.retryable)) return { requeue: true };
     if (dbs.some((d) => d.phase === 'Pending')) return { requeueAfterMs: 30_000 };
     return {};

@@ -50,6 +50,6 @@ export function composeHealth(dbs: readonly DatabaseProgress[], selector: boolea
     return { state: 'Reconciling', reason: w.reason ?? 'Pending', message: msg.slice(0, 32_000) };
   }
   const at = lowestVersion(dbs.map((d) => d.appliedVersion));
-  const msg = selector ? `${dbs.length} databases migrated (lowest version ${at ?? 'none'}, latest known ${latest ?? 'none'})` : `migrated to version ${at ?? 'none'} (latest known ${latest ?? 'none'})`;
+  const msg = selector ? `${dbs.length} database${dbs.length === 1 ? '' : 's'} migrated (lowest version ${at ?? 'none'}, latest known ${latest ?? 'none'})` : `migrated to version ${at ?? 'none'} (latest known ${latest ?? 'none'})`;
   return { state: 'Ready', reason: 'Migrated', message: msg };
 }

@@ -32,6 +32,8 @@ import { connectionData, currentSecret, decodeData, deleteSecret, ensureSecret, 
 
 const TYPE = 'DatabaseReady';
 const STALLED_RECHECK_MS = 5 * 60_000;
+/** How often a Ready database is checked for drift made inside the server (catalog reads only). */
+export const DRIFT_CHECK_MS = 10 * 60_000;
 
 function managedRoles(ctx: TenantDatabaseContext): ManagedRoles {
   const r = ctx.spec.roles;
@@ -173,7 +175,8 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
     const message = extensionsFailed.map((f) => `${f.name}: ${f.message}`).join('; ');
     return failure('ExtensionUnavailable', `extension(s) not created (allow-list them on the server or remove them from spec.database.extensions): ${message}`, true, { status, requeueAfterMs: STALLED_RECHECK_MS });
   }
-  return { condition: { type: TYPE, ok: true, reason: 'DatabaseReady', message: `database ${database}, its roles and connection Secrets are in shape` }, status };
+  // Changes made inside PostgreSQL (a GRANT by hand) raise no Kubernetes event: look again now and then.
+  return { condition: { type: TYPE, ok: true, reason: 'DatabaseReady', message: `database ${database}, its roles and connection Secrets are in shape` }, status, requeueAfterMs: DRIFT_CHECK_MS };
 }
 
 async function finalize(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<{ done: boolean; requeueAfterMs?: number; message?: string }> {

@@ -478,6 +478,7 @@ export const azureServerPart: ServerPart = {
   async finalize(ctx) {
     const az = ctx.spec.server.azure!;
     if (ctx.spec.deletionPolicy !== 'Delete') return { done: true };
+    ctx.log.info({ server: az.name }, 'deletionPolicy Delete: removing the servers this object created');
     const creds = clientsFor(ctx, az);
     if (!creds.clients) return { done: false, requeueAfterMs: 30_000, message: creds.problem?.message };
     const clients = creds.clients;
@@ -514,10 +515,14 @@ export const azureServerPart: ServerPart = {
     if (!creds.clients) return undefined;
     try {
       const s = await getServer(creds.clients, az.resourceGroup, az.name);
-      if (!s || s.state !== 'Ready' || !s.fullyQualifiedDomainName) return undefined;
+      if (!s || s.state !== 'Ready' || !s.fullyQualifiedDomainName) {
+        ctx.log.info({ state: s?.state ?? 'absent' }, 'no server connection for cleanup');
+        return undefined;
+      }
       const ref = az.administratorPasswordSecretRef;
       return connectionOf(az, s, ref ? ctx.secretValue(ref.name, ref.key) : undefined, creds.clients);
-    } catch {
+    } catch (err) {
+      ctx.log.info({ code: classifyArmError(err).code }, 'server not reachable through ARM for cleanup');
       return undefined;
     }
   },

@@ -131,6 +131,8 @@ const stepFailureSchema = z
     line: z.int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe('Line of the script the failed statement starts on.'),
     inputs: z.string().max(64).optional().describe('Fingerprint of the steps and options the failed run used; a change retries.'),
     retry: z.string().max(253).optional().describe('Value of the tenantdb.io/retry annotation when the step failed; a new value retries.'),
+    transient: z.boolean().optional().describe('The error is one a retry may not meet (deadlock, serialization, lock or concurrent catalog update, lost connection); retried with backoff.'),
+    attempts: z.int().min(1).max(1000).optional().describe('Runs that failed at this step with these inputs.'),
     time: timestampField('When the step failed.').optional(),
   })
   .describe('A failed migration step.');

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Server } from '@azure/arm-postgresql-flexible';
-import { listBaseBackups } from '../arm-emulator/postgresql/base-backups.js';
+import { earliestRestorePoint, listBaseBackups, purgeBackups } from '../arm-emulator/postgresql/base-backups.js';
 import { walArchiveDir } from '../arm-emulator/postgresql/wal-archive.js';
 import { FAST, LOCATION, createResourceGroup, startHarness, type Harness } from './fixtures.js';
 
@@ -131,4 +131,25 @@ test('a restore point before the oldest base backup is refused', async () => {
   await expect(
     h.client.servers.beginCreateOrUpdateAndWait(RG, 'pitr-too-early', { location: LOCATION, createMode: 'PointInTimeRestore', sourceServerResourceId: source.id!, pointInTimeUTC: before }, FAST),
   ).rejects.toMatchObject({ statusCode: 400 });
+});
+
+test('retention purges base backups older than the window (keeping the newest of those) and the WAL before the oldest kept', () => {
+  const dir = fs.mkdtempSync(path.join(h.emu.ctx.stateDir, 'purge-'));
+  const now = new Date('2026-03-20T00:00:00Z');
+  const mk = (name: string, stopped: string, startWal: string) => {
+    const d = path.join(dir, 'backups', 'base', name);
+    fs.mkdirSync(path.join(d, 'data'), { recursive: true });
+    fs.writeFileSync(path.join(d, 'backup.json'), JSON.stringify({ name, startedAt: stopped, stoppedAt: stopped, startWal }));
+  };
+  mk('a', '2026-03-01T00:00:00Z', '000000010000000000000002');
+  mk('b', '2026-03-05T00:00:00Z', '000000010000000000000005');
+  mk('c', '2026-03-15T00:00:00Z', '000000010000000000000009');
+  fs.mkdirSync(walArchiveDir(dir), { recursive: true });
+  for (const n of [2, 3, 5, 6, 9]) fs.writeFileSync(path.join(walArchiveDir(dir), `00000001000000000000000${n}.gz`), '');
+  fs.writeFileSync(path.join(walArchiveDir(dir), '00000002.history.gz'), '');
+  // 7 days: the window starts 13 March; b is the newest before it and stays, a goes.
+  expect(purgeBackups(dir, 7, now)).toEqual(['a']);
+  expect(listBaseBackups(dir).map((b) => b.name)).toEqual(['b', 'c']);
+  expect(earliestRestorePoint(dir)?.toISOString()).toBe('2026-03-05T00:00:00.000Z');
+  expect(fs.readdirSync(walArchiveDir(dir)).sort()).toEqual(['000000010000000000000005.gz', '000000010000000000000006.gz', '000000010000000000000009.gz', '00000002.history.gz']);
 });

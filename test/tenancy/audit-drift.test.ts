@@ -177,3 +177,19 @@ describe('tenant columns of other types', () => {
     }
   });
 });
+
+describe('in the transaction that creates a table', () => {
+  it('syncTenancyInTransaction isolates a new table in the same commit that makes it visible', async () => {
+    const { syncTenancyInTransaction } = await import('../../src/postgres/tenancy/rls.js');
+    await su.query('BEGIN');
+    await su.query(`SET LOCAL ROLE ${ident(fx.roles.owner)}`);
+    await su.query(`CREATE TABLE tenant_data.from_migration (tenant_id text NOT NULL, v int)`);
+    const r = await syncTenancyInTransaction(su, input);
+    expect(r.apply.changed).toEqual(['tenant_data.from_migration']);
+    await su.query('COMMIT');
+    const row = await su.query<{ relrowsecurity: boolean; relforcerowsecurity: boolean; n: string }>(
+      `SELECT relrowsecurity, relforcerowsecurity, (SELECT count(*) FROM pg_policy WHERE polrelid = c.oid) AS n FROM pg_class c WHERE c.oid = 'tenant_data.from_migration'::regclass`,
+    );
+    expect(row.rows[0]).toEqual({ relrowsecurity: true, relforcerowsecurity: true, n: '5' });
+  });
+});

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import type { PostgreSQLManagementFlexibleServerClient } from '@azure/arm-postgresql-flexible';
-import { registerTenantDatabaseController } from '../../controllers/tenantdatabase/index.js';
+import { defaultParts, registerTenantDatabaseController } from '../../controllers/tenantdatabase/index.js';
 import { createAzureClients } from '../../src/azure/clients.js';
 import { staticTokenCredential } from '../../src/azure/credentials.js';
 import { clearAzureClientsCache } from '../../src/azure/provider.js';
@@ -92,7 +92,11 @@ export async function startAzureHarness(label: string, lro: Partial<LroSettings>
   };
 }
 
-export async function startOperatorInProcess(h: AzureHarness, ns: string, opts: { syncPeriodMs?: number } = {}): Promise<Manager> {
+/**
+ * The TenantDatabase controller in-process. `parts: 'server'` runs the Azure server part alone (these
+ * tests are about the server; the database part has its own tests), 'all' the whole chain.
+ */
+export async function startOperatorInProcess(h: AzureHarness, ns: string, opts: { syncPeriodMs?: number; parts?: 'server' | 'all' } = {}): Promise<Manager> {
   const mgr = new Manager({
     kubeConfig: kubeConfig(),
     logger: testLogger(),
@@ -103,7 +107,7 @@ export async function startOperatorInProcess(h: AzureHarness, ns: string, opts: 
     gracefulShutdownTimeoutMs: 5_000,
     ...(opts.syncPeriodMs ? { syncPeriodMs: opts.syncPeriodMs } : {}),
   });
-  registerTenantDatabaseController(mgr, h.settings);
+  registerTenantDatabaseController(mgr, h.settings, opts.parts === 'all' ? defaultParts() : { ...defaultParts(), inside: [] });
   await mgr.start();
   return mgr;
 }

@@ -207,6 +207,8 @@ async function asOwner(db: Queryable, owner: string, log: StatementLog, statemen
   await db.query('BEGIN');
   try {
     await db.query(`SET LOCAL ROLE ${ident(owner)}`);
+    // Never queue behind an application's or a migration's lock for long (and block everyone behind us).
+    await db.query(`SET LOCAL lock_timeout = '5s'`);
     for (const s of statements) await log.run(db, s);
     await db.query('COMMIT');
   } catch (err) {

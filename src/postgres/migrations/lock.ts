@@ -29,3 +29,18 @@ export async function lockHolder(db: pg.ClientBase): Promise<string | undefined>
   const h = r.rows[0];
   return h ? `${h.app || 'a session'} (pid ${h.pid})` : undefined;
 }
+
+/**
+ * For other writers of DDL in a tenant database (the TenantDatabase tenancy part's row-level security
+ * and partition maintenance): run `fn` holding the migration lock, or report `busy` at once when a
+ * migration run holds it, so the two never change the same tables' catalogs concurrently ("tuple
+ * concurrently updated" on GRANT/ALTER). Session-level, on the caller's session; always released.
+ */
+export async function withMigrationLockIfFree<T>(db: pg.ClientBase, fn: () => Promise<T>): Promise<{ busy: true } | { busy: false; value: T }> {
+  if (!(await tryLock(db))) return { busy: true };
+  try {
+    return { busy: false, value: await fn() };
+  } finally {
+    await unlock(db).catch(() => undefined);
+  }
+}

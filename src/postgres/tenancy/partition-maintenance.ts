@@ -146,77 +146,92 @@ export async function maintainPartitions(client: ClientBase, target: Maintenance
     }
   };
 
-  const withRls = async (name: string) => {
-    if (!tenancy) return;
-    const change = diffRelation(
-      { root: { schema: target.schema, name: target.table }, schema: target.schema, name, oid: 0, relkind: 'r', isPartition: true, owner: t.owner, canManage: true, columnType: t.tenantColumnType, rls: false, force: false, policies: [], bypassGrants: [] },
-      tenancy,
+  const withRls = async (names: string[]) => {
+    if (!tenancy || names.length === 0) return;
+    const changes = names.map((name) =>
+      diffRelation(
+        { root: { schema: target.schema, name: target.table }, schema: target.schema, name, oid: 0, relkind: 'r', isPartition: true, owner: t.owner, canManage: true, columnType: t.tenantColumnType, rls: false, force: false, policies: [], bypassGrants: [] },
+        tenancy,
+      ),
     );
-    res.ddl += await applyBatch(client, [change]);
+    res.ddl += await applyBatch(client, changes);
     await client.query(`SET LOCAL ROLE ${ident(t.owner)}`);
   };
 
   const col = ident(target.column);
-  for (const p of plan.create) {
-    const ok = await step(`create ${p.name}`, async () => {
-      res.rowsMoved += await createRange(client, parent, target, t, p, col);
-      res.ddl++;
-      await withRls(p.name);
+  const def = t.defaultPartition ? qualified(t.partitions.find((x) => x.isDefault)!.schema, t.defaultPartition) : undefined;
+  // Every new partition of the table in one transaction: they all wait for the same lock on the parent.
+  const newNames = [...plan.create.map((p) => p.name), ...(plan.createDefault ? [plan.createDefault] : [])];
+  if (newNames.length) {
+    let moved = 0;
+    let ddl = 0;
+    const ok = await step(`create ${newNames.join(', ')}`, async () => {
+      moved = 0;
+      ddl = 0;
+      const parked = def ? await parkedRanges(client, def, col, plan.create, t.columnType) : new Set<number>();
+      const plain = plan.create.filter((_, i) => !parked.has(i)).map((p) => createRangeSql(parent, target.schema, p, t.columnType));
+      if (plan.createDefault) plain.push(`CREATE TABLE ${qualified(target.schema, plan.createDefault)} PARTITION OF ${parent} DEFAULT`);
+      if (plain.length) await client.query(plain.join(';\n'));
+      ddl += plain.length;
+      if (parked.size) {
+        const r = await moveParked(client, parent, def!, target.schema, [...parked].map((i) => plan.create[i]!), t, col);
+        moved += r.moved;
+        ddl += r.ddl;
+      }
+      await withRls(newNames);
     });
     if (!ok) return res; // the table is busy: leave the rest for the next run
-    res.created.push(p.name);
-    res.attached++;
+    res.ddl += ddl;
+    res.rowsMoved += moved;
+    res.created.push(...newNames);
+    res.attached += plan.create.length;
   }
-  if (plan.createDefault) {
-    const name = plan.createDefault;
-    const ok = await step(`create ${name}`, async () => {
-      await client.query(`CREATE TABLE ${qualified(target.schema, name)} PARTITION OF ${parent} DEFAULT`);
-      res.ddl++;
-      await withRls(name);
+  if (plan.retire.length) {
+    const ok = await step(plan.retire.map((r) => `${r.action} ${r.name}`).join(', '), async () => {
+      await client.query(
+        plan.retire.map((r) => (r.action === 'drop' ? `DROP TABLE ${qualified(r.schema, r.name)}` : `ALTER TABLE ${parent} DETACH PARTITION ${qualified(r.schema, r.name)}`)).join(';\n'),
+      );
     });
     if (!ok) return res;
-    res.created.push(name);
-  }
-  for (const r of plan.retire) {
-    const ok = await step(`${r.action} ${r.name}`, async () => {
-      if (r.action === 'drop') await client.query(`DROP TABLE ${qualified(r.schema, r.name)}`);
-      else await client.query(`ALTER TABLE ${parent} DETACH PARTITION ${qualified(r.schema, r.name)}`);
-      res.ddl++;
-    });
-    if (!ok) return res;
-    (r.action === 'drop' ? res.dropped : res.detached).push(r.name);
-    res.attached--;
+    res.ddl += plan.retire.length;
+    for (const r of plan.retire) (r.action === 'drop' ? res.dropped : res.detached).push(r.name);
+    res.attached -= plan.retire.length;
   }
   return res;
 }
 
+function createRangeSql(parent: string, schema: string, p: PlannedPartition, columnType: string): string {
+  return `CREATE TABLE ${qualified(schema, p.name)} PARTITION OF ${parent} FOR VALUES FROM (${boundLiteral(p.from, columnType)}) TO (${boundLiteral(p.to, columnType)})`;
+}
+
+/** Indexes (into `ranges`) of the ranges the default partition holds rows of; one query for all. */
+async function parkedRanges(client: ClientBase, def: string, col: string, ranges: PlannedPartition[], columnType: string): Promise<Set<number>> {
+  if (ranges.length === 0) return new Set();
+  // columnType is one of KEY_TYPES (checked when the table was read); bounds are generated literals.
+  const values = ranges.map((p, i) => `(${i}, ${boundLiteral(p.from, columnType)}::${columnType}, ${boundLiteral(p.to, columnType)}::${columnType})`).join(', ');
+  const r = await client.query<{ i: number }>(`SELECT v.i FROM (VALUES ${values}) AS v(i, f, t) WHERE EXISTS (SELECT 1 FROM ONLY ${def} d WHERE d.${col} >= v.f AND d.${col} < v.t)`);
+  return new Set(r.rows.map((x) => Number(x.i)));
+}
+
 /**
- * One new range partition. When the default partition holds rows of that range, PostgreSQL refuses to
- * create it ("updated partition constraint for default partition would be violated"): the default is
- * detached, the partition created, the rows moved into it and the default attached again, all in the
- * caller's transaction, so no row is lost or seen twice. Returns the number of rows moved.
+ * New range partitions whose rows sit in the default partition. PostgreSQL refuses to create them
+ * ("updated partition constraint for default partition would be violated"): the default is detached, the
+ * partitions created, the rows moved into them and the default attached again, all in the caller's
+ * transaction, so no row is lost or seen twice.
  */
-async function createRange(client: ClientBase, parent: string, target: MaintenanceTarget, t: PartitionedTable, p: PlannedPartition, col: string): Promise<number> {
-  const from = boundLiteral(p.from, t.columnType);
-  const to = boundLiteral(p.to, t.columnType);
-  const child = qualified(target.schema, p.name);
-  const create = `CREATE TABLE ${child} PARTITION OF ${parent} FOR VALUES FROM (${from}) TO (${to})`;
-  if (!t.defaultPartition) {
-    await client.query(create);
-    return 0;
-  }
-  const def = qualified(t.partitions.find((x) => x.isDefault)!.schema, t.defaultPartition);
-  const parked = await client.query(`SELECT 1 FROM ONLY ${def} WHERE ${col} >= ${from} AND ${col} < ${to} LIMIT 1`);
-  if (parked.rowCount === 0) {
-    await client.query(create);
-    return 0;
-  }
+async function moveParked(client: ClientBase, parent: string, def: string, schema: string, ranges: PlannedPartition[], t: PartitionedTable, col: string): Promise<{ moved: number; ddl: number }> {
   const cols = identList(t.columns);
+  let moved = 0;
   await client.query(`ALTER TABLE ${parent} DETACH PARTITION ${def}`);
-  await client.query(create);
-  const moved = await client.query(
-    `WITH moved AS (DELETE FROM ONLY ${def} WHERE ${col} >= ${from} AND ${col} < ${to} RETURNING ${cols}) INSERT INTO ${child} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM moved`,
-  );
+  for (const p of ranges) {
+    await client.query(createRangeSql(parent, schema, p, t.columnType));
+    const from = boundLiteral(p.from, t.columnType);
+    const to = boundLiteral(p.to, t.columnType);
+    const r = await client.query(
+      `WITH moved AS (DELETE FROM ONLY ${def} WHERE ${col} >= ${from} AND ${col} < ${to} RETURNING ${cols}) INSERT INTO ${qualified(schema, p.name)} (${cols}) OVERRIDING SYSTEM VALUE SELECT ${cols} FROM moved`,
+    );
+    moved += r.rowCount ?? 0;
+  }
   await client.query(`ALTER TABLE ${parent} ATTACH PARTITION ${def} DEFAULT`);
-  return moved.rowCount ?? 0;
+  return { moved, ddl: ranges.length + 2 };
 }

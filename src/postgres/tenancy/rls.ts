@@ -263,7 +263,8 @@ export async function syncTenancy(client: ClientBase, input: TenancyInput, opts:
 /**
  * The RLS sync inside the caller's transaction, for a caller that creates tenant tables (a migration run)
  * and wants them isolated in the same commit that makes them visible. Lock waits are the caller's (its
- * lock_timeout applies); returns what was done.
+ * lock_timeout applies); returns what was done. Ends with RESET ROLE: a caller acting as the owner sets
+ * its role again.
  */
 export async function syncTenancyInTransaction(client: ClientBase, input: TenancyInput): Promise<TenancySyncResult> {
   const roles = [input.roles.owner, input.roles.application, input.roles.admin, input.roles.analytics].filter((r): r is string => r !== undefined);

@@ -1,0 +1,22 @@
+// What an informer keeps of each object it caches: everything but the fields no controller reads, as
+// client-go's informer transforms (SetTransform) are used to strip managedFields. Measured on the
+// production entrypoint (test/bench/production-entrypoint.ts): managedFields and kubectl's
+// last-applied-configuration annotation (a second copy of the whole object as JSON) are most of a cached
+// custom object's size. Optional: the Manager applies it when its `informer.transform` option is set.
+import type { KubeObject } from './kubeclient.js';
+
+export type CacheTransform = (obj: KubeObject) => KubeObject;
+
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** A copy of the object's top level without managedFields and the last-applied annotation. */
+export const leanCacheTransform: CacheTransform = (obj) => {
+  const meta = obj.metadata as KubeObject['metadata'] & { managedFields?: unknown; annotations?: Record<string, string> };
+  if (meta.managedFields === undefined && meta.annotations?.[LAST_APPLIED] === undefined) return obj;
+  const { managedFields: _dropped, ...metadata } = meta;
+  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _last, ...rest } = metadata.annotations;
+    metadata.annotations = rest;
+  }
+  return { ...obj, metadata } as KubeObject;
+};
