@@ -4,6 +4,7 @@
 // leader lease) and exit 0. A lost lease exits 1 so the pod restarts as a fresh candidate.
 import { registerControllers } from '../controllers/index.js';
 import { ConfigError, parseConfig, USAGE } from './config.js';
+import { leanCacheTransform } from './runtime/cache-transform.js';
 import { loadKubeConfig } from './runtime/kubeconfig.js';
 import { createLogger } from './runtime/logging.js';
 import { Manager } from './runtime/manager.js';
@@ -35,6 +36,8 @@ async function main(): Promise<number> {
     maxConcurrentReconciles: cfg.maxConcurrentReconciles,
     syncPeriodMs: cfg.syncPeriodMs,
     gracefulShutdownTimeoutMs: cfg.gracefulShutdownTimeoutMs,
+    // Caches keep objects without managedFields and kubectl's last-applied copy, which no controller reads.
+    informer: { transform: leanCacheTransform },
   });
   registerControllers(manager, { azure: cfg.azure, postgres: cfg.postgres });
 

@@ -72,7 +72,8 @@ export async function startDrill(env: DrillEnv, trigger: string, now: Date): Pro
   if (!target.ok) throw new Error(`cannot reach the source database to write the drill marker: ${target.message}`);
   const markerAt = await writeDrillMarker(env.conns, target.target, runId, env.owner);
   // The restore point is the moment after the marker: the copy should hold it, and what it lacks is the loss.
-  const restorePoint = new Date(Math.max(Date.now(), markerAt.getTime() + 1));
+  // +1 ms: PostgreSQL stamps commits in microseconds, Date.now() truncates to the millisecond.
+  const restorePoint = new Date(Math.max(Date.now(), markerAt.getTime()) + 1);
   return {
     result: 'Running',
     phase: 'Restoring',

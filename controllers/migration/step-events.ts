@@ -22,8 +22,13 @@ export class StepEvents {
     this.sending ??= this.loop().finally(() => (this.sending = undefined));
   }
 
-  /** Sends what is queued (end of the run). */
+  private wake: (() => void) | undefined;
+  private flushing = false;
+
+  /** Sends what is queued at once (end of the run: the outcome Event follows the step Events). */
   async flush(): Promise<void> {
+    this.flushing = true;
+    this.wake?.();
     while (this.sending) await this.sending;
     if (this.queue.length > 0) await this.sendBatch();
   }
@@ -31,7 +36,17 @@ export class StepEvents {
   private async loop(): Promise<void> {
     while (this.queue.length > 0) {
       const wait = this.lastSent + this.intervalMs - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait).unref());
+      if (wait > 0 && !this.flushing) {
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, wait);
+          t.unref();
+          this.wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+        this.wake = undefined;
+      }
       await this.sendBatch();
     }
   }

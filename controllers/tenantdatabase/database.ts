@@ -185,7 +185,13 @@ async function finalize(ctx: TenantDatabaseContext, conn: ServerConnection | und
     for (const n of names) await releaseSecret(ctx, n);
     return { done: true };
   }
-  if (!conn) return { done: false, requeueAfterMs: 30_000, message: 'the server cannot be reached to drop the database; retrying' };
+  if (!conn) {
+    // No credentials left to reach the server (the admin Secret went first, as in a namespace deletion):
+    // waiting would block the deletion forever, so the database stays, and people are told.
+    await ctx.event('Warning', 'DatabaseRetained', `deletionPolicy is Delete but the server's credentials are gone: database ${ctx.spec.database.name} and its roles were left in place`);
+    for (const n of names) await deleteSecret(ctx, n);
+    return { done: true };
+  }
   const conns = postgresConnections(ctx.settings.postgres);
   const roles = managedRoles(ctx);
   const marker = ownershipMarker(ctx.namespace, ctx.name);

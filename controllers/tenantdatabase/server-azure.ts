@@ -516,7 +516,7 @@ export const azureServerPart: ServerPart = {
     try {
       const s = await getServer(creds.clients, az.resourceGroup, az.name);
       if (!s || s.state !== 'Ready' || !s.fullyQualifiedDomainName) {
-        ctx.log.info({ state: s?.state ?? 'absent' }, 'no server connection for cleanup');
+        ctx.log.debug({ state: s?.state ?? 'absent' }, 'no server connection for cleanup');
         return undefined;
       }
       const ref = az.administratorPasswordSecretRef;

@@ -130,7 +130,7 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
     if (p.lastMaintenance?.time && p.lastMaintenance.time !== before?.lastMaintenance?.time) await ctx.event('Normal', 'PartitionsMaintained', `${p.schema}.${p.table}: ${p.lastMaintenance.result}`);
   }
 
-  const requeueAfterMs = condition.ok || !condition.stalled ? nextLook(pass.partitions, now) : STALLED_RECHECK_MS;
+  const requeueAfterMs = condition.ok || !condition.stalled ? nextLook(pass.partitions, now, (pass.sync?.apply.busy.length ?? 0) > 0) : STALLED_RECHECK_MS;
   return { condition, status: { tenancy, partitions }, requeueAfterMs };
 }
 

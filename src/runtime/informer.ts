@@ -30,6 +30,8 @@ export interface InformerOptions {
   watchdogGraceMs?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Applied to every object before it is cached (e.g. leanCacheTransform in cache-transform.ts). */
+  transform?: (obj: KubeObject) => KubeObject;
 }
 
 export function objectKey(obj: Pick<KubeObject, 'metadata'>): string {
@@ -168,7 +170,7 @@ export class Informer {
         throw err;
       }
       this.stats.pages++;
-      for (const item of page.items) fresh.set(objectKey(item), item);
+      for (const item of page.items) fresh.set(objectKey(item), this.opts.transform ? this.opts.transform(item) : item);
       rv = page.metadata.resourceVersion ?? rv;
       cont = page.metadata.continue || undefined;
       if (!cont) break;
@@ -256,9 +258,10 @@ export class Informer {
     const key = objectKey(obj);
     const prev = this.store.get(key);
     if (type === 'ADDED' || type === 'MODIFIED') {
-      this.store.set(key, obj);
-      if (prev) this.emit('update', obj, prev);
-      else this.emit('add', obj);
+      const cached = this.opts.transform ? this.opts.transform(obj) : obj;
+      this.store.set(key, cached);
+      if (prev) this.emit('update', cached, prev);
+      else this.emit('add', cached);
     } else if (type === 'DELETED') {
       this.store.delete(key);
       this.emit('delete', prev ?? obj);

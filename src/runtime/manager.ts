@@ -37,7 +37,8 @@ export interface ManagerOptions {
   gracefulShutdownTimeoutMs?: number;
   fieldManager?: string;
   /** Informer tuning, mostly for tests. */
-  informer?: { minWatchTimeoutSeconds?: number; watchdogGraceMs?: number; maxBackoffMs?: number };
+  /** transform: what informers keep of each object (src/runtime/cache-transform.ts); default: everything. */
+  informer?: { minWatchTimeoutSeconds?: number; watchdogGraceMs?: number; maxBackoffMs?: number; transform?: (obj: KubeObject) => KubeObject };
 }
 
 /**

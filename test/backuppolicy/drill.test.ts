@@ -2,12 +2,16 @@
 // the source, restores the server at the latest point to a throw-away server (real PITR in the
 // emulator), runs the checks READ ONLY, reports RTO and RPO (status, metrics, Event) and deletes the
 // throw-away server; a failing check fails the drill naming it, a drill past its timeout fails, an
-// operator stopped mid-drill resumes from status, and no throw-away server is ever left behind.
+// operator SIGKILLed mid-drill is resumed by the next one from status, and no throw-away server is
+// ever left behind.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { registerBackupPolicyController } from '../../controllers/backuppolicy/index.js';
 import { postgresConnections } from '../../src/postgres/connections.js';
 import { EmulatorControl } from '../arm-emulator/control-client.js';
 import { eventually, getJson, metricValue, run, scrape } from '../runtime/helpers.js';
-import { kubectl } from '../env/testenv.js';
+import { kubectl, testEnv } from '../env/testenv.js';
+import { repoRoot } from '../env/paths.js';
 import { serverAndDatabase, startControllerHarness, type ControllerHarness } from '../alertruleset/fixtures.js';
 
 interface Drill {
@@ -103,30 +107,44 @@ test('a drill on request passes, reports RTO and RPO, and leaves no throw-away s
   expect(events).toMatch(/restore drill \w+ passed \(RTO [\d.]+ s, RPO [\d.]+ s\)/);
 }, 120_000);
 
-test('a drill whose check fails is Failed naming the check, also without leftovers', async () => {
-  await run(['apply', '-n', h.ns, '-f', '-'], JSON.stringify(policy([...CHECKS, { name: 'audit-present', sql: 'SELECT 1 FROM audit_trail LIMIT 1' }])));
+test('a drill whose check fails is Failed naming the check, also without leftovers; checks run READ ONLY', async () => {
+  await run(['apply', '-n', h.ns, '-f', '-'], JSON.stringify(policy([
+    ...CHECKS,
+    { name: 'audit-present', sql: 'SELECT 1 FROM audit_trail LIMIT 1' },
+    // A check that writes fails instead of writing.
+    { name: 'sneaky-write', sql: "INSERT INTO tenant_configs VALUES ('x', '{}') RETURNING 1" },
+  ])));
   const d = await runDrill('2');
   expect(d.result).toBe('Failed');
-  expect(d.failedChecks).toEqual(['audit-present']);
+  expect(d.failedChecks).toEqual(['audit-present', 'sneaky-write']);
   expect(d.message).toMatch(/audit-present: 42P01/);
+  expect(d.message).toMatch(/sneaky-write: 25006/);
   expect(await throwAwayServers()).toEqual([]);
   const p = await getPolicy();
   expect(p?.status?.conditions?.find((c) => c.type === 'DrillPassed')).toMatchObject({ status: 'False', reason: 'DrillFailed' });
-  // The checks ran READ ONLY: a check that writes fails instead of writing.
-  await run(['apply', '-n', h.ns, '-f', '-'], JSON.stringify(policy([{ name: 'sneaky-write', sql: "INSERT INTO tenant_configs VALUES ('x', '{}') RETURNING 1" }])));
-  const w = await runDrill('3');
-  expect(w.failedChecks).toEqual(['sneaky-write']);
-  expect(w.message).toMatch(/25006/);
-  expect(await throwAwayServers()).toEqual([]);
+  const events = await run(['get', 'events', '-n', h.ns, '-o', 'json']);
+  expect(events).toMatch(/failed \(checks: audit-present, sneaky-write\)/);
 }, 180_000);
 
-test('an operator stopped mid-drill resumes from status; a drill past its timeout fails and cleans up', async () => {
+test('an operator SIGKILLed mid-drill: the next one resumes from status; a drill past its timeout fails and cleans up', async () => {
   await run(['apply', '-n', h.ns, '-f', '-'], JSON.stringify(policy(CHECKS)));
-  // A slow restore: the operator goes away while the throw-away server is being created.
+  // The drill runs in an operator process of its own, killed while the throw-away server is being created.
+  await h.stopManager();
   await control.configureLro({ durations: { 'servers.create': 4_000 } });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'backuppolicy', 'policy-operator.ts')], {
+    cwd: repoRoot,
+    env: { ...process.env, TENANTDB_TEST_KUBECONFIG: testEnv().kubeconfig, TENANTDB_TEST_NAMESPACE: h.ns, TENANTDB_TEST_SETTINGS: JSON.stringify(h.settings) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve());
+    child.once('exit', () => reject(new Error('policy operator exited before it started')));
+  });
   await run(['annotate', '--overwrite', 'backuppolicies.tenantdb.io', POLICY, '-n', h.ns, 'tenantdb.io/run-drill=4']);
   await eventually('throw-away server being created', async () => (await throwAwayServers()).length === 1, 30_000);
-  await h.stopManager();
+  child.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
   const mid = (await getPolicy())?.status?.lastDrill;
   expect(mid).toMatchObject({ result: 'Running', phase: 'Restoring' });
   await h.startManager(registerBackupPolicyController);
@@ -139,11 +157,11 @@ test('an operator stopped mid-drill resumes from status; a drill past its timeou
   expect(await throwAwayServers()).toEqual([]);
 
   // Timeout: the restore takes longer than the drill may.
-  await control.configureLro({ durations: { 'servers.create': 15_000 } });
-  await run(['apply', '-n', h.ns, '-f', '-'], JSON.stringify(policy(CHECKS, 'PT5S')));
+  await control.configureLro({ durations: { 'servers.create': 8_000 } });
+  await run(['apply', '-n', h.ns, '-f', '-'], JSON.stringify(policy(CHECKS, 'PT3S')));
   const t = await runDrill('5', 90_000);
   expect(t.result).toBe('Failed');
-  expect(t.message).toMatch(/timed out after 5 s/);
+  expect(t.message).toMatch(/timed out after 3 s/);
   await eventually('no leftovers after the timeout', async () => (await throwAwayServers()).length === 0, 60_000);
   await control.configureLro({ durations: {} });
 }, 240_000);

@@ -14,6 +14,7 @@ import { KubeClient, type KubeObject, type ResourceRef } from '../../src/runtime
 import type { EnvInfo } from '../env/localenv.js';
 import { repoRoot } from '../env/paths.js';
 import { freePort, runCommand } from '../env/proc.js';
+import { summarizeHeapSnapshot } from './heap-summary.js';
 import { allPass, benchDir, goal, log, MiB, numFlag, pool, round, withEnv, type Benchmark, type BenchResult, type Flags } from './common.js';
 
 const KINDS: Record<string, ResourceRef> = {
@@ -78,16 +79,17 @@ interface Run {
   reconciles: number;
   atSettle: { rssMiB: number; heapUsedMiB: number; heapTotalMiB: number; externalMiB: number };
   idle: { seconds: number; cpuPercent: number; reconciles: number; rssMiB: number };
+  heapSnapshot?: ReturnType<typeof summarizeHeapSnapshot>;
 }
 
 /** Starts one operator process, lets it take in every object, and measures it settled and idle. */
-async function measure(env: EnvInfo, command: string[], logFile: string, settleTimeoutMs: number, idleMs: number): Promise<Run> {
+async function measure(env: EnvInfo, command: string[], logFile: string, settleTimeoutMs: number, idleMs: number, snapshotDir?: string): Promise<Run> {
   const [metrics, health] = [await freePort(), await freePort()];
   const out = fs.openSync(logFile, 'w');
   const child: ChildProcess = spawn(
     process.execPath,
-    [...command, `--kubeconfig=${env.kubeconfig}`, `--metrics-bind-address=127.0.0.1:${metrics}`, `--health-probe-bind-address=127.0.0.1:${health}`, '--log-level=warn'],
-    { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, NODE_ENV: 'production' } },
+    [...(snapshotDir ? ['--heapsnapshot-signal=SIGUSR2'] : []), ...command, `--kubeconfig=${env.kubeconfig}`, `--metrics-bind-address=127.0.0.1:${metrics}`, `--health-probe-bind-address=127.0.0.1:${health}`, '--log-level=warn'],
+    { cwd: snapshotDir ?? repoRoot, stdio: ['ignore', out, out], env: { ...process.env, NODE_ENV: 'production' } },
   );
   fs.closeSync(out);
   const pid = child.pid as number;
@@ -128,7 +130,24 @@ async function measure(env: EnvInfo, command: string[], logFile: string, settleT
     await sleep(idleMs);
     const end = procStats(pid);
     const r1 = (await scrape(metrics)).get('controller_runtime_reconcile_total') ?? 0;
+    let heap: ReturnType<typeof summarizeHeapSnapshot> | undefined;
+    if (snapshotDir) {
+      child.kill('SIGUSR2');
+      let file: string | undefined;
+      for (let i = 0; i < 600 && !file; i++) {
+        await sleep(500);
+        const done = fs.readdirSync(snapshotDir).filter((f) => f.endsWith('.heapsnapshot'));
+        // Written in place: wait until its size stops changing.
+        if (done[0]) {
+          const a = fs.statSync(path.join(snapshotDir, done[0])).size;
+          await sleep(1000);
+          if (a > 0 && a === fs.statSync(path.join(snapshotDir, done[0])).size) file = path.join(snapshotDir, done[0]);
+        }
+      }
+      if (file) heap = summarizeHeapSnapshot(file);
+    }
     return {
+      ...(heap ? { heapSnapshot: heap } : {}),
       entrypoint: command.join(' '),
       startupRssMiB,
       settled,
@@ -155,6 +174,7 @@ export const productionEntrypointBench: Benchmark = {
     'prod-max-rss-mb': { default: 150, help: 'goal: RSS in MB (10^6 bytes) once settled' },
     'prod-max-idle-cpu-percent': { default: 1, help: 'goal: CPU % of one core while idle' },
     'prod-compare-source': { default: 0, help: '1: also run `node --import tsx src/main.ts` for comparison' },
+    'prod-heap-snapshot': { default: 0, help: '1: take a heap snapshot of the settled operator and summarize it' },
   },
   async run(flags: Flags): Promise<BenchResult> {
     const n = numFlag(flags, this, 'prod-objects');
@@ -164,6 +184,7 @@ export const productionEntrypointBench: Benchmark = {
     const maxRssMb = numFlag(flags, this, 'prod-max-rss-mb');
     const maxIdleCpu = numFlag(flags, this, 'prod-max-idle-cpu-percent');
     const compare = numFlag(flags, this, 'prod-compare-source') === 1;
+    const snapshot = numFlag(flags, this, 'prod-heap-snapshot') === 1;
     const dir = benchDir(this.name);
     const params = { objectsPerKind: n, namespaces: nsCount, idleMs, entrypoint: 'node dist/tenantdb-operator.mjs (scripts/bundle.mjs), as the image runs it' };
 
@@ -204,7 +225,9 @@ export const productionEntrypointBench: Benchmark = {
           });
         }
         log(`created ${n * templates.size} in ${((performance.now() - tc) / 1000).toFixed(1)} s`);
-        const bundled = await measure(env, ['--enable-source-maps', path.join(outdir, 'tenantdb-operator.mjs')], path.join(dir, 'logs', 'bundle.log'), settleTimeoutMs, idleMs);
+        const snapshotDir = snapshot ? path.join(dir, 'heap') : undefined;
+        if (snapshotDir) fs.mkdirSync(snapshotDir, { recursive: true });
+        const bundled = await measure(env, [path.join(outdir, 'tenantdb-operator.mjs')], path.join(dir, 'logs', 'bundle.log'), settleTimeoutMs, idleMs, snapshotDir);
         log(`bundle: ${JSON.stringify(bundled)}`);
         const source = compare ? await measure(env, ['--import', 'tsx', path.join(repoRoot, 'src', 'main.ts')], path.join(dir, 'logs', 'source.log'), settleTimeoutMs, idleMs) : undefined;
         if (source) log(`source: ${JSON.stringify(source)}`);

@@ -65,7 +65,7 @@ export const tenantDatabaseAzureFleetBench: Benchmark = {
   description: 'N TenantDatabases on Azure at once against the ARM emulator with ARM\'s real buckets (servers without PostgreSQL instances): time to ServerReady vs the write-bucket floor, 429s, converged writes, operator RSS/CPU',
   flags: {
     'azfleet-objects': { default: 500, help: 'TenantDatabases (one server each)' },
-    'azfleet-workers': { default: 16, help: 'reconcile workers of the operator' },
+    'azfleet-workers': { default: 64, help: 'reconcile workers of the operator' },
     'azfleet-lro-ms': { default: 1000, help: 'duration of each emulated operation' },
     'azfleet-sync-ms': { default: 5000, help: 'sync period during the converged window' },
     'azfleet-window-ms': { default: 15000, help: 'length of the converged window' },

@@ -6,7 +6,7 @@ import type { Manager } from '../../src/runtime/manager.js';
 import { repoRoot } from '../env/paths.js';
 import { createTestNamespace } from '../env/testenv.js';
 import { deleteAllKinds, eventually, installCrds, run } from '../runtime/helpers.js';
-import { closeKube, createMigration, createTenantDatabase, markReady, startMigrationOperator, waitFor } from './fixtures.js';
+import { closeKube, cond, createMigration, createTenantDatabase, getMigration, markReady, startMigrationOperator, waitFor } from './fixtures.js';
 import { closeConnections, createTestDatabase, superSql, type TestDatabase } from './pg.js';
 
 let ns: string;
@@ -72,7 +72,7 @@ test('an operator killed mid-step: the step is rolled back, the lock released, a
 
 test('two operators at once apply each step exactly once', async () => {
   const db = await database('twice-db');
-  if (managers.length < 2) managers.push((await startMigrationOperator(ns, 'second')).mgr);
+  while (managers.length < 2) managers.push((await startMigrationOperator(ns, `operator-${managers.length + 1}`)).mgr);
   await db.sql(`CREATE TABLE log (version text); GRANT ALL ON log TO ${JSON.stringify(db.owner)}`);
   // Non-transactional steps: a second execution would leave a second row in log.
   const migrations = Array.from({ length: 6 }, (_, i) => ({ version: String(i + 1), name: `log_${i + 1}`, transactional: false, up: `INSERT INTO log VALUES ('${i + 1}');\nSELECT pg_sleep(0.05);` }));
@@ -85,8 +85,23 @@ test('two operators at once apply each step exactly once', async () => {
 
 test('two Migrations on one database: each keeps its own history and their runs never interleave', async () => {
   const db = await database('shared-db');
-  const steps = (p: string) => Array.from({ length: 3 }, (_, i) => ({ version: String(i + 1), name: `${p}_${i + 1}`, up: `CREATE TABLE ${p}_${i + 1} (id int);\nSELECT pg_sleep(0.1);` }));
+  if (managers.length === 0) managers.push((await startMigrationOperator(ns)).mgr);
+  const steps = (p: string) => Array.from({ length: 3 }, (_, i) => ({ version: String(i + 1), name: `${p}_${i + 1}`, up: `CREATE TABLE ${p}_${i + 1} (id int);\nSELECT pg_sleep(0.4);` }));
   await Promise.all([createMigration(ns, 'part-a', { databaseRef: { name: 'shared-db' }, migrations: steps('a') }), createMigration(ns, 'part-b', { databaseRef: { name: 'shared-db' }, migrations: steps('b') })]);
+  // The one that waits says so (not an error): Reconciling, WaitingForLock, naming the holder.
+  const waiting = await eventually(
+    'one Migration waiting for the lock',
+    async () => {
+      for (const n of ['part-a', 'part-b']) {
+        const c = cond(await getMigration(ns, n), 'Ready');
+        if (c?.reason === 'WaitingForLock') return c;
+      }
+      return undefined;
+    },
+    20_000,
+    100,
+  );
+  expect(waiting.message).toMatch(/held by tenantdb-operator migration .*part-[ab] \(pid \d+\)/);
   await waitFor(ns, 'part-a', { ready: true }, 60_000);
   await waitFor(ns, 'part-b', { ready: true }, 60_000);
   const spans = await db.sql<{ migration: string; s: Date; e: Date; n: string }>(

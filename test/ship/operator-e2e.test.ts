@@ -67,7 +67,7 @@ async function startOperator(): Promise<void> {
   operator = startProcess({
     name: 'tenantdb-operator',
     binary: process.execPath,
-    args: ['--enable-source-maps', rootfs.entrypoint, ...flags],
+    args: [rootfs.entrypoint, ...flags],
     logFile: path.join(cluster.dir, 'operator.log'),
     cwd: rootfs.app,
     env: { PATH: process.env.PATH, NODE_ENV: 'production', HOME: cluster.dir },

@@ -54,6 +54,7 @@ describe('status', () => {
 
   it('looks again before the next boundary, soon for a busy table, and at least every ten minutes', () => {
     expect(nextLook([], now)).toBe(DRIFT_RECHECK_MS);
+    expect(nextLook([], now, true)).toBe(BUSY_RETRY_MS);
     expect(nextLook([{ schema: 'public', table: 't', interval: 'monthly', result: result({ busy: ['x'] }) }], now)).toBe(BUSY_RETRY_MS);
     const daily = planPartitions({ table: 't', interval: 'daily', premake: 2, defaultPartition: false }, [], new Date('2026-12-20T17:59:00Z'), 6 * 3_600_000);
     expect(nextLook([{ schema: 'public', table: 't', interval: 'daily', result: { ...result(), plan: daily } }], new Date('2026-12-20T17:59:00Z'))).toBe(60_000);

@@ -62,8 +62,7 @@ describe('diffRelation', () => {
     r.bypassGrants = [{ grantee: 'app', privilege: 'TRUNCATE' }, { grantee: 'PUBLIC', privilege: 'REFERENCES' }, { grantee: 'app', privilege: 'TRIGGER' }];
     const d = diffRelation(r, rules);
     expect(d.statements).toEqual([
-      'ALTER TABLE "public"."t" ENABLE ROW LEVEL SECURITY',
-      'ALTER TABLE "public"."t" FORCE ROW LEVEL SECURITY',
+      'ALTER TABLE "public"."t" ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY',
       'DROP POLICY IF EXISTS "tenantdb_application" ON "public"."t"',
       expect.stringMatching(/^CREATE POLICY "tenantdb_application" ON "public"."t" AS PERMISSIVE FOR ALL TO "app" USING/),
       expect.stringMatching(/^CREATE POLICY "tenantdb_application_guard" ON "public"."t" AS RESTRICTIVE FOR ALL TO "app" USING/),

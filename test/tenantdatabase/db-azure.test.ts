@@ -7,7 +7,7 @@ import { generatePassword } from '../../src/postgres/database/scram.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { createTestNamespace } from '../env/testenv.js';
 import { installCrds, run } from '../runtime/helpers.js';
-import { azureTenantDatabase, credentialsSecret, startAzureHarness, startOperatorInProcess, type AzureHarness } from './azure-harness.js';
+import { azureTenantDatabase, credentialsSecret, RG, startAzureHarness, startOperatorInProcess, type AzureHarness } from './azure-harness.js';
 import { readSecret, waitReady } from './db-harness.js';
 
 let h: AzureHarness;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   ns = await createTestNamespace('db-azure');
   conns = new PostgresConnections(h.settings.postgres);
   await run(['apply', '-f', '-'], JSON.stringify(credentialsSecret(ns, 'azure-creds')));
-  mgr = await startOperatorInProcess(h, ns);
+  mgr = await startOperatorInProcess(h, ns, { parts: 'all' });
 });
 
 afterAll(async () => {
@@ -39,6 +39,8 @@ test('on Azure: Ready with the database in shape; the connection Secret reaches 
   await run(['apply', '-f', '-'], JSON.stringify(td));
   const o = await waitReady(ns, name, 150_000);
   expect(o.status?.conditions?.find((c) => c.type === 'DatabaseReady')).toMatchObject({ status: 'True' });
+  // The database is a child resource Azure knows (created through ARM), owned by the owner role.
+  expect((await h.client.databases.get(RG, server, 'orders')).name).toBe('orders');
   const s = await readSecret(ns, `${name}-connection`);
   expect(s?.data.host).toBe(`${server}.postgres.database.azure.com`);
   expect(s?.data.sslmode).toBe('verify-full');

@@ -64,4 +64,17 @@ describe('deletion', () => {
     for (const s of [`${name}-connection`, `${name}-analytics-connection`, `${name}-admin-connection`]) expect(await readSecret(h.ns, s)).toBeUndefined();
     expect((await events(h.ns, name)).map((e) => e.reason)).toContain('DatabaseDeleted');
   });
+
+  test('Delete whose admin Secret went first (a namespace being deleted): the database stays, an Event says so, deletion is not blocked', async () => {
+    const name = `orphan-${stamp}`;
+    const p = name.replace(/-/g, '_');
+    await applyJson({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'pg-admin-orphan', namespace: h.ns }, stringData: { username: h.admin.user, password: h.admin.password } });
+    await applyJson(externalTd(h.ns, name, { deletionPolicy: 'Delete', adminSecret: 'pg-admin-orphan' }));
+    await waitReady(h.ns, name);
+    await run(['delete', 'secret', 'pg-admin-orphan', '-n', h.ns]);
+    await run(['delete', 'tenantdatabase', name, '-n', h.ns, '--wait=false']);
+    await eventually('object gone', async () => (await getTd(h.ns, name)) === undefined);
+    expect((await catalog(p)).d).toBe(1);
+    expect((await events(h.ns, name)).find((e) => e.reason === 'DatabaseRetained')).toMatchObject({ type: 'Warning' });
+  });
 });

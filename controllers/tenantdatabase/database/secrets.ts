@@ -131,15 +131,20 @@ export async function releaseSecret(ctx: TenantDatabaseContext, name: string): P
   if (!s || !isOurs(ctx, s)) return;
   const refs = (s.metadata.ownerReferences ?? []) as OwnerRef[];
   if (!refs.some((r) => r.uid === ctx.obj.metadata.uid)) return;
-  const patched = await ctx.mgr.client.patch<KubeObject>(
-    SECRETS,
-    ctx.namespace,
-    name,
-    'merge',
-    { metadata: { resourceVersion: s.metadata.resourceVersion, ownerReferences: refs.filter((r) => r.uid !== ctx.obj.metadata.uid) } },
-    { fieldManager: ctx.mgr.fieldManager },
-  );
-  if (patched.metadata.resourceVersion) written.set(`${ctx.namespace}/${name}`, patched.metadata.resourceVersion);
+  try {
+    const patched = await ctx.mgr.client.patch<KubeObject>(
+      SECRETS,
+      ctx.namespace,
+      name,
+      'merge',
+      { metadata: { resourceVersion: s.metadata.resourceVersion, ownerReferences: refs.filter((r) => r.uid !== ctx.obj.metadata.uid) } },
+      { fieldManager: ctx.mgr.fieldManager },
+    );
+    if (patched.metadata.resourceVersion) written.set(`${ctx.namespace}/${name}`, patched.metadata.resourceVersion);
+  } catch (err) {
+    // Gone meanwhile (a namespace being deleted): nothing left to release.
+    if (!isNotFound(err)) throw err;
+  }
 }
 
 /** Delete: the Secret removed (its role is gone); garbage collection would too, where it runs. */

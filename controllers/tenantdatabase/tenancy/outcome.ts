@@ -134,8 +134,8 @@ export function tenancyCondition(input: ConditionInput): PartCondition {
 }
 
 /** When to look again: before the next partition boundary, and at most DRIFT_RECHECK_MS from now. */
-export function nextLook(partitions: PartitionEntryInput[], now: Date): number {
-  let ms = DRIFT_RECHECK_MS;
+export function nextLook(partitions: PartitionEntryInput[], now: Date, rlsBusy = false): number {
+  let ms = rlsBusy ? BUSY_RETRY_MS : DRIFT_RECHECK_MS;
   for (const p of partitions) {
     if (p.result?.busy.length) ms = Math.min(ms, BUSY_RETRY_MS);
     const due = p.result?.plan?.nextDue;

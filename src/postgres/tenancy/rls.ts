@@ -97,8 +97,8 @@ export function planTenancy(rels: TenantRelation[], rules: TenancyRules): Tenanc
 export function diffRelation(rel: TenantRelation, rules: TenancyRules): RelationChange {
   const q = qualified(rel.schema, rel.name);
   const statements: string[] = [];
-  if (!rel.rls) statements.push(`ALTER TABLE ${q} ENABLE ROW LEVEL SECURITY`);
-  if (!rel.force) statements.push(`ALTER TABLE ${q} FORCE ROW LEVEL SECURITY`);
+  const flags = [...(rel.rls ? [] : ['ENABLE ROW LEVEL SECURITY']), ...(rel.force ? [] : ['FORCE ROW LEVEL SECURITY'])];
+  if (flags.length) statements.push(`ALTER TABLE ${q} ${flags.join(', ')}`);
   const desired = desiredPolicies(rules, rel.columnType ?? 'text');
   const wanted = new Map(desired.map((p) => [p.name, p]));
   const create: DesiredPolicy[] = [];
