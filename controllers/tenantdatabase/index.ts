@@ -107,11 +107,17 @@ export function tenantDatabaseReconciler(mgr: Manager, settings: ControllerSetti
         return {};
       }
       const server = ctx.spec.server.azure ? parts.azure : parts.external;
-      const conn = await server.connectionForCleanup(ctx);
-      for (const part of [...parts.inside].reverse()) {
-        if (!part.finalize || !part.applies(ctx.spec)) continue;
-        const r = await part.finalize(ctx, conn);
-        if (!r.done) return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true };
+      const finalized = new Set(current.finalizedParts ?? []);
+      const pending = [...parts.inside].reverse().filter((p) => p.finalize && p.applies(ctx.spec) && !finalized.has(p.name));
+      if (pending.length > 0) {
+        const conn = await server.connectionForCleanup(ctx);
+        for (const part of pending) {
+          const r = await (part.finalize as NonNullable<DatabasePart['finalize']>)(ctx, conn);
+          if (!r.done) return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true };
+          finalized.add(part.name);
+        }
+        // Recorded before the server goes: once it is being deleted the inside parts cannot be reached.
+        await patchStatus(mgr.client, RESOURCE, obj, { finalizedParts: [...finalized].sort() }, mgr.fieldManager);
       }
       const r = await server.finalize(ctx);
       if (!r.done) return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true };

@@ -475,6 +475,9 @@ export const tenantDatabaseStatusSchema = z
     serverVersion: z.string().max(64).optional().describe('PostgreSQL version the server runs.'),
     azureResourceId: z.string().max(1024).optional().describe('ARM resource ID of the Flexible Server.'),
     connectionSecret: z.string().max(253).optional().describe('Name of the Secret with the connection details.'),
+    // The orchestrator: parts whose cleanup finished during deletion, so a later pass (the server being
+    // deleted, hence unreachable) does not ask them again.
+    finalizedParts: z.array(z.string().max(32)).max(8).optional().describe('Parts whose cleanup is done while the object is being deleted.'),
     // The database part (issue 7): what the operator keeps in shape inside the server.
     database: z
       .object({

@@ -1,8 +1,9 @@
 // What an informer keeps of each object it caches: everything but the fields no controller reads, as
-// client-go's informer transforms (SetTransform) are used to strip managedFields. Measured on the
-// production entrypoint (test/bench/production-entrypoint.ts): managedFields and kubectl's
-// last-applied-configuration annotation (a second copy of the whole object as JSON) are most of a cached
-// custom object's size. Optional: the Manager applies it when its `informer.transform` option is set.
+// client-go's informer transforms (SetTransform) are used to strip managedFields. managedFields and
+// kubectl's last-applied-configuration annotation (a second copy of the object as JSON, on everything
+// applied with kubectl or Argo CD) are read by no controller here; no controller PUTs a cached object, so
+// nothing stripped is ever written back. Optional: the Manager applies it when its `informer.transform`
+// option is set (src/main.ts sets it).
 import type { KubeObject } from './kubeclient.js';
 
 export type CacheTransform = (obj: KubeObject) => KubeObject;

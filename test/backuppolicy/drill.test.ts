@@ -86,6 +86,7 @@ afterAll(async () => {
 
 test('a drill on request passes, reports RTO and RPO, and leaves no throw-away server', async () => {
   const d = await runDrill('1');
+  console.log(`drill against the emulator: RTO ${d.rtoSeconds} s, RPO ${d.rpoSeconds} s`);
   expect(d.result).toBe('Passed');
   expect(d.failedChecks).toEqual([]);
   expect(d.serverName).toMatch(new RegExp(`^${SERVER}-drill-[0-9a-z]+$`));

@@ -172,7 +172,7 @@ test('down to a target needs allowDown and a down script for every step it passe
 
 test('two runners at once on one database: the advisory lock serialises them and each step runs once', async () => {
   const db = await fresh();
-  const steps = Array.from({ length: 10 }, (_, i) => step(String(i + 1), `CREATE TABLE t${i + 1} (id int); SELECT pg_sleep(0.02);`));
+  const steps = Array.from({ length: 10 }, (_, i) => step(String(i + 1), `CREATE TABLE t${i + 1} (id int); SELECT pg_sleep(0.05);`));
   const waits: string[] = [];
   const [a, b] = await Promise.all([
     runMigration(connections(), db.target, input(db, steps, {}, { appliedBy: 'a' }), { onLockWait: (h) => waits.push(`a:${h}`) }),
@@ -182,7 +182,8 @@ test('two runners at once on one database: the advisory lock serialises them and
   expect(b.outcome).toBe('succeeded');
   expect(a.steps.length + b.steps.length).toBe(10);
   expect(waits.length).toBeGreaterThan(0);
-  expect(waits[0]).toMatch(/tenantdb-operator migration ns\/m \(pid \d+\)/);
+  // The holder may release between the failed try and the look-up; any named holder proves the report.
+  expect(waits.some((w) => /tenantdb-operator migration ns\/m \(pid \d+\)/.test(w))).toBe(true);
   const rows = await db.sql<{ n: string }>('SELECT count(*) AS n FROM tenantdb.schema_migrations');
   expect(rows[0]?.n).toBe('10');
   // The lock is released at the end of each run.

@@ -2,7 +2,7 @@
 // to WebAssembly), so semicolons inside strings, dollar-quoted bodies and comments never cut a
 // statement. Each statement keeps the line it starts on in the script, for error messages a person can
 // find in their file. libpg_query reports byte offsets into the UTF-8 text, hence the Buffer arithmetic.
-import { parse } from '@libpg-query/parser';
+import { loadModule, parse } from '@libpg-query/parser';
 
 export interface ScriptStatement {
   /** The statement's text, without the separating semicolon and leading blank lines/comments. */
@@ -58,6 +58,11 @@ interface RawStmt {
   stmt?: Record<string, unknown>;
   stmt_location?: number;
   stmt_len?: number;
+}
+
+/** Compiles the parser's WebAssembly ahead of the first run (the operator calls it at start). */
+export function warmUpParser(): Promise<void> {
+  return loadModule();
 }
 
 export async function splitStatements(script: string): Promise<ScriptStatement[]> {
