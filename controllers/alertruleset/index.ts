@@ -19,7 +19,7 @@ import type { Manager } from '../../src/runtime/manager.js';
 import { patchStatus } from '../../src/runtime/status.js';
 import type { ControllerSettings } from '../../src/settings.js';
 import { DEFAULT_CONTROLLER_SETTINGS } from '../../src/settings.js';
-import { resourceOf } from '../observe.js';
+import { resourceOf } from '../../src/api/resources.js';
 import { effectiveRules } from './defaults.js';
 import {
   OWNER_TAG,
@@ -92,7 +92,7 @@ async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: Reconc
       const removed = await deleteOwned(clients, info(lookup.server), owner, obj.metadata.name, new Set(), new Set(), true);
       ctx.log.info({ removed }, 'deleted the alerts, action groups and diagnostic setting this set made');
       if (removed > 0) await mgr.events.event(regarding(obj), 'Normal', 'Deleted', 'Delete', `deleted ${removed} Azure Monitor resources this AlertRuleSet made`);
-    } else if (lookup.reason === 'ServerNotReady' && Date.now() - Date.parse(String(obj.metadata.deletionTimestamp)) < DELETE_WAIT_MS) {
+    } else if (lookup.reason === 'ServerNotReady' && lookup.exists && Date.now() - Date.parse(String(obj.metadata.deletionTimestamp)) < DELETE_WAIT_MS) {
       // The server is there but busy (updating, restarting): wait for it rather than leave alerts behind.
       return { requeueAfterMs: WAIT_MS };
     } else {

@@ -21,7 +21,7 @@ import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { patchStatus } from '../../src/runtime/status.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
-import { resourceOf } from '../observe.js';
+import { resourceOf } from '../../src/api/resources.js';
 import { advanceDrill, startDrill, DRILL_TAG, type DrillEnv, type DrillRecord } from './drill.js';
 import { drillLastPassed, drillRpoSeconds, drillRtoSeconds, drillsTotal } from './metrics.js';
 import { backupName, backupPrefix, backupsToDelete } from './naming.js';

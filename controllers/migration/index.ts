@@ -7,7 +7,7 @@ import type { Manager } from '../../src/runtime/manager.js';
 import { selectorMatches } from '../../src/runtime/selectors.js';
 import { warmUpParser } from '../../src/postgres/migrations/split.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
-import { controllerName } from '../observe.js';
+import { controllerName } from '../../src/api/resources.js';
 import { CONFIGMAPS, MIGRATIONS, SECRETS, TENANT_DATABASES, migrationReconciler, type MigrationControllerOptions } from './reconcile.js';
 import { MigrationRuns } from './runs.js';
 

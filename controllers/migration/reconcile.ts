@@ -21,7 +21,7 @@ import type { Manager } from '../../src/runtime/manager.js';
 import { selectorMatches } from '../../src/runtime/selectors.js';
 import { patchStatus } from '../../src/runtime/status.js';
 import type { ControllerSettings } from '../../src/settings.js';
-import { FINALIZER, resourceOf } from '../observe.js';
+import { FINALIZER, resourceOf } from '../../src/api/resources.js';
 import { migrationRunsInProgress, migrationRunsTotal, migrationStepDuration, migrationStepsTotal } from './metrics.js';
 import type { MigrationRuns, Run } from './runs.js';
 import { StepEvents } from './step-events.js';

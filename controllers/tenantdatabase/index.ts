@@ -12,7 +12,7 @@ import type { Manager } from '../../src/runtime/manager.js';
 import { selectorMatches, type LabelSelector } from '../../src/runtime/selectors.js';
 import { patchStatus } from '../../src/runtime/status.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
-import { FINALIZER, resourceOf } from '../observe.js';
+import { FINALIZER, resourceOf } from '../../src/api/resources.js';
 import { SECRETS, type DatabasePart, type PartCondition, type PartOutcome, type ServerPart, type TenantDatabaseContext } from './context.js';
 import { databasePart } from './database.js';
 import { externalServerPart } from './server-external.js';
@@ -143,6 +143,8 @@ export function tenantDatabaseReconciler(mgr: Manager, settings: ControllerSetti
     const outcomes: PartOutcome[] = [];
     const server = ctx.spec.server.azure ? parts.azure : parts.external;
     const so = await server.reconcile(ctx);
+    // A server part that reports in shape but gives no way in would make Ready claim what nobody checked.
+    if (so.condition.ok && !so.connection) so.condition = { ...so.condition, ok: false, stalled: false, reason: 'NoConnection', message: 'the server is in shape but gave no connection for the database' };
     outcomes.push(so);
     if (so.condition.ok && so.connection) {
       for (const part of parts.inside) {

@@ -12,7 +12,7 @@ import { classifyArmError, type ArmErrorInfo } from '../../src/azure/errors.js';
 import { azureClientsFor } from '../../src/azure/provider.js';
 import { deleteAzureDatabase, ensureAzureDatabase } from '../../src/azure/databases.js';
 import { isConflict, type KubeObject } from '../../src/runtime/kubeclient.js';
-import { resourceOf } from '../observe.js';
+import { resourceOf } from '../../src/api/resources.js';
 import { SECRETS, type PartCondition, type ServerConnection, type ServerOutcome, type ServerPart, type TenantDatabaseContext } from './context.js';
 import {
   adminSteps,

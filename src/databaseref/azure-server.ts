@@ -23,7 +23,8 @@ export interface AzureServerRef {
 }
 
 /** Why the server cannot be acted on yet (waiting) or at all (stalled). */
-export type ServerLookup = { ok: true; server: AzureServerRef } | { ok: false; state: 'Reconciling' | 'Stalled'; reason: string; message: string };
+/** `exists`: the server has been created in Azure (it may still be busy); false when it never was or is gone. */
+export type ServerLookup = { ok: true; server: AzureServerRef } | { ok: false; state: 'Reconciling' | 'Stalled'; reason: string; message: string; exists?: boolean };
 
 interface AzureSpec {
   subscriptionId: string;
@@ -60,7 +61,7 @@ export function lookupAzureServer(mgr: Manager, namespace: string | undefined, d
   const status = (td.status ?? {}) as { azureResourceId?: string; serverFQDN?: string; serverState?: string };
   if (!status.azureResourceId || status.serverState !== 'Ready') {
     const state = status.serverState ? `is ${status.serverState}` : 'is not reported yet';
-    return { ok: false, state: 'Reconciling', reason: 'ServerNotReady', message: `waiting for the server of TenantDatabase ${databaseName}: it ${state}` };
+    return { ok: false, state: 'Reconciling', reason: 'ServerNotReady', message: `waiting for the server of TenantDatabase ${databaseName}: it ${state}`, exists: Boolean(status.azureResourceId) };
   }
   let credentialsSecretData: Record<string, string> | undefined;
   if (az.credentialsSecretRef) {

@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
-import { FINALIZER } from '../../controllers/observe.js';
+import { FINALIZER } from '../../src/api/resources.js';
 import { KubeClient, resourcePath, type KubeObject, type ResourceRef, type WatchEvent } from '../../src/runtime/kubeclient.js';
 import type { EnvInfo } from '../env/localenv.js';
 import { repoRoot } from '../env/paths.js';

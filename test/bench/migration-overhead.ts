@@ -16,7 +16,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { registerMigrationController } from '../../controllers/migration/index.js';
-import { resourceOf } from '../../controllers/observe.js';
+import { resourceOf } from '../../src/api/resources.js';
 import { closeAllPostgresConnections } from '../../src/postgres/connections.js';
 import { ident, literal } from '../../src/postgres/ident.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../../src/runtime/kubeclient.js';

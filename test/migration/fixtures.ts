@@ -2,7 +2,7 @@
 // made Ready by writing their status through the /status subresource (no TenantDatabase controller
 // runs here), pointing at a database and administrator created on the environment's server.
 import { registerMigrationController } from '../../controllers/migration/index.js';
-import { resourceOf } from '../../controllers/observe.js';
+import { resourceOf } from '../../src/api/resources.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../../src/runtime/kubeclient.js';
 import { Manager } from '../../src/runtime/manager.js';
 import { DEFAULT_CONTROLLER_SETTINGS } from '../../src/settings.js';

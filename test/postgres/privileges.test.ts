@@ -1,7 +1,7 @@
 // Pure logic of the grant convergence: the diff both ways, grouping, default privileges, SQL text with
 // quoted names, and the SCRAM verifier's format.
 import { describe, expect, test } from '@jest/globals';
-import { changeSql, defaultChangeSql, desiredFor, diffDefaultAcls, diffObjectAcls, PUBLIC, type ObjectAcl } from '../../src/postgres/database/privileges.js';
+import { changeSql, defaultChangeSql, desiredFor, desiredForMaterializedView, diffDefaultAcls, diffObjectAcls, PUBLIC, type ObjectAcl } from '../../src/postgres/database/privileges.js';
 import { generatePassword, PASSWORD_PATTERN, scramVerifier } from '../../src/postgres/database/scram.js';
 import { StatementLog } from '../../src/postgres/database/sync.js';
 
@@ -80,5 +80,17 @@ describe('passwords', () => {
     const log = new StatementLog();
     log.record(`ALTER ROLE "a" WITH PASSWORD '${scramVerifier(generatePassword())}'`);
     expect(log.statements).toEqual([`ALTER ROLE "a" WITH PASSWORD '<scram verifier>'`]);
+  });
+});
+
+describe('materialized views (no row-level security)', () => {
+  test('give the application nothing and the cross-tenant roles SELECT; an application grant is revoked', () => {
+    const all = { application: 'app', admin: 'adm', analytics: 'ana' };
+    const mv: ObjectAcl = { kind: 'TABLE', target: '"public"."summary"', entries: [{ grantee: 'app', privilege: 'SELECT', grantable: false }], materialized: true };
+    const changes = diffObjectAcls([mv], (_k, _t, o) => (o.materialized ? desiredForMaterializedView(all) : desiredFor('TABLE', all)));
+    const sql = changes.map(changeSql).join('\n');
+    expect(sql).toMatch(/REVOKE SELECT ON TABLE "public"."summary" FROM "app"/);
+    expect(sql).toMatch(/GRANT SELECT ON TABLE "public"."summary" TO "adm", "ana"|GRANT SELECT ON TABLE "public"."summary" TO "adm"/);
+    expect(sql).not.toMatch(/INSERT|UPDATE|DELETE/);
   });
 });

@@ -158,7 +158,12 @@ export async function readOwnedObjects(db: Queryable, owner: string, grantees: r
     [owner, grantees],
   );
   return [
-    ...rel.rows.map((x): ObjectAcl => ({ kind: x.relkind === 'S' ? 'SEQUENCE' : 'TABLE', target: qualified(x.nspname, x.relname), entries: entries(x.acl).filter((e) => e.grantee !== PUBLIC) })),
+    ...rel.rows.map((x): ObjectAcl => ({
+      kind: x.relkind === 'S' ? 'SEQUENCE' : 'TABLE',
+      target: qualified(x.nspname, x.relname),
+      entries: entries(x.acl).filter((e) => e.grantee !== PUBLIC),
+      ...(x.relkind === 'm' ? { materialized: true } : {}),
+    })),
     // The argument list is the server's own rendering (names and types quoted by PostgreSQL itself); it
     // identifies the overload and never comes from user input of ours.
     ...fn.rows.map((x): ObjectAcl => ({ kind: 'ROUTINE', target: `${qualified(x.nspname, x.proname)}(${x.args})`, entries: entries(x.acl).filter((e) => e.grantee !== PUBLIC) })),

@@ -56,6 +56,11 @@ export interface ObjectAcl {
   kind: ObjectKind;
   target: string;
   entries: AclEntry[];
+  /**
+   * A materialized view: it has no row-level security, so a view over tenant tables would hand the
+   * application every tenant's rows. The application gets nothing on it; the cross-tenant roles read it.
+   */
+  materialized?: boolean;
 }
 
 /** Desired privileges per grantee (role name or PUBLIC); grantees absent from the map are not managed. */
@@ -74,7 +79,7 @@ function granteeSql(g: string): string {
 }
 
 /** The changes that make every object's managed entries equal the desired ones. */
-export function diffObjectAcls(objects: readonly ObjectAcl[], desiredByKind: (kind: ObjectKind, target: string) => DesiredGrants): PrivilegeChange[] {
+export function diffObjectAcls(objects: readonly ObjectAcl[], desiredByKind: (kind: ObjectKind, target: string, obj: ObjectAcl) => DesiredGrants): PrivilegeChange[] {
   // key: action|kind|grantee|privs -> targets
   const groups = new Map<string, PrivilegeChange>();
   const add = (action: PrivilegeChange['action'], kind: ObjectKind, grantee: string, privileges: string[], target: string) => {
@@ -86,7 +91,7 @@ export function diffObjectAcls(objects: readonly ObjectAcl[], desiredByKind: (ki
     else groups.set(key, { action, kind, grantee, privileges: sorted, targets: [target] });
   };
   for (const obj of objects) {
-    const desired = desiredByKind(obj.kind, obj.target);
+    const desired = desiredByKind(obj.kind, obj.target, obj);
     for (const [grantee, want] of desired) {
       const have = obj.entries.filter((e) => e.grantee === grantee);
       const haveSet = new Set(have.map((e) => e.privilege));
@@ -155,6 +160,14 @@ export function defaultChangeSql(owner: string, c: DefaultPrivilegeChange): stri
 }
 
 /** The desired grants on objects of `kind` for the managed login roles present. */
+/** On a materialized view (no row-level security): nothing for the application, SELECT for the cross-tenant roles. */
+export function desiredForMaterializedView(roles: Partial<Record<RoleKind, string>>): DesiredGrants {
+  const m = new Map<string, ReadonlySet<string>>();
+  if (roles.application) m.set(roles.application, new Set());
+  for (const rk of ['admin', 'analytics'] as const) if (roles[rk]) m.set(roles[rk] as string, new Set(['SELECT']));
+  return m;
+}
+
 export function desiredFor(kind: ObjectKind, roles: Partial<Record<RoleKind, string>>): DesiredGrants {
   const m = new Map<string, ReadonlySet<string>>();
   for (const rk of Object.keys(ROLE_PRIVILEGES) as RoleKind[]) {

@@ -5,7 +5,7 @@
 // Every statement run is recorded (passwords never appear: only SCRAM verifiers, and the log redacts those).
 import { ident, literal } from '../ident.js';
 import { readCurrentUser, readDatabase, readDefaultAcls, readExtensions, readMembership, readOwnedObjects, readRoles, readSchemas, type Queryable, type RoleInfo } from './catalog.js';
-import { changeSql, defaultChangeSql, desiredFor, diffDefaultAcls, diffObjectAcls, PUBLIC, ROLE_PRIVILEGES, type DesiredGrants, type ObjectAcl, type RoleKind } from './privileges.js';
+import { changeSql, defaultChangeSql, desiredFor, desiredForMaterializedView, diffDefaultAcls, diffObjectAcls, PUBLIC, ROLE_PRIVILEGES, type DesiredGrants, type ObjectAcl, type RoleKind } from './privileges.js';
 import { scramVerifier } from './scram.js';
 
 export interface ManagedRoles {
@@ -256,7 +256,8 @@ export async function syncGrants(db: Queryable, roles: ManagedRoles, log: Statem
   const schemaAcls: ObjectAcl[] = schemas.map((s) => ({ kind: 'SCHEMA', target: ident(s.name), entries: s.acl.filter((e) => e.grantee !== PUBLIC) }));
   const objects = await readOwnedObjects(db, roles.owner, grantees);
   const byKind = new Map((['SCHEMA', 'TABLE', 'SEQUENCE', 'ROUTINE'] as const).map((k) => [k, desiredFor(k, roles)]));
-  statements.push(...diffObjectAcls([...schemaAcls, ...objects], (k) => byKind.get(k as 'SCHEMA') as DesiredGrants).map(changeSql));
+  const matview = desiredForMaterializedView(roles);
+  statements.push(...diffObjectAcls([...schemaAcls, ...objects], (k, _t, o) => (o.materialized ? matview : (byKind.get(k as 'SCHEMA') as DesiredGrants))).map(changeSql));
   const defaults = await readDefaultAcls(db, roles.owner, grantees);
   const defaultChanges = diffDefaultAcls(defaults, (k) => desiredFor(k === 'TABLES' ? 'TABLE' : k === 'SEQUENCES' ? 'SEQUENCE' : 'ROUTINE', roles));
   statements.push(...defaultChanges.map((c) => defaultChangeSql(roles.owner, c)));
