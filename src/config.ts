@@ -74,7 +74,7 @@ export const USAGE = `Usage: tenantdb-operator [flags]
   --azure-ca-file <path>                extra CA (PEM) trusted for ARM and Entra            (AZURE_CA_FILE)
   --azure-static-token-file <path>      file with a fixed ARM bearer token; loopback endpoints only (AZURE_STATIC_TOKEN_FILE)
   --postgres-ca-file <path>             extra CA (PEM) trusted for database servers         (POSTGRES_CA_FILE)
-  --postgres-hosts-file <path>          JSON map of host name to address for database servers (POSTGRES_HOSTS_FILE)
+  --postgres-hosts-file <path>          JSON maps (':'-separated) of host name to address for database servers (POSTGRES_HOSTS_FILE)
   -h, --help                            show this help
 `;
 
