@@ -130,7 +130,9 @@ async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: Reconc
   const lookup = lookupAzureServer(mgr, req.namespace, spec.databaseRef.name, 'AlertRuleSet');
   if (!lookup.ok) {
     await write({ state: lookup.state, reason: lookup.reason, message: lookup.message });
-    return lookup.state === 'Reconciling' ? { requeueAfterMs: WAIT_MS } : {};
+    // Waiting on the TenantDatabase (or its Secrets): the watch on it brings this object back when it
+    // changes, so a fleet of waiting objects costs no polling.
+    return {};
   }
 
   // Webhook URIs often carry a token: they live only in memory and in the ARM request body.

@@ -194,7 +194,9 @@ async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: Reconc
   const lookup = lookupAzureServer(mgr, req.namespace, spec.databaseRef.name, 'BackupPolicy');
   if (!lookup.ok) {
     await write({ state: lookup.state, reason: lookup.reason, message: lookup.message });
-    return lookup.state === 'Reconciling' ? { requeueAfterMs: 30_000 } : {};
+    // Waiting on the TenantDatabase (or its Secrets): the watch on it brings this object back when it
+    // changes, so a fleet of waiting objects costs no polling.
+    return {};
   }
   const server = lookup.server;
   const clients = clientsFor(settings, server);

@@ -244,7 +244,7 @@ export class InstanceManager {
   }
 
   private async restoreFromBackup(o: { key: string; fqdn: string; dir: string; source: InstanceRecord; settings: Record<string, string>; pointInTime: Date; dataDir: string; retentionDays?: number }): Promise<InstanceRecord> {
-    const running = await o.source.server.ping();
+    const running = await sourceAnswers(o.source.server, o.source.dataDir);
     const src = running ? await this.superClient(o.source, 'postgres') : undefined;
     let recovery: Record<string, string>;
     try {
@@ -331,4 +331,28 @@ export class InstanceManager {
   async stopAll(): Promise<void> {
     await Promise.all([...this.instances.values()].map((r) => r.server.stop().catch(() => {})));
   }
+}
+
+/**
+ * Whether the source's PostgreSQL runs, for a restore: a live postmaster is asked several times, since one
+ * slow TLS handshake on a loaded machine must not turn "running" into "down" (a restore from a source
+ * taken for down replays only what is archived, and loses the newest writes).
+ */
+async function sourceAnswers(server: { ping(): Promise<boolean> }, dataDir: string): Promise<boolean> {
+  let pid = NaN;
+  try {
+    pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return false;
+  }
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  for (let i = 0; i < 10; i++) {
+    if (await server.ping()) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
 }
