@@ -1,5 +1,7 @@
-// The Kubernetes writes and reads the operator's code can make outside its informers: every
-// `client.<verb>(<CONSTANT>` call in controllers/ and src/, with the constant's ResourceRef. The audit log
+// The Kubernetes writes and reads the operator's code can make outside the manager's informers: every
+// `client.<verb>(<CONSTANT>` call in controllers/ and src/, with the constant's ResourceRef, and the
+// list + watch of an Informer built on a named constant (leader election's Lease watch, which a run that
+// wins the lease at once may stop before its watch request goes out). The audit log
 // proves what a run used; this scan covers the code paths a run does not reach (a deletionPolicy, a cache
 // that lags our own write), so the chart's rules are sufficient for those too.
 import fs from 'node:fs';
@@ -30,6 +32,12 @@ export function codeRequestTriples(): { triple: string; at: string }[] {
       if (!ref) continue;
       const line = text.slice(0, m.index).split('\n').length;
       out.push({ triple: `${ref.group}/${ref.plural}:${m[1]}`, at: `${path.relative(repoRoot, f)}:${line}` });
+    }
+    for (const m of text.matchAll(/new Informer\(\{[^}]*?\bresource:\s*([A-Z_]+)\b/g)) {
+      const ref = refs.get(m[1] as string);
+      if (!ref) continue;
+      const line = text.slice(0, m.index).split('\n').length;
+      for (const verb of ['list', 'watch']) out.push({ triple: `${ref.group}/${ref.plural}:${verb}`, at: `${path.relative(repoRoot, f)}:${line}` });
     }
   }
   return out;

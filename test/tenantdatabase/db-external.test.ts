@@ -151,8 +151,22 @@ describe('external server', () => {
     });
 
     // A dropped role is created again and its Secret's password works.
-    await asSuperuser((c) => c.query(`DROP OWNED BY ${ident(roles.adm)}`), db);
-    await asSuperuser((c) => c.query(`DROP ROLE ${ident(roles.adm)}`));
+    // In one transaction, retried: a sync still running from the Secret edit may grant to the role
+    // between a separate DROP OWNED and DROP ROLE.
+    await eventually('admin role dropped', async () =>
+      asSuperuser(async (c) => {
+        try {
+          await c.query('BEGIN');
+          await c.query(`DROP OWNED BY ${ident(roles.adm)}`);
+          await c.query(`DROP ROLE ${ident(roles.adm)}`);
+          await c.query('COMMIT');
+          return true;
+        } catch (err) {
+          await c.query('ROLLBACK');
+          throw err;
+        }
+      }, db),
+    );
     await nudge(h.ns, name);
     const adm = (await secret('admin-connection'))?.data.uri as string;
     await eventually('dropped role back', async () => (await tryConnect(adm, caPem())).ok);
