@@ -27,7 +27,12 @@ const result = await build({
   target: 'node24',
   treeShaking: true,
   minifySyntax: true,
-  minifyWhitespace: false,
+  // Whitespace minification also drops the comments esbuild otherwise keeps. One character above U+00FF
+  // in them (an em dash in a dependency's comment is enough) makes V8 hold the whole source as a
+  // two-byte string: 12 MiB instead of under 5 (measured in the heap snapshot). Stack traces map back
+  // through the linked source map; names stay (keepNames).
+  minifyWhitespace: true,
+  charset: 'ascii',
   keepNames: true,
   sourcemap: 'linked',
   legalComments: 'linked',

@@ -5,7 +5,6 @@ import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Request } from '../../src/runtime/controller.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { selectorMatches } from '../../src/runtime/selectors.js';
-import { warmUpParser } from '../../src/postgres/migrations/split.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
 import { controllerName } from '../../src/api/resources.js';
 import { CONFIGMAPS, MIGRATIONS, SECRETS, TENANT_DATABASES, migrationReconciler, type MigrationControllerOptions } from './reconcile.js';
@@ -60,7 +59,5 @@ export function registerMigrationController(mgr: Manager, settings: ControllerSe
     ],
   });
   enqueue = (key) => controller.enqueue(key);
-  // The first run should not pay for compiling the SQL parser's WebAssembly.
-  warmUpParser().catch((err: unknown) => mgr.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'SQL parser failed to load; migration runs will report it'));
   return runs;
 }

@@ -12,6 +12,7 @@ import { gatherSteps, inputFingerprint, type ConfigMapLike, type Step } from '..
 import { describePgError, postgresConnections, type PostgresConnections } from '../../src/postgres/connections.js';
 import { readHistory } from '../../src/postgres/migrations/history.js';
 import { runMigration, type RunResult } from '../../src/postgres/migrations/runner.js';
+import { warmUpParser } from '../../src/postgres/migrations/split.js';
 import { adminTargetForTenantDatabase, type TenantDatabaseLike } from '../../src/postgres/tenant-target.js';
 import { metaTime, setHealth, type Condition, type Health } from '../../src/runtime/conditions.js';
 import type { ReconcileFn, Result } from '../../src/runtime/controller.js';
@@ -294,6 +295,9 @@ export function migrationReconciler(mgr: Manager, settings: ControllerSettings, 
           const t0 = performance.now();
           const stepEvents = new StepEvents(name, event);
           try {
+            // The SQL parser is loaded on the first run, before the lock and the first step's clock
+            // (a failure to load is reported by the step that needs it).
+            await warmUpParser().catch(() => undefined);
             const r = await runMigration(conns, t.target, { ...runInput, signal }, {
               onLockWait: (holder) => Object.assign(run.progress, { state: 'waiting-for-lock', lockHolder: holder }),
               onLocked: () => Object.assign(run.progress, { state: 'running', lockHolder: undefined }),
@@ -383,7 +387,9 @@ export function migrationReconciler(mgr: Manager, settings: ControllerSettings, 
     const later = [...evals.values()].map((e) => e.requeueAfterMs).filter((d): d is number => d !== undefined && d > 0);
     if (later.length > 0) return { requeueAfterMs: Math.min(...later) };
     if ([...evals.values()].some((e) => e.retryable)) return { requeue: true };
-    if (dbs.some((d) => d.phase === 'Pending')) return { requeueAfterMs: 30_000 };
+    // A database that is not there or not Ready yet brings this Migration back through the TenantDatabase
+    // watch (and the sync period); polling it too would cost every waiting Migration a reconcile each 30 s.
+    if (dbs.some((d) => d.phase === 'Pending' && d.reason !== 'WaitingForDatabase')) return { requeueAfterMs: 30_000 };
     return {};
   };
 }

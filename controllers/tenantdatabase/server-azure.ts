@@ -3,6 +3,16 @@
 // is not empty. Every write is a long-running operation that takes the server's lock, so at most one
 // is in flight per server: it is started, its poller state recorded in status, and the object requeued
 // after Retry-After; the next pass polls it once (azure/operations.ts). A converged pass only reads.
+//
+// Reads are a budget the whole subscription shares, so the server itself is read from its resource
+// group's shared list (azure/server-directory.ts: one paged list answers for every object of the
+// group; an absence that would lead to a create or end a deletion is confirmed by a GET of the server),
+// and a create is waited for by watching that list for the server to be Ready instead of polling its
+// operation (nor does its start poll right after the PUT); the operation is still recorded (a restarted
+// operator sends no second create) and polled when the list cannot tell (the server gone or in an
+// unexpected state, which is how a Failed create shows, or the create running longer than
+// LRO_CHECK_MS): that poll reports ARM's code and message. Child lists are read only when the spec
+// declares those children.
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Server } from '@azure/arm-postgresql-flexible';
 import type { AzureServerSpec, TenantDatabaseStatus } from '../../src/api/tenantdatabase.js';
@@ -32,7 +42,8 @@ import {
   serverPatch,
 } from './azure/desired.js';
 import { pollOperation, startOperation, type OperationKind, type OperationRecord } from './azure/operations.js';
-import { cachedRead, clearPoll, invalidate, pollWait, remember, setNextPoll } from './azure/read-cache.js';
+import { cachedRead, clearPoll, invalidate, pollWait, setNextPoll } from './azure/read-cache.js';
+import { MIN_LIST_INTERVAL_MS, serversOf, WAIT_FRESH_MS } from './azure/server-directory.js';
 
 export const ADOPT_ANNOTATION = 'tenantdb.io/adopt';
 /** Set on an administrator password Secret the operator generated (so adoption may apply it). */
@@ -42,6 +53,12 @@ const BACKUP_POLICIES = resourceOf('BackupPolicy');
 const DEFAULT_POLL_MS = 5_000;
 const MAX_POLL_MS = 60_000;
 const STALLED_RECHECK_MS = 10 * 60_000;
+/** A create watched through the list is still polled this often, should its server never turn Ready. */
+const LRO_CHECK_MS = 60_000;
+/** Creates whose end the group's list shows (the new server turns Ready). */
+const WATCHED: ReadonlySet<OperationKind> = new Set(['servers.create', 'replicas.create']);
+/** States a server passes through while a create runs; any other (or none) sends us to the operation. */
+const CREATING_STATES = new Set(['provisioning', 'updating', 'starting', 'restarting']);
 
 type AzureStatus = NonNullable<TenantDatabaseStatus['azure']>;
 
@@ -57,6 +74,9 @@ interface Pass {
 }
 
 const pollDelay = (ms: number | undefined) => Math.min(Math.max(ms ?? DEFAULT_POLL_MS, 500), MAX_POLL_MS);
+
+/** How often an object whose (watched) credentials Secret does not exist looks again without an event. */
+const SECRET_RECHECK_MS = 5 * 60_000;
 
 function cond(ok: boolean, reason: string, message: string, stalled?: boolean): PartCondition {
   return { type: 'ServerReady', ok, reason, message, ...(stalled !== undefined && !ok ? { stalled } : {}) };
@@ -132,10 +152,6 @@ function versionOf(s: Server): string | undefined {
   return s.minorVersion.includes('.') ? s.minorVersion : `${s.version}.${s.minorVersion}`;
 }
 
-function isNotFound(err: unknown): boolean {
-  return classifyArmError(err).kind === 'not-found';
-}
-
 // Read-cache keys: per clients (credentials may see different things), subscription, group and server.
 const clientIds = new WeakMap<AzureClients, number>();
 let nextClientId = 0;
@@ -145,15 +161,27 @@ function keyOf(clients: AzureClients, rg: string, server: string): string {
   return `${id}|${clients.postgres.subscriptionId}|${rg}|${server}|`.toLowerCase();
 }
 
-async function getServer(clients: AzureClients, rg: string, name: string): Promise<Server | undefined> {
-  return cachedRead(keyOf(clients, rg, name) + 'server', async () => {
-    try {
-      return await clients.postgres.servers.get(rg, name);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+/**
+ * The server from its group's shared list. With `confirmAbsence` (the caller would create it, or let
+ * go of it, on an absence) an absence is confirmed by a GET of the server itself.
+ */
+async function getServer(clients: AzureClients, rg: string, name: string, confirmAbsence = false, notBefore?: number): Promise<Server | undefined> {
+  const dir = serversOf(clients, rg);
+  const s = await dir.get(name, notBefore !== undefined ? { notBefore } : {});
+  if (s || !confirmAbsence) return s;
+  return dir.read(name);
+}
+
+// In memory only (losing them costs one read or poll): how often a watched create is looked at, and
+// when its operation was last polled.
+const watchEvery = new Map<string, number>();
+const lroPolledAt = new Map<string, number>();
+
+function forgetOp(op: OperationRecord): void {
+  const k = opKey(op);
+  clearPoll(k);
+  watchEvery.delete(k);
+  lroPolledAt.delete(k);
 }
 
 function cachedList<T>(clients: AzureClients, rg: string, server: string, what: string, list: () => AsyncIterable<T>): Promise<T[]> {
@@ -232,13 +260,27 @@ async function adminPassword(ctx: TenantDatabaseContext, az: AzureServerSpec): P
 async function begin(p: Pass, kind: OperationKind, target: string, body: unknown, reason: string, message: string): Promise<ServerOutcome> {
   const { resourceGroup: rg, name } = p.az;
   invalidate(keyOf(p.clients, rg, name));
-  if (kind === 'replicas.create' || kind === 'replicas.delete') invalidate(keyOf(p.clients, rg, target));
-  const r = await startOperation(p.clients.postgres, kind, rg, name, target, body);
+  const replica = kind === 'replicas.create' || kind === 'replicas.delete';
+  if (replica) invalidate(keyOf(p.clients, rg, target));
+  const dir = serversOf(p.clients, rg);
+  let r: Awaited<ReturnType<typeof startOperation>>;
+  try {
+    // A watched create needs no poll right after its PUT: the list shows when it is done.
+    r = await startOperation(p.clients.postgres, kind, rg, name, target, body, { poll: !WATCHED.has(kind) });
+  } finally {
+    // Sent (or maybe sent): later reads of these servers must not predate the write.
+    dir.touch(name);
+    if (replica) dir.touch(target);
+  }
   await p.ctx.event('Normal', reason, message);
   p.ctx.log.info({ kind, target }, 'azure operation started');
   if (r.done) return outcome(p, cond(false, reason, message, false), { requeueAfterMs: 500 });
   p.st.operation = { kind, target, startedAt: new Date().toISOString(), pollerState: r.pollerState! };
-  setNextPoll(opKey(p.st.operation as OperationRecord), Date.now() + pollDelay(r.retryAfterMs));
+  const k = opKey(p.st.operation as OperationRecord);
+  setNextPoll(k, Date.now() + pollDelay(r.retryAfterMs));
+  // After Retry-After, a watched create is looked at as often as its group's list may refresh: looking
+  // costs no read of its own, and the object is Ready as soon as a list shows it.
+  if (WATCHED.has(kind)) watchEvery.set(k, Math.min(pollDelay(r.retryAfterMs), MIN_LIST_INTERVAL_MS));
   return outcome(p, cond(false, reason, message, false), { requeueAfterMs: pollDelay(r.retryAfterMs) });
 }
 
@@ -268,46 +310,73 @@ async function converge(p: Pass): Promise<ServerOutcome> {
   const rg = az.resourceGroup;
   const opLabel = (op: OperationRecord) => `${op.kind} of ${op.target}`;
 
-  // 1. An operation in flight: poll it once.
+  // 1. An operation in flight: a create is watched through the group's list, the others polled once.
+  const passStart = Date.now();
   const op = p.st.operation as OperationRecord | undefined;
   if (op) {
+    const key = opKey(op);
     const waiting = () => cond(false, op.kind === 'servers.create' ? 'Provisioning' : 'Updating', `waiting for ${opLabel(op)} (started ${op.startedAt})`, false);
-    // Reconciled again before Retry-After (our own status write, a related object): do not poll yet.
-    const wait = pollWait(opKey(op));
-    if (wait > 0) {
+    const wait = (ms: number) => {
+      setNextPoll(key, Date.now() + ms);
       p.fields = { ...p.fields, ...currentServerFields(ctx) };
-      return outcome(p, waiting(), { requeueAfterMs: wait });
+      return outcome(p, waiting(), { requeueAfterMs: ms });
+    };
+    // Reconciled again before Retry-After (our own status write, a related object): do not look yet.
+    const early = pollWait(key);
+    if (early > 0) {
+      p.fields = { ...p.fields, ...currentServerFields(ctx) };
+      return outcome(p, waiting(), { requeueAfterMs: early });
     }
-    try {
-      const r = await pollOperation(clients.postgres, rg, az.name, op);
-      if (!r.done) {
-        p.st.operation = { ...op, pollerState: r.pollerState ?? op.pollerState };
-        setNextPoll(opKey(op), Date.now() + pollDelay(r.retryAfterMs));
-        p.fields = { ...p.fields, ...currentServerFields(ctx) };
-        return outcome(p, waiting(), { requeueAfterMs: pollDelay(r.retryAfterMs) });
-      }
-      p.st.operation = undefined;
-      clearPoll(opKey(op));
-      invalidate(keyOf(clients, rg, az.name));
-      if (op.kind === 'replicas.create' || op.kind === 'replicas.delete') invalidate(keyOf(clients, rg, op.target));
-      // The final GET of a server PUT/PATCH is the server as it is now: no need to read it again.
-      const res = r.result as Server | undefined;
-      if ((op.kind === 'servers.create' || op.kind === 'servers.update') && res?.name?.toLowerCase() === az.name.toLowerCase() && res.state) remember(keyOf(clients, rg, az.name) + 'server', res);
-      ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation succeeded');
-    } catch (err) {
-      p.st.operation = undefined;
-      clearPoll(opKey(op));
-      invalidate(keyOf(clients, rg, az.name));
-      const e = classifyArmError(err);
-      if (e.kind === 'not-found' && e.code !== 'ResourceGroupNotFound') {
-        // The operation is gone (the emulator or ARM forgot it): look at the resource again.
-        ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation no longer known; re-reading');
-      } else if (e.kind === 'operation-failed' || e.kind === 'quota' || e.kind === 'server') {
-        await ctx.event('Warning', 'OperationFailed', `${opLabel(op)} failed: ${e.code}: ${e.message}`);
-        return outcome(p, cond(false, 'OperationFailed', `${opLabel(op)} failed: ${e.code}: ${e.message}; retrying`, false), { retry: true });
-      } else {
-        p.st.operation = op; // a failed poll (throttled, network): keep polling the same operation
-        return failure(p, err, `polling ${opLabel(op)}`);
+    let poll = true;
+    if (WATCHED.has(op.kind)) {
+      const started = Date.parse(op.startedAt);
+      const startedAt = Number.isFinite(started) ? started : 0;
+      // A list that started after the create was accepted (and recently): it shows the new server.
+      const s = await serversOf(clients, rg).get(op.target, { notBefore: Math.max(startedAt, passStart - WAIT_FRESH_MS) });
+      const state = (s?.state ?? '').toLowerCase();
+      if (state === 'ready') {
+        p.st.operation = undefined;
+        forgetOp(op);
+        invalidate(keyOf(clients, rg, az.name));
+        if (op.kind === 'replicas.create') invalidate(keyOf(clients, rg, op.target));
+        ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation succeeded (server Ready)');
+        poll = false;
+      } else if (s && CREATING_STATES.has(state) && Date.now() - (lroPolledAt.get(key) ?? startedAt) < LRO_CHECK_MS) {
+        return wait(watchEvery.get(key) ?? DEFAULT_POLL_MS); // (unknown after a restart: the default poll interval)
+      } else lroPolledAt.set(key, Date.now());
+    }
+    if (poll) {
+      const polledAt = Date.now();
+      try {
+        const r = await pollOperation(clients.postgres, rg, az.name, op);
+        if (!r.done) {
+          p.st.operation = { ...op, pollerState: r.pollerState ?? op.pollerState };
+          return wait(WATCHED.has(op.kind) ? (watchEvery.get(key) ?? pollDelay(r.retryAfterMs)) : pollDelay(r.retryAfterMs));
+        }
+        p.st.operation = undefined;
+        forgetOp(op);
+        invalidate(keyOf(clients, rg, az.name));
+        if (op.kind === 'replicas.create' || op.kind === 'replicas.delete') invalidate(keyOf(clients, rg, op.target));
+        // The final GET of a server PUT/PATCH is the server as it is now: no need to read it again.
+        const res = r.result as Server | undefined;
+        if ((op.kind === 'servers.create' || op.kind === 'servers.update') && res?.name?.toLowerCase() === az.name.toLowerCase() && res.state) serversOf(clients, rg).remember(az.name, res, polledAt);
+        ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation succeeded');
+      } catch (err) {
+        p.st.operation = undefined;
+        forgetOp(op);
+        invalidate(keyOf(clients, rg, az.name));
+        serversOf(clients, rg).touch(op.target);
+        const e = classifyArmError(err);
+        if (e.kind === 'not-found' && e.code !== 'ResourceGroupNotFound') {
+          // The operation is gone (the emulator or ARM forgot it): look at the resource again.
+          ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation no longer known; re-reading');
+        } else if (e.kind === 'operation-failed' || e.kind === 'quota' || e.kind === 'server') {
+          await ctx.event('Warning', 'OperationFailed', `${opLabel(op)} failed: ${e.code}: ${e.message}`);
+          return outcome(p, cond(false, 'OperationFailed', `${opLabel(op)} failed: ${e.code}: ${e.message}; retrying`, false), { retry: true });
+        } else {
+          p.st.operation = op; // a failed poll (throttled, network): keep polling the same operation
+          return failure(p, err, `polling ${opLabel(op)}`);
+        }
       }
     }
   }
@@ -316,7 +385,8 @@ async function converge(p: Pass): Promise<ServerOutcome> {
   const pw = await adminPassword(ctx, az);
   if (pw.problem) return outcome(p, pw.problem, pw.problem.stalled ? {} : { retry: true });
 
-  let server = await getServer(clients, rg, az.name);
+  // Created only on an absence its own GET confirms.
+  const server = await getServer(clients, rg, az.name, true);
   if (!server) {
     const tags = desiredTags(az, undefined, owner, 'created');
     p.st.origin = 'created';
@@ -349,7 +419,7 @@ async function converge(p: Pass): Promise<ServerOutcome> {
   p.st.origin = origin;
 
   if (server.state !== 'Ready') {
-    invalidate(keyOf(clients, rg, az.name)); // look again next time, not at the cached state
+    serversOf(clients, rg).touch(az.name); // look again next time, not at this answer
     const state = server.state ?? 'Unknown';
     const stalled = state === 'Stopped' || state === 'Disabled';
     return outcome(p, cond(false, stalled ? `Server${state}` : state === 'Provisioning' ? 'Provisioning' : 'Updating', `server ${az.name} is ${state}`, stalled), stalled ? {} : { requeueAfterMs: DEFAULT_POLL_MS });
@@ -430,7 +500,7 @@ async function converge(p: Pass): Promise<ServerOutcome> {
   // 8. Read replicas: create missing ones, delete ours that left the spec, report them.
   const replicaStatus: { name: string; state?: string; fqdn?: string }[] = [];
   for (const r of az.readReplicas ?? []) {
-    const rs = await getServer(clients, rg, r.name);
+    const rs = await getServer(clients, rg, r.name, true);
     if (!rs) {
       const rtags = { ...desiredTags(az, undefined, owner, 'created'), 'tenantdb-replica-of': az.name };
       return begin(p, 'replicas.create', r.name, replicaCreateBody(az, r, server.id!, rtags), 'Updating', `creating read replica ${r.name} (${r.location ?? az.location})`);
@@ -445,7 +515,7 @@ async function converge(p: Pass): Promise<ServerOutcome> {
     if (gone) return begin(p, 'replicas.delete', gone, undefined, 'Updating', `deleting read replica ${gone}, not in the spec`);
   }
   const notReady = replicaStatus.find((r) => r.state !== 'Ready');
-  if (notReady) invalidate(keyOf(clients, rg, notReady.name));
+  if (notReady) serversOf(clients, rg).touch(notReady.name);
   if (notReady) return outcome(p, cond(false, 'Updating', `read replica ${notReady.name} is ${notReady.state ?? 'unknown'}`, false), { requeueAfterMs: DEFAULT_POLL_MS });
 
   return outcome(p, cond(true, 'ServerReady', `server ${az.name} is Ready and matches the spec${restartNote}`), { connection: connectionOf(az, server, pw.password, clients) });
@@ -467,7 +537,13 @@ export const azureServerPart: ServerPart = {
     const az = ctx.spec.server.azure!;
     const creds = clientsFor(ctx, az);
     const p = newPass(ctx, az, creds.clients);
-    if (creds.problem) return outcome(p, creds.problem, creds.problem.stalled ? {} : { retry: true });
+    if (creds.problem) {
+      if (creds.problem.stalled) return outcome(p, creds.problem);
+      // A missing credentials Secret is watched: its creation reconciles this object at once, so the
+      // retry is only a slow safety net instead of the rate limiter's (up to 10/s across a fleet).
+      if (creds.problem.reason === 'SecretNotFound') return outcome(p, creds.problem, { requeueAfterMs: SECRET_RECHECK_MS });
+      return outcome(p, creds.problem, { retry: true });
+    }
     try {
       return await converge(p);
     } catch (err) {
@@ -487,9 +563,10 @@ export const azureServerPart: ServerPart = {
     try {
       // Replicas first (a source with replicas cannot go), then the server; only what we created.
       const names = [...(az.readReplicas ?? []).map((r) => r.name), az.name];
+      const passStart = Date.now();
       for (const name of names) {
-        invalidate(keyOf(clients, rg, name)); // deletion polls the real state
-        const s = await getServer(clients, rg, name);
+        // Deletion looks at the real state: a list that started during this pass, a GET for an absence.
+        const s = await getServer(clients, rg, name, true, passStart);
         if (!s) continue;
         const own = ownershipOf(s.tags, owner);
         if (own.kind !== 'ours' || own.origin !== 'created' || s.tags?.[ORIGIN_TAG] !== 'created') {
@@ -497,7 +574,11 @@ export const azureServerPart: ServerPart = {
           continue;
         }
         if (s.state === 'Dropping') return { done: false, requeueAfterMs: DEFAULT_POLL_MS, message: `waiting for ${name} to be deleted` };
-        await clients.postgres.servers.beginDelete(rg, name);
+        try {
+          await clients.postgres.servers.beginDelete(rg, name);
+        } finally {
+          serversOf(clients, rg).touch(name);
+        }
         await ctx.event('Normal', 'Deleting', `deleting server ${name} (deletionPolicy Delete)`);
         return { done: false, requeueAfterMs: DEFAULT_POLL_MS, message: `deleting ${name}` };
       }

@@ -26,6 +26,7 @@ interface SeriesEntry {
 
 export class EventRecorder {
   private readonly series = new Map<string, SeriesEntry>();
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: KubeClient,
@@ -69,6 +70,7 @@ export class EventRecorder {
         },
       });
       this.series.set(key, { name, namespace, count: 1, firstSeen: now });
+      this.schedulePrune();
     } catch (err) {
       this.series.delete(key);
       this.logger.warn({ err: err instanceof Error ? err.message : String(err), reason, object: `${namespace}/${regarding.metadata.name}` }, 'could not record event');
@@ -77,5 +79,19 @@ export class EventRecorder {
 
   private prune(now: number): void {
     for (const [k, v] of this.series) if (now - v.firstSeen > SERIES_WINDOW_MS) this.series.delete(k);
+  }
+
+  /**
+   * Entries past the window go even when no further event comes (a converged fleet records none): one
+   * timer while the map holds entries, so a quiet operator keeps no per-object state here.
+   */
+  private schedulePrune(): void {
+    if (this.pruneTimer) return;
+    this.pruneTimer = setTimeout(() => {
+      this.pruneTimer = undefined;
+      this.prune(Date.now());
+      if (this.series.size > 0) this.schedulePrune();
+    }, SERIES_WINDOW_MS + 1_000);
+    this.pruneTimer.unref();
   }
 }

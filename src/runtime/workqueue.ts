@@ -25,12 +25,16 @@ export class WorkQueue<T> {
   private readonly metrics: QueueMetrics | undefined;
   private readonly now: () => number;
   private readonly metricsTimer: NodeJS.Timeout | undefined;
+  private readonly stopCollect: (() => void) | undefined;
 
   constructor(opts: WorkQueueOptions<T> = {}) {
     this.rateLimiter = opts.rateLimiter ?? defaultControllerRateLimiter<T>();
     this.metrics = opts.metrics;
     this.now = opts.now ?? (() => performance.now());
-    if (this.metrics) {
+    if (this.metrics?.onCollect) {
+      // Computed when scraped: no timer runs while the queue is idle.
+      this.stopCollect = this.metrics.onCollect(() => this.reportInFlight());
+    } else if (this.metrics) {
       this.metricsTimer = setInterval(() => this.reportInFlight(), 500);
       this.metricsTimer.unref();
     }
@@ -148,6 +152,10 @@ export class WorkQueue<T> {
     this.dirty.clear();
     for (const g of this.getters.splice(0)) g(undefined);
     if (this.metricsTimer) clearInterval(this.metricsTimer);
+    if (this.stopCollect) {
+      this.reportInFlight();
+      this.stopCollect();
+    }
     this.metrics?.depth(0);
   }
 

@@ -52,17 +52,74 @@ async function installCrds(env: EnvInfo): Promise<void> {
   await kubectl(env, ['wait', '--for=condition=Established', '--timeout=60s', ...files]);
 }
 
-/** RSS (VmRSS) and CPU seconds (user + system) of a process, from /proc. */
-function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
+/** RSS (VmRSS, and its anonymous / file-backed parts) and CPU seconds (user + system) of a process, from /proc. */
+function procStats(pid: number): { rssMiB: number; rssAnonMiB: number; rssFileMiB: number; cpuSeconds: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { rssMiB: round(rssKb / 1024, 1), cpuSeconds: ticks / CLK_TCK };
+  return { rssMiB: round(kb('VmRSS') / 1024, 1), rssAnonMiB: round(kb('RssAnon') / 1024, 1), rssFileMiB: round(kb('RssFile') / 1024, 1), cpuSeconds: ticks / CLK_TCK };
 }
 
-async function scrape(port: number): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+/**
+ * Where the resident memory is, from /proc/<pid>/smaps: file-backed (the node binary, mostly), glibc's
+ * main heap ([heap], brk), WebAssembly memory (V8 reserves a guard region of several GiB per memory, so
+ * any mapping of 4 GiB or more), and the other anonymous mappings (V8's heap pages, thread arenas, mmap'd
+ * buffers).
+ */
+function rssBreakdown(pid: number): Record<string, number> {
+  const out = { fileMiB: 0, brkHeapMiB: 0, wasmMiB: 0, otherAnonMiB: 0 };
+  let size = 0;
+  let kind: keyof typeof out = 'otherAnonMiB';
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+\s+\S+\s+\S+\s+\S+\s+(\d+)\s*(.*)$/.exec(line);
+    if (head) {
+      const [, inode, name] = head;
+      kind = inode !== '0' ? 'fileMiB' : name === '[heap]' ? 'brkHeapMiB' : 'otherAnonMiB';
+      continue;
+    }
+    const kv = /^(Size|Rss):\s+(\d+) kB/.exec(line);
+    if (!kv) continue;
+    if (kv[1] === 'Size') size = Number(kv[2]);
+    else {
+      const k = kind === 'otherAnonMiB' && size >= 4 * 1024 * 1024 ? 'wasmMiB' : kind;
+      out[k] += Number(kv[2]) / 1024;
+    }
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, round(v, 1)]));
+}
+
+/** RSS of a bare `node` with the same flags, idle: what any Node process costs before our code. */
+async function bareNodeRssMiB(args: string[]): Promise<number> {
+  const child = spawn(process.execPath, [...args, '-e', 'setTimeout(() => undefined, 60_000)'], { stdio: 'ignore' });
+  try {
+    await sleep(1_500);
+    return procStats(child.pid as number).rssMiB;
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/**
+ * The node flags the image runs the bundle with: those between `node` and the script in the Dockerfile's
+ * ENTRYPOINT (exec form), and NODE_OPTIONS when the Dockerfile sets it, so the benchmark runs it as the
+ * image does.
+ */
+export function imageNodeFlags(dockerfile = path.join(repoRoot, 'Dockerfile')): { args: string[]; nodeOptions: string | undefined } {
+  const text = fs.readFileSync(dockerfile, 'utf8');
+  const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text);
+  const argv = entry ? (JSON.parse(entry[1] as string) as string[]) : [];
+  const script = argv.findIndex((a) => a.endsWith('.mjs') || a.endsWith('.js'));
+  const args = argv[0] === 'node' && script > 0 ? argv.slice(1, script) : [];
+  const env = /^ENV\s+NODE_OPTIONS=(?:"([^"]*)"|(\S+))/m.exec(text);
+  return { args, nodeOptions: env ? (env[1] ?? env[2]) : undefined };
+}
+
+async function scrapeText(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+function sumsOf(text: string): Map<string, number> {
   const sums = new Map<string, number>();
   for (const line of text.split('\n')) {
     const m = /^([a-z_:]+)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$/.exec(line);
@@ -71,25 +128,79 @@ async function scrape(port: number): Promise<Map<string, number>> {
   return sums;
 }
 
+async function scrape(port: number): Promise<Map<string, number>> {
+  return sumsOf(await scrapeText(port));
+}
+
+/** Values of one metric by the value of one of its labels (summed over the other labels). */
+function byLabel(text: string, metric: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_:]+)\{([^}]*)\}\s+([0-9.eE+-]+)$/.exec(line);
+    if (!m || m[1] !== metric) continue;
+    const v = new RegExp(`${label}="([^"]*)"`).exec(m[2] as string)?.[1] ?? '';
+    out[v] = (out[v] ?? 0) + Number(m[3]);
+  }
+  return out;
+}
+
+function diff(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]));
+}
+
+const mibs = (r: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v / MiB, 1)]));
+
 interface Run {
   entrypoint: string;
   startupRssMiB: number;
   settled: boolean;
   settleSeconds: number;
   reconciles: number;
-  atSettle: { rssMiB: number; heapUsedMiB: number; heapTotalMiB: number; externalMiB: number };
-  idle: { seconds: number; cpuPercent: number; reconciles: number; rssMiB: number };
+  nodeArgs: string[];
+  atSettle: {
+    rssMiB: number;
+    rssAnonMiB: number;
+    rssFileMiB: number;
+    rssBreakdown: Record<string, number>;
+    heapUsedMiB: number;
+    heapTotalMiB: number;
+    externalMiB: number;
+    /** V8's heap spaces: size reserved and size used. */
+    heapSpaceSizeMiB: Record<string, number>;
+    heapSpaceUsedMiB: Record<string, number>;
+    reconcilesByController: Record<string, number>;
+  };
+  idle: { seconds: number; cpuPercent: number; reconciles: number; reconcilesByController: Record<string, number>; rssMiB: number };
   heapSnapshot?: ReturnType<typeof summarizeHeapSnapshot>;
 }
 
 /** Starts one operator process, lets it take in every object, and measures it settled and idle. */
-async function measure(env: EnvInfo, command: string[], logFile: string, settleTimeoutMs: number, idleMs: number, snapshotDir?: string): Promise<Run> {
+async function measure(
+  env: EnvInfo,
+  command: string[],
+  logFile: string,
+  settleTimeoutMs: number,
+  idleMs: number,
+  snapshotDir?: string,
+  node: { args: string[]; nodeOptions: string | undefined } = { args: [], nodeOptions: undefined },
+): Promise<Run> {
   const [metrics, health] = [await freePort(), await freePort()];
   const out = fs.openSync(logFile, 'w');
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
+  delete childEnv.NODE_OPTIONS;
+  if (node.nodeOptions) childEnv.NODE_OPTIONS = node.nodeOptions;
   const child: ChildProcess = spawn(
     process.execPath,
-    [...(snapshotDir ? ['--heapsnapshot-signal=SIGUSR2'] : []), ...command, `--kubeconfig=${env.kubeconfig}`, `--metrics-bind-address=127.0.0.1:${metrics}`, `--health-probe-bind-address=127.0.0.1:${health}`, '--log-level=warn'],
-    { cwd: snapshotDir ?? repoRoot, stdio: ['ignore', out, out], env: { ...process.env, NODE_ENV: 'production' } },
+    [
+      ...node.args,
+      ...(snapshotDir ? ['--heapsnapshot-signal=SIGUSR2'] : []),
+      ...command,
+      `--kubeconfig=${env.kubeconfig}`,
+      `--metrics-bind-address=127.0.0.1:${metrics}`,
+      `--health-probe-bind-address=127.0.0.1:${health}`,
+      '--log-level=warn',
+    ],
+    { cwd: snapshotDir ?? repoRoot, stdio: ['ignore', out, out], env: childEnv },
   );
   fs.closeSync(out);
   const pid = child.pid as number;
@@ -118,18 +229,29 @@ async function measure(env: EnvInfo, command: string[], logFile: string, settleT
       await sleep(500);
     }
     const settleSeconds = (performance.now() - t0) / 1000;
-    const m = await scrape(metrics);
+    const text0 = await scrapeText(metrics);
+    const m = sumsOf(text0);
+    const ps = procStats(pid);
+    const byController0 = byLabel(text0, 'controller_runtime_reconcile_total', 'controller');
     const atSettle = {
-      rssMiB: procStats(pid).rssMiB,
+      rssMiB: ps.rssMiB,
+      rssAnonMiB: ps.rssAnonMiB,
+      rssFileMiB: ps.rssFileMiB,
+      rssBreakdown: rssBreakdown(pid),
       heapUsedMiB: round((m.get('nodejs_heap_size_used_bytes') ?? NaN) / MiB, 1),
       heapTotalMiB: round((m.get('nodejs_heap_size_total_bytes') ?? NaN) / MiB, 1),
       externalMiB: round((m.get('nodejs_external_memory_bytes') ?? NaN) / MiB, 1),
+      heapSpaceSizeMiB: mibs(byLabel(text0, 'nodejs_heap_space_size_total_bytes', 'space')),
+      heapSpaceUsedMiB: mibs(byLabel(text0, 'nodejs_heap_space_size_used_bytes', 'space')),
+      reconcilesByController: byController0,
     };
     const cpu0 = procStats(pid).cpuSeconds;
     const r0 = m.get('controller_runtime_reconcile_total') ?? 0;
     await sleep(idleMs);
     const end = procStats(pid);
-    const r1 = (await scrape(metrics)).get('controller_runtime_reconcile_total') ?? 0;
+    const text1 = await scrapeText(metrics);
+    const r1 = sumsOf(text1).get('controller_runtime_reconcile_total') ?? 0;
+    const idleByController = diff(byController0, byLabel(text1, 'controller_runtime_reconcile_total', 'controller'));
     let heap: ReturnType<typeof summarizeHeapSnapshot> | undefined;
     if (snapshotDir) {
       child.kill('SIGUSR2');
@@ -149,13 +271,14 @@ async function measure(env: EnvInfo, command: string[], logFile: string, settleT
     return {
       ...(heap ? { heapSnapshot: heap } : {}),
       entrypoint: command.join(' '),
+      nodeArgs: [...node.args, ...(node.nodeOptions ? [`NODE_OPTIONS=${node.nodeOptions}`] : [])],
       startupRssMiB,
       settled,
       settleSeconds: round(settleSeconds, 1),
       reconciles: last,
       atSettle,
       // Includes the /metrics scrape at each end, as a Prometheus would cause.
-      idle: { seconds: idleMs / 1000, cpuPercent: round(((end.cpuSeconds - cpu0) / (idleMs / 1000)) * 100, 2), reconciles: r1 - r0, rssMiB: end.rssMiB },
+      idle: { seconds: idleMs / 1000, cpuPercent: round(((end.cpuSeconds - cpu0) / (idleMs / 1000)) * 100, 2), reconciles: r1 - r0, reconcilesByController: idleByController, rssMiB: end.rssMiB },
     };
   } finally {
     child.kill('SIGTERM');
@@ -175,6 +298,7 @@ export const productionEntrypointBench: Benchmark = {
     'prod-max-idle-cpu-percent': { default: 1, help: 'goal: CPU % of one core while idle' },
     'prod-compare-source': { default: 0, help: '1: also run `node --import tsx src/main.ts` for comparison' },
     'prod-heap-snapshot': { default: 0, help: '1: take a heap snapshot of the settled operator and summarize it' },
+    'prod-node-flags': { default: 0, help: 'node flags instead of those of the Dockerfile ENTRYPOINT, comma separated, leading -- optional (max-semi-space-size=2,max-old-space-size=96); 0: as the image runs it' },
   },
   async run(flags: Flags): Promise<BenchResult> {
     const n = numFlag(flags, this, 'prod-objects');
@@ -185,8 +309,17 @@ export const productionEntrypointBench: Benchmark = {
     const maxIdleCpu = numFlag(flags, this, 'prod-max-idle-cpu-percent');
     const compare = numFlag(flags, this, 'prod-compare-source') === 1;
     const snapshot = numFlag(flags, this, 'prod-heap-snapshot') === 1;
+    const nodeFlagsOverride = typeof flags['prod-node-flags'] === 'string' && flags['prod-node-flags'] !== '0' ? flags['prod-node-flags'].split(/[\s,]+/).filter(Boolean).map((f) => (f.startsWith('-') ? f : `--${f}`)) : undefined;
+    const image = imageNodeFlags();
+    const node = nodeFlagsOverride ? { args: nodeFlagsOverride, nodeOptions: undefined } : image;
     const dir = benchDir(this.name);
-    const params = { objectsPerKind: n, namespaces: nsCount, idleMs, entrypoint: 'node dist/tenantdb-operator.mjs (scripts/bundle.mjs), as the image runs it' };
+    const params = {
+      objectsPerKind: n,
+      namespaces: nsCount,
+      idleMs,
+      entrypoint: `node ${[...node.args, ''].join(' ')}dist/tenantdb-operator.mjs (scripts/bundle.mjs), ${nodeFlagsOverride ? 'with --prod-node-flags instead of the image' : 'as the image runs it (Dockerfile ENTRYPOINT flags)'}`,
+      ...(node.nodeOptions ? { nodeOptions: node.nodeOptions } : {}),
+    };
 
     return withEnv(this.name, { arm: false }, async (env) => {
       // The entrypoint exactly as `npm run build` makes it (externals resolve from the repository's
@@ -227,12 +360,12 @@ export const productionEntrypointBench: Benchmark = {
         log(`created ${n * templates.size} in ${((performance.now() - tc) / 1000).toFixed(1)} s`);
         const snapshotDir = snapshot ? path.join(dir, 'heap') : undefined;
         if (snapshotDir) fs.mkdirSync(snapshotDir, { recursive: true });
-        const bundled = await measure(env, [path.join(outdir, 'tenantdb-operator.mjs')], path.join(dir, 'logs', 'bundle.log'), settleTimeoutMs, idleMs, snapshotDir);
+        const bundled = await measure(env, [path.join(outdir, 'tenantdb-operator.mjs')], path.join(dir, 'logs', 'bundle.log'), settleTimeoutMs, idleMs, snapshotDir, node);
         log(`bundle: ${JSON.stringify(bundled)}`);
         const source = compare ? await measure(env, ['--import', 'tsx', path.join(repoRoot, 'src', 'main.ts')], path.join(dir, 'logs', 'source.log'), settleTimeoutMs, idleMs) : undefined;
         if (source) log(`source: ${JSON.stringify(source)}`);
         const rssMb = round((bundled.atSettle.rssMiB * MiB) / 1e6, 1);
-        const results = { bundle, production: bundled, ...(source ? { sourceWithTsx: source } : {}), kinds: [...templates.keys()] };
+        const results = { bundle, bareNodeRssMiB: await bareNodeRssMiB(node.args), production: bundled, ...(source ? { sourceWithTsx: source } : {}), kinds: [...templates.keys()] };
         const goals = {
           rssMb: goal(`RSS < ${maxRssMb} MB holding ${n} of each kind`, rssMb, rssMb < maxRssMb),
           idleCpu: goal(`idle CPU < ${maxIdleCpu} % of a core`, bundled.idle.cpuPercent, bundled.idle.cpuPercent < maxIdleCpu),

@@ -60,6 +60,33 @@ function armPut(endpoint: string, ca: string, p: string, body: unknown): Promise
   });
 }
 
+type LogEntry = { method: string; path: string; kind: string; status: number };
+
+/** What a request was, for the per-kind counts: `servers.list`, `servers.get`, `firewallRules.list`, `lro.poll`, `PUT servers`… */
+function requestKind(e: LogEntry): string {
+  if (e.kind === 'poll') return 'lro.poll';
+  const m = /\/providers\/Microsoft\.DBforPostgreSQL\/flexibleServers(?:\/([^/]+)(?:\/([^/]+)(?:\/([^/]+))?)?)?$/i.exec(e.path);
+  if (!m) return `${e.method} other`;
+  const [, server, child, childName] = m;
+  const type = !server ? 'servers' : child ?? 'servers';
+  if (e.kind !== 'read') return `${e.method} ${type}`;
+  const collection = !server || (child !== undefined && childName === undefined);
+  return `${type}.${collection ? 'list' : 'get'}`;
+}
+
+function countBy(entries: LogEntry[], n: number): { counts: Record<string, number>; perObject: Record<string, number>; statuses: Record<string, number> } {
+  const counts: Record<string, number> = {};
+  const statuses: Record<string, number> = {};
+  for (const e of entries) {
+    const k = requestKind(e);
+    counts[k] = (counts[k] ?? 0) + 1;
+    const sk = `${k} ${e.status}`;
+    statuses[sk] = (statuses[sk] ?? 0) + 1;
+  }
+  const sorted = Object.fromEntries(Object.entries(counts).sort(([, a], [, b]) => b - a));
+  return { counts: sorted, perObject: Object.fromEntries(Object.entries(sorted).map(([k, v]) => [k, round(v / n, 2)])), statuses };
+}
+
 export const tenantDatabaseAzureFleetBench: Benchmark = {
   name: 'tenantdatabase-azure-fleet',
   description: 'N TenantDatabases on Azure at once against the ARM emulator with ARM\'s real buckets (servers without PostgreSQL instances): time to ServerReady vs the write-bucket floor, 429s, converged writes, operator RSS/CPU',
@@ -175,7 +202,9 @@ export const tenantDatabaseAzureFleetBench: Benchmark = {
         const floorS = Math.max(0, (writes - bucket.capacity) / bucket.refillPerSecond) + lroMs / 1000;
         const readBucket = emu.ctx.throttler.settings.reads;
         const readFloorS = Math.max(0, (reads + polls - readBucket.capacity) / readBucket.refillPerSecond);
+        const byKind = countBy(mine, n);
         log(`${ready}/${n} ServerReady after ${round(elapsedS, 1)} s; writes ${writes}, reads ${reads}, polls ${polls}, 429 ${throttled}; write floor ${round(floorS, 1)} s, read floor ${round(readFloorS, 1)} s`);
+        log(`requests by kind: ${JSON.stringify(byKind.counts)}; by kind and status: ${JSON.stringify(byKind.statuses)}`);
 
         // Converged: a window of short sync periods (the operator runs with --sync-period azfleet-sync-ms).
         emu.ctx.requestLog.clear();
@@ -184,7 +213,8 @@ export const tenantDatabaseAzureFleetBench: Benchmark = {
         await sleep(windowMs);
         const conv = emu.ctx.requestLog.snapshot(since2).entries.filter((e) => e.principal === sp.objectId);
         const convWrites = conv.filter((e) => e.kind === 'write' || e.kind === 'delete').length;
-        const convReads = conv.filter((e) => e.kind === 'read').length;
+        const convReads = conv.filter((e) => e.kind === 'read' || e.kind === 'poll').length;
+        const convByKind = countBy(conv, n);
         const after = procStats(pid);
 
         const goals = {
@@ -205,7 +235,10 @@ export const tenantDatabaseAzureFleetBench: Benchmark = {
             http429: throttled,
             writeFloorSeconds: round(floorS, 1),
             readFloorSeconds: round(readFloorS, 1),
-            converged: { windowSeconds: windowMs / 1000, writes: convWrites, reads: convReads, readsPerObjectPerSync: round(convReads / n / Math.max(1, windowMs / syncMs), 2) },
+            requestsByKind: byKind.counts,
+            requestsPerObjectByKind: byKind.perObject,
+            requestsByKindAndStatus: byKind.statuses,
+            converged: { windowSeconds: windowMs / 1000, writes: convWrites, reads: convReads, readsPerObjectPerSync: round(convReads / n / Math.max(1, windowMs / syncMs), 3), requestsByKind: convByKind.counts },
             operator: { peakRssMiB: peakRss, rssMiBAfter: after.rssMiB, cpuSecondsProvisioning: cpuProvision, cpuSecondsConvergedWindow: round(after.cpuSeconds - cpu1, 2) },
           },
           goals,

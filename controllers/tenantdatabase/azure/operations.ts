@@ -1,6 +1,11 @@
 // Long-running ARM operations without blocking a worker: start one (the SDK sends the initial request
 // and polls once), keep the SDK's serialised poller state in status, and on later passes resume the
 // poller from that state and poll once more. Nothing here waits for an operation to finish.
+//
+// Creates whose end the caller watches elsewhere (the resource group's server list) can be started
+// with `poll: false`: the SDK's poll right after the initial request is not sent (it would only say
+// InProgress and costs a read of the subscription's bucket), and the state the SDK would have saved
+// after the initial response is recorded instead, so later polls resume exactly as before.
 import type { OperationOptions } from '@azure/core-client';
 import type { PostgreSQLManagementFlexibleServerClient, Server } from '@azure/arm-postgresql-flexible';
 import { retryAfterMs } from '../../../src/azure/budget.js';
@@ -72,7 +77,54 @@ function capture(): { options: OperationOptions; retryAfter: () => number | unde
   };
 }
 
-/** Sends the operation's request (and one poll). Throws what the SDK throws (a refused request, or a failed operation). */
+/** The path template of `servers.beginCreateOrUpdate` (what the SDK's poller keeps as the resource location of a PUT). */
+const SERVER_PUT_PATH = '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.DBforPostgreSQL/flexibleServers/{serverName}';
+const UNPOLLED: ReadonlySet<OperationKind> = new Set(['servers.create', 'replicas.create']);
+
+/** The polling URL of an initial LRO response, as core-lro picks it (Operation-Location, else Azure-AsyncOperation). */
+function pollingUrl(headers: { get(name: string): string | undefined }): string | undefined {
+  return headers.get('operation-location') ?? headers.get('azure-asyncoperation') ?? undefined;
+}
+
+/**
+ * A server PUT without the SDK's first poll: the initial request goes through the SDK (serialisation,
+ * pipeline, budget, retries); once its answer names a polling URL the poll that would follow is aborted
+ * before it leaves the process, and the poller state is the one core-lro's createHttpPoller builds from
+ * that answer (status running, mode OperationLocation, the PUT's path as resource location).
+ */
+async function startUnpolled(client: PostgreSQLManagementFlexibleServerClient, kind: OperationKind, rg: string, server: string, target: string, body: unknown): Promise<PollOutcome> {
+  const ac = new AbortController();
+  let initial: { url: string; retryAfterMs: number | undefined } | undefined;
+  let ra: number | undefined;
+  const options: OperationOptions = {
+    abortSignal: ac.signal,
+    onResponse: (raw) => {
+      const v = retryAfterMs(raw.headers);
+      if (v !== undefined) ra = v;
+      if (initial) return;
+      const url = pollingUrl(raw.headers);
+      if (url === undefined || raw.status < 200 || raw.status >= 300) return;
+      initial = { url, retryAfterMs: v };
+      ac.abort();
+    },
+  };
+  let poller: PollerLike;
+  try {
+    poller = await BEGIN[kind](client, rg, server, target, body, options);
+  } catch (err) {
+    if (!initial || !ac.signal.aborted) throw err;
+    const state = { status: 'running', config: { metadata: { mode: 'OperationLocation' }, operationLocation: initial.url, resourceLocation: SERVER_PUT_PATH } };
+    return { done: false, pollerState: JSON.stringify({ state }), ...(initial.retryAfterMs !== undefined ? { retryAfterMs: initial.retryAfterMs } : {}) };
+  }
+  // No polling URL in the answer: the SDK polled as usual.
+  if (poller.isDone()) return { done: true, result: poller.getResult() };
+  return { done: false, pollerState: poller.toString(), ...(ra !== undefined ? { retryAfterMs: ra } : {}) };
+}
+
+/**
+ * Sends the operation's request (and one poll, unless `poll: false` for a create). Throws what the SDK
+ * throws (a refused request, or a failed operation).
+ */
 export async function startOperation(
   client: PostgreSQLManagementFlexibleServerClient,
   kind: OperationKind,
@@ -80,7 +132,9 @@ export async function startOperation(
   server: string,
   target: string,
   body?: unknown,
+  opts: { poll?: boolean } = {},
 ): Promise<PollOutcome> {
+  if (opts.poll === false && UNPOLLED.has(kind)) return startUnpolled(client, kind, rg, server, target, body);
   const c = capture();
   const poller = await BEGIN[kind](client, rg, server, target, body, c.options);
   const ra = c.retryAfter();

@@ -1,10 +1,12 @@
 // ARM reads are a budget shared by every object of a subscription (250, refilled 25/s), and a
 // TenantDatabase is reconciled more often than its server changes (its own status writes, Secret and
 // BackupPolicy events, sync periods). This process-wide cache answers repeated reads of the same ARM
-// resource within a short TTL, so a converged object costs a bounded number of reads per TTL however
-// often it is reconciled. Our own writes invalidate what they touch; drift made by others is seen
-// within the TTL. Also kept here (in memory only, losing it costs one extra poll): when an operation
-// may be polled next, so that a reconcile triggered early (by our own status write) does not poll.
+// resource (a server's child lists: firewall rules, configurations, administrators, replicas) within a
+// short TTL, so a converged object costs a bounded number of reads per TTL however often it is
+// reconciled. Our own writes invalidate what they touch; drift made by others is seen within the TTL.
+// (The servers themselves come from their resource group's shared list, server-directory.ts, with the
+// same TTL.) Also kept here (in memory only, losing it costs one extra poll): when an operation may be
+// polled next, so that a reconcile triggered early (by our own status write) does not poll.
 
 export const READ_TTL_MS = 10_000;
 
@@ -24,11 +26,6 @@ export async function cachedRead<T>(key: string, read: () => Promise<T>, ttlMs =
   if (entries.size >= MAX_ENTRIES) entries.clear(); // crude bound; a miss only costs a read
   entries.set(key, { at: Date.now(), value });
   return value;
-}
-
-/** Seeds the cache with a fresh value (the final result of an operation). */
-export function remember(key: string, value: unknown): void {
-  entries.set(key, { at: Date.now(), value });
 }
 
 /** Forgets every entry whose key starts with `prefix` (the server and its children after a write). */
