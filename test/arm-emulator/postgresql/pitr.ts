@@ -34,7 +34,9 @@ export async function prepareRestore(o: { sourceServerDir: string; sourceClient:
   // A point past everything archived (source down, so the newest log never got here) replays all there
   // is: that gap is the data loss, bounded by archive_timeout.
   const archived = newestArchiveTime(o.sourceServerDir);
-  if (o.sourceClient || (archived && archived.getTime() > o.pointInTime.getTime())) settings.recovery_target_time = o.pointInTime.toISOString().replace('T', ' ').replace('Z', '+00');
+  // ARM's restore point has millisecond precision, commit timestamps microseconds: the point covers its whole
+  // millisecond, or a commit made in the same millisecond as a "restore to now" request would be left out.
+  if (o.sourceClient || (archived && archived.getTime() > o.pointInTime.getTime())) settings.recovery_target_time = o.pointInTime.toISOString().replace('T', ' ').replace('Z', '999+00');
   return settings;
 }
 
