@@ -323,10 +323,7 @@ async function converge(p: Pass): Promise<ServerOutcome> {
     };
     // Reconciled again before Retry-After (our own status write, a related object): do not look yet.
     const early = pollWait(key);
-    if (early > 0) {
-      p.fields = { ...p.fields, ...currentServerFields(ctx) };
-      return outcome(p, waiting(), { requeueAfterMs: early });
-    }
+    if (early > 0) return wait(early);
     let poll = true;
     if (WATCHED.has(op.kind)) {
       const started = Date.parse(op.startedAt);
