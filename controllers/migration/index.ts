@@ -4,9 +4,12 @@
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Request } from '../../src/runtime/controller.js';
 import type { Manager } from '../../src/runtime/manager.js';
-import { selectorMatches } from '../../src/runtime/selectors.js';
+import { requestFor } from '../../src/runtime/reconcile-kit.js';
+import { selectorMatches, type LabelSelector } from '../../src/runtime/selectors.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
 import { controllerName } from '../../src/api/resources.js';
+import { DATABASE_REF_INDEX, indexDatabaseRef } from '../../src/databaseref/azure-server.js';
+import { indexSecretRefs, tenantDatabasesUsingSecret } from '../../src/databaseref/secrets.js';
 import { CONFIGMAPS, MIGRATIONS, SECRETS, TENANT_DATABASES, migrationReconciler, type MigrationControllerOptions } from './reconcile.js';
 import { MigrationRuns } from './runs.js';
 
@@ -15,12 +18,15 @@ export type { MigrationControllerOptions };
 
 interface MigrationRefs {
   databaseRef?: { name?: string };
-  databaseSelector?: { matchLabels?: Record<string, string> };
+  databaseSelector?: LabelSelector;
   sources?: Array<{ configMapRef?: { name?: string } }>;
 }
 
 const specOf = (m: KubeObject): MigrationRefs => ((m as { spec?: MigrationRefs }).spec ?? {});
-const req = (o: KubeObject): Request => ({ namespace: o.metadata.namespace, name: o.metadata.name });
+
+/** Index names on Migrations: the ConfigMaps of spec.sources; SELECTOR_INDEX holds the ones with a selector under "*". */
+const SOURCES_INDEX = 'spec.sources.configMapRef.name';
+const SELECTOR_INDEX = 'spec.databaseSelector';
 
 /** Secret names a TenantDatabase's admin connection reads. */
 function tenantDatabaseSecrets(td: KubeObject): string[] {
@@ -28,26 +34,30 @@ function tenantDatabaseSecrets(td: KubeObject): string[] {
   return [server?.external?.adminSecretRef?.name, server?.external?.caSecretRef?.name, server?.azure?.administratorPasswordSecretRef?.name].filter((n): n is string => !!n);
 }
 
+function registerIndexes(mgr: Manager): void {
+  indexDatabaseRef(mgr, MIGRATIONS);
+  indexSecretRefs(mgr);
+  mgr.indexField(MIGRATIONS, SOURCES_INDEX, (m) => (specOf(m).sources ?? []).map((s) => s.configMapRef?.name).filter((n): n is string => !!n));
+  mgr.indexField(MIGRATIONS, SELECTOR_INDEX, (m) => (specOf(m).databaseRef?.name || specOf(m).databaseSelector === undefined ? [] : ['*']));
+}
+
 export function registerMigrationController(mgr: Manager, settings: ControllerSettings = DEFAULT_CONTROLLER_SETTINGS, opts: MigrationControllerOptions = {}): MigrationRuns {
   let enqueue: (key: string) => void = () => undefined;
   const runs = new MigrationRuns((key) => enqueue(key));
-  const targets = (td: KubeObject) => (m: KubeObject) => {
-    const s = specOf(m);
-    if (s.databaseRef?.name) return s.databaseRef.name === td.metadata.name;
-    return s.databaseSelector !== undefined && selectorMatches(s.databaseSelector, td.metadata.labels ?? {});
-  };
+  registerIndexes(mgr);
   // A TenantDatabase becoming Ready, or starting (or stopping) to match a selector, reaches the
   // Migrations that target it; the manager maps both the old and the new copy of an update.
-  const byTenantDatabase = (td: KubeObject): Request[] => mgr.listCached(MIGRATIONS, td.metadata.namespace).filter(targets(td)).map(req);
-  const byConfigMap = (cm: KubeObject): Request[] =>
-    mgr
-      .listCached(MIGRATIONS, cm.metadata.namespace)
-      .filter((m) => (specOf(m).sources ?? []).some((s) => s.configMapRef?.name === cm.metadata.name))
-      .map(req);
-  const bySecret = (secret: KubeObject): Request[] => {
-    const tds = mgr.listCached(TENANT_DATABASES, secret.metadata.namespace).filter((td) => tenantDatabaseSecrets(td).includes(secret.metadata.name));
-    return tds.flatMap(byTenantDatabase);
+  const byTenantDatabase = (td: KubeObject): Request[] => {
+    const ns = td.metadata.namespace;
+    const named = mgr.byIndex(MIGRATIONS, DATABASE_REF_INDEX, ns, td.metadata.name);
+    const selecting = mgr.byIndex(MIGRATIONS, SELECTOR_INDEX, ns, '*').filter((m) => selectorMatches(specOf(m).databaseSelector as LabelSelector, td.metadata.labels ?? {}));
+    return [...named, ...selecting].map(requestFor);
   };
+  const byConfigMap = (cm: KubeObject): Request[] => mgr.byIndex(MIGRATIONS, SOURCES_INDEX, cm.metadata.namespace, cm.metadata.name).map(requestFor);
+  const bySecret = (secret: KubeObject): Request[] =>
+    tenantDatabasesUsingSecret(mgr, secret.metadata.namespace, secret.metadata.name)
+      .filter((td) => tenantDatabaseSecrets(td).includes(secret.metadata.name))
+      .flatMap(byTenantDatabase);
   const controller = mgr.addController({
     name: controllerName('Migration'),
     resource: MIGRATIONS,

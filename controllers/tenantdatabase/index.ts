@@ -8,11 +8,12 @@ import { setCondition, type Condition, type Health } from '../../src/runtime/con
 import type { ReconcileFn, Request, Result } from '../../src/runtime/controller.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
-import { reconcileWith, SECRETS, type FinalizeOutcome, type ObjectContext } from '../../src/runtime/reconcile-kit.js';
+import { reconcileWith, requestFor, SECRETS, type FinalizeOutcome, type ObjectContext } from '../../src/runtime/reconcile-kit.js';
 import { selectorMatches, type LabelSelector } from '../../src/runtime/selectors.js';
 import { patchStatus } from '../../src/runtime/status.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
 import { resourceOf } from '../../src/api/resources.js';
+import { indexSecretRefs, referencedSecrets, tenantDatabasesUsingSecret } from '../../src/databaseref/secrets.js';
 import type { DatabasePart, PartCondition, PartOutcome, ServerPart, TenantDatabaseContext } from './context.js';
 import { databasePart } from './database.js';
 import { externalServerPart } from './server-external.js';
@@ -34,17 +35,7 @@ export function defaultParts(): TenantDatabaseParts {
   return { azure: azureServerPart, external: externalServerPart, inside: [databasePart, tenancyPart] };
 }
 
-/** Secret names a spec refers to (credentials, admin password, CA); their changes reconcile the object. */
-export function referencedSecrets(spec: Partial<TenantDatabaseSpec> | undefined): string[] {
-  const names = new Set<string>();
-  const az = spec?.server?.azure;
-  const ext = spec?.server?.external;
-  if (az?.administratorPasswordSecretRef) names.add(az.administratorPasswordSecretRef.name);
-  if (az?.credentialsSecretRef) names.add(az.credentialsSecretRef.name);
-  if (ext?.adminSecretRef) names.add(ext.adminSecretRef.name);
-  if (ext?.caSecretRef) names.add(ext.caSecretRef.name);
-  return [...names];
-}
+export { referencedSecrets };
 
 /** Overall health from the parts' conditions: the first part not in shape gives the reason. */
 export function composeHealth(conditions: PartCondition[]): Health {
@@ -155,11 +146,8 @@ export function tenantDatabaseReconciler(mgr: Manager, settings: ControllerSetti
 }
 
 export function registerTenantDatabaseController(mgr: Manager, settings: ControllerSettings = DEFAULT_CONTROLLER_SETTINGS, parts: TenantDatabaseParts = defaultParts()): void {
-  const bySecret = (secret: KubeObject): Request[] =>
-    mgr
-      .listCached(RESOURCE, secret.metadata.namespace)
-      .filter((o) => referencedSecrets((o as { spec?: Partial<TenantDatabaseSpec> }).spec).includes(secret.metadata.name))
-      .map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name }));
+  indexSecretRefs(mgr);
+  const bySecret = (secret: KubeObject): Request[] => tenantDatabasesUsingSecret(mgr, secret.metadata.namespace, secret.metadata.name).map(requestFor);
   // A BackupPolicy takes over backup retention of the database it names (one writer per property).
   const byBackupPolicy = (bp: KubeObject): Request[] => {
     const ref = (bp as { spec?: { databaseRef?: { name?: string } } }).spec?.databaseRef?.name;
@@ -174,7 +162,7 @@ export function registerTenantDatabaseController(mgr: Manager, settings: Control
     return mgr
       .listCached(RESOURCE, m.metadata.namespace)
       .filter((o) => selectorMatches(spec.databaseSelector as LabelSelector, o.metadata.labels ?? {}))
-      .map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name }));
+      .map(requestFor);
   };
   mgr.addController({
     name: KINDS.TenantDatabase.singular,

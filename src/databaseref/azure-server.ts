@@ -78,13 +78,22 @@ export function lookupAzureServer(mgr: Manager, namespace: string | undefined, d
   };
 }
 
-/** Watch map: a TenantDatabase → the objects of `resource` whose spec.databaseRef names it. */
+/** Index name: objects (BackupPolicy, AlertRuleSet, Migration) by the TenantDatabase their spec.databaseRef names. */
+export const DATABASE_REF_INDEX = 'spec.databaseRef.name';
+
+/** Registers DATABASE_REF_INDEX on `resource` (idempotent). */
+export function indexDatabaseRef(mgr: Manager, resource: ResourceRef): void {
+  mgr.indexField(resource, DATABASE_REF_INDEX, (o) => {
+    const name = ((o.spec ?? {}) as { databaseRef?: { name?: string } }).databaseRef?.name;
+    return name ? [name] : [];
+  });
+}
+
+/** Watch map: a TenantDatabase → the objects of `resource` whose spec.databaseRef names it (indexed). */
 export function referrersOf(mgr: Manager, resource: ResourceRef): (td: KubeObject) => Request[] {
+  indexDatabaseRef(mgr, resource);
   return (td) =>
-    mgr
-      .listCached(resource, td.metadata.namespace)
-      .filter((o) => ((o.spec ?? {}) as { databaseRef?: { name?: string } }).databaseRef?.name === td.metadata.name)
-      .map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name }));
+    mgr.byIndex(resource, DATABASE_REF_INDEX, td.metadata.namespace, td.metadata.name).map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name }));
 }
 
 /** Replaces every occurrence of the given secret values in a text (ARM echoes request bodies in errors). */

@@ -6,6 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Controller, type ReconcileFn, type Request } from './controller.js';
 import { EventRecorder } from './events.js';
+import { FieldIndex, type IndexFunc } from './field-index.js';
 import { Informer } from './informer.js';
 import { KubeClient, type KubeObject, type ResourceRef } from './kubeclient.js';
 import { LeaderElector } from './leader-election.js';
@@ -71,6 +72,7 @@ export class Manager {
   readonly logger: Logger;
   readonly fieldManager: string;
   private readonly informers = new Map<string, Informer>();
+  private readonly indexes = new Map<string, FieldIndex>();
   private readonly controllers: Array<{ controller: Controller; spec: ControllerSpec }> = [];
   private elector: LeaderElector | undefined;
   private readonly electionAbort = new AbortController();
@@ -98,7 +100,7 @@ export class Manager {
 
   /** The shared informer for `resource` in `namespace` (undefined: all namespaces), created on demand. */
   informer(resource: ResourceRef, namespace: string | undefined): Informer {
-    const key = `${resource.group}/${resource.version}/${resource.plural}@${namespace ?? '*'}`;
+    const key = `${resourceKey(resource)}@${namespace ?? '*'}`;
     let inf = this.informers.get(key);
     if (!inf) {
       inf = new Informer({ client: this.client, resource, namespace, logger: this.logger, ...this.opts.informer });
@@ -124,6 +126,37 @@ export class Manager {
     for (const ns of this.namespaces()) {
       if (ns !== undefined && namespace !== undefined && ns !== namespace) continue;
       for (const obj of this.informer(resource, ns).list()) if (namespace === undefined || obj.metadata.namespace === namespace) out.push(obj);
+    }
+    return out;
+  }
+
+  /**
+   * Registers a field index on `resource` (controller-runtime's IndexField), kept current by the
+   * informers' handlers. Registering the same name again keeps the first function: a name is one meaning.
+   */
+  indexField(resource: ResourceRef, name: string, fn: IndexFunc): void {
+    const key = `${resourceKey(resource)}#${name}`;
+    if (this.indexes.has(key)) return;
+    const index = new FieldIndex(name, fn);
+    this.indexes.set(key, index);
+    for (const ns of this.namespaces()) {
+      this.informer(resource, ns).addHandler({
+        onAdd: (obj) => index.upsert(obj),
+        onUpdate: (_old, obj) => index.upsert(obj),
+        onDelete: (obj) => index.delete(obj),
+      });
+    }
+  }
+
+  /** Cached objects of `resource` in `namespace` that index `name` finds under `value`. */
+  byIndex(resource: ResourceRef, name: string, namespace: string | undefined, value: string): KubeObject[] {
+    const index = this.indexes.get(`${resourceKey(resource)}#${name}`);
+    if (!index) throw new Error(`no index ${name} on ${resource.plural}: register it with indexField first`);
+    const out: KubeObject[] = [];
+    for (const key of index.keys(namespace, value)) {
+      const i = key.indexOf('/');
+      const obj = i < 0 ? this.getCached(resource, undefined, key) : this.getCached(resource, key.slice(0, i), key.slice(i + 1));
+      if (obj) out.push(obj);
     }
     return out;
   }
@@ -268,6 +301,10 @@ export function ownerRequests(owner: ResourceRef): (obj: KubeObject) => Request[
 function kindMatchesPlural(kind: string, plural: string): boolean {
   const k = kind.toLowerCase();
   return plural === `${k}s` || plural === `${k}es` || plural === `${k.replace(/y$/, '')}ies` || plural === k;
+}
+
+function resourceKey(r: ResourceRef): string {
+  return `${r.group}/${r.version}/${r.plural}`;
 }
 
 function keyOf(obj: KubeObject): string {

@@ -29,7 +29,7 @@ import { API_GROUP_VERSION, KINDS, type KindName } from '../api/kinds.js';
 import type { ValidationResult } from '../api/object.js';
 import { FINALIZER, resourceOf } from '../api/resources.js';
 import { findCondition, setHealth, type Condition, type Health } from './conditions.js';
-import type { ReconcileFn, Result } from './controller.js';
+import type { ReconcileFn, Request, Result } from './controller.js';
 import type { EventType } from './events.js';
 import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from './finalizers.js';
 import type { KubeObject, ResourceRef } from './kubeclient.js';
@@ -58,6 +58,11 @@ export function secretValue(secret: KubeObject | undefined, key: string): string
 /** Decoded data of a cached Secret of `namespace`. */
 export function cachedSecretData(mgr: Manager, namespace: string | undefined, name: string): Record<string, string> | undefined {
   return decodeSecret(mgr.getCached(SECRETS, namespace, name));
+}
+
+/** The work-queue request for an object (watch map functions). */
+export function requestFor(obj: KubeObject): Request {
+  return { namespace: obj.metadata.namespace, name: obj.metadata.name };
 }
 
 /** The object as an Event's `regarding` needs it (cached objects may lack apiVersion/kind). */
