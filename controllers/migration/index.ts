@@ -4,41 +4,29 @@
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Request } from '../../src/runtime/controller.js';
 import type { Manager } from '../../src/runtime/manager.js';
-import { requestFor } from '../../src/runtime/reconcile-kit.js';
-import { selectorMatches, type LabelSelector } from '../../src/runtime/selectors.js';
+import { requestFor, specOf } from '../../src/runtime/reconcile-kit.js';
+import { selectorMatches } from '../../src/runtime/selectors.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
 import { controllerName } from '../../src/api/resources.js';
-import { DATABASE_REF_INDEX, indexDatabaseRef } from '../../src/databaseref/azure-server.js';
-import { indexSecretRefs, tenantDatabasesUsingSecret } from '../../src/databaseref/secrets.js';
+import { migrationSpecSchema } from '../../src/api/migration.js';
+import { adminSecrets, DATABASE_REF_INDEX, indexDatabaseRef, indexSecretRefs, tenantDatabaseSpecOf, tenantDatabasesUsingSecret } from '../../src/tenantdatabase/index.js';
 import { CONFIGMAPS, MIGRATIONS, SECRETS, TENANT_DATABASES, migrationReconciler, type MigrationControllerOptions } from './reconcile.js';
 import { MigrationRuns } from './runs.js';
 
 export { RETRY_ANNOTATION, REPAIR_ANNOTATION, RESOLVE_ANNOTATION } from './reconcile.js';
 export type { MigrationControllerOptions };
 
-interface MigrationRefs {
-  databaseRef?: { name?: string };
-  databaseSelector?: LabelSelector;
-  sources?: Array<{ configMapRef?: { name?: string } }>;
-}
-
-const specOf = (m: KubeObject): MigrationRefs => ((m as { spec?: MigrationRefs }).spec ?? {});
+const specOfMigration = (m: KubeObject) => specOf(m, migrationSpecSchema);
 
 /** Index names on Migrations: the ConfigMaps of spec.sources; SELECTOR_INDEX holds the ones with a selector under "*". */
 const SOURCES_INDEX = 'spec.sources.configMapRef.name';
 const SELECTOR_INDEX = 'spec.databaseSelector';
 
-/** Secret names a TenantDatabase's admin connection reads. */
-function tenantDatabaseSecrets(td: KubeObject): string[] {
-  const server = (td as { spec?: { server?: { external?: { adminSecretRef?: { name: string }; caSecretRef?: { name: string } }; azure?: { administratorPasswordSecretRef?: { name: string } } } } }).spec?.server;
-  return [server?.external?.adminSecretRef?.name, server?.external?.caSecretRef?.name, server?.azure?.administratorPasswordSecretRef?.name].filter((n): n is string => !!n);
-}
-
 function registerIndexes(mgr: Manager): void {
   indexDatabaseRef(mgr, MIGRATIONS);
   indexSecretRefs(mgr);
-  mgr.indexField(MIGRATIONS, SOURCES_INDEX, (m) => (specOf(m).sources ?? []).map((s) => s.configMapRef?.name).filter((n): n is string => !!n));
-  mgr.indexField(MIGRATIONS, SELECTOR_INDEX, (m) => (specOf(m).databaseRef?.name || specOf(m).databaseSelector === undefined ? [] : ['*']));
+  mgr.indexField(MIGRATIONS, SOURCES_INDEX, (m) => (specOfMigration(m)?.sources ?? []).map((s) => s.configMapRef.name));
+  mgr.indexField(MIGRATIONS, SELECTOR_INDEX, (m) => (specOfMigration(m)?.databaseSelector ? ['*'] : []));
 }
 
 export function registerMigrationController(mgr: Manager, settings: ControllerSettings = DEFAULT_CONTROLLER_SETTINGS, opts: MigrationControllerOptions = {}): MigrationRuns {
@@ -50,13 +38,13 @@ export function registerMigrationController(mgr: Manager, settings: ControllerSe
   const byTenantDatabase = (td: KubeObject): Request[] => {
     const ns = td.metadata.namespace;
     const named = mgr.byIndex(MIGRATIONS, DATABASE_REF_INDEX, ns, td.metadata.name);
-    const selecting = mgr.byIndex(MIGRATIONS, SELECTOR_INDEX, ns, '*').filter((m) => selectorMatches(specOf(m).databaseSelector as LabelSelector, td.metadata.labels ?? {}));
+    const selecting = mgr.byIndex(MIGRATIONS, SELECTOR_INDEX, ns, '*').filter((m) => selectorMatches(specOfMigration(m)?.databaseSelector ?? {}, td.metadata.labels ?? {}));
     return [...named, ...selecting].map(requestFor);
   };
   const byConfigMap = (cm: KubeObject): Request[] => mgr.byIndex(MIGRATIONS, SOURCES_INDEX, cm.metadata.namespace, cm.metadata.name).map(requestFor);
   const bySecret = (secret: KubeObject): Request[] =>
     tenantDatabasesUsingSecret(mgr, secret.metadata.namespace, secret.metadata.name)
-      .filter((td) => tenantDatabaseSecrets(td).includes(secret.metadata.name))
+      .filter((td) => adminSecrets(tenantDatabaseSpecOf(td)).includes(secret.metadata.name))
       .flatMap(byTenantDatabase);
   const controller = mgr.addController({
     name: controllerName('Migration'),

@@ -12,13 +12,13 @@ import { describePgError, postgresConnections, type PostgresConnections } from '
 import { readHistory } from '../../src/postgres/migrations/history.js';
 import { runMigration, type RunResult } from '../../src/postgres/migrations/runner.js';
 import { warmUpParser } from '../../src/postgres/migrations/split.js';
-import { adminTargetForTenantDatabase, type TenantDatabaseLike } from '../../src/postgres/tenant-target.js';
-import { metaTime, type Condition, type Health } from '../../src/runtime/conditions.js';
+import { adminTargetOf, tenantDatabaseStatusOf } from '../../src/tenantdatabase/index.js';
+import { metaTime, type Health } from '../../src/runtime/conditions.js';
 import type { ReconcileFn, Result } from '../../src/runtime/controller.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { selectorMatches } from '../../src/runtime/selectors.js';
-import { CONFIGMAPS, SECRETS, readyChanged, reconcileWith, secretValue, stalledChanged, type SpecContext } from '../../src/runtime/reconcile-kit.js';
+import { CONFIGMAPS, SECRETS, readyChanged, reconcileWith, stalledChanged, type SpecContext } from '../../src/runtime/reconcile-kit.js';
 import type { ControllerSettings } from '../../src/settings.js';
 import { resourceOf } from '../../src/api/resources.js';
 import { migrationRunsInProgress, migrationRunsTotal, migrationStepDuration, migrationStepsTotal } from './metrics.js';
@@ -65,7 +65,7 @@ export function targetNames(mgr: Manager, namespace: string, spec: MigrationSpec
 
 /** Ready for migrations: Ready=True for the current generation. */
 export function databaseReadiness(td: KubeObject): { ready: true } | { ready: false; message: string } {
-  const status = (td.status ?? {}) as { observedGeneration?: number; conditions?: Condition[] };
+  const status = tenantDatabaseStatusOf(td);
   const ready = status.conditions?.find((c) => c.type === 'Ready');
   const gen = td.metadata.generation;
   if (!ready || ready.status !== 'True') return { ready: false, message: `TenantDatabase ${td.metadata.name} is not Ready yet${ready ? ` (${ready.reason}: ${ready.message})` : ''}` };
@@ -133,7 +133,6 @@ export function migrationReconciler(mgr: Manager, settings: ControllerSettings, 
   async function reconcileMigration(kit: SpecContext<MigrationSpec, MigrationStatus>): Promise<Result> {
     const { obj, namespace, key, spec } = kit;
     const req = { namespace: obj.metadata.namespace, name: obj.metadata.name };
-    const rctx = kit;
     const event = (type: 'Normal' | 'Warning', reason: string, note: string) => kit.event(type, reason, note);
     const current = kit.status;
     // Progress (Migrating, WaitingForLock) is status, not news; states a person may act on are Events.
@@ -172,7 +171,7 @@ export function migrationReconciler(mgr: Manager, settings: ControllerSettings, 
       if (!td) return { progress: { name, ...keep, phase: 'Pending', reason: 'WaitingForDatabase', message: `TenantDatabase ${name} not found` } };
       const readiness = databaseReadiness(td);
       if (!readiness.ready) return { progress: { name, ...keep, phase: 'Pending', reason: 'WaitingForDatabase', message: readiness.message } };
-      const t = adminTargetForTenantDatabase(td as TenantDatabaseLike, (s, k) => secretValue(mgr.getCached(SECRETS, namespace, s), k));
+      const t = adminTargetOf(td, kit.secretValue);
       if (!t.ok) return { progress: { name, ...keep, phase: 'Pending', reason: t.reason, message: t.message }, retryable: true };
 
       const mem = runs.remembered(key, name);

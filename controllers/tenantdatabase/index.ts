@@ -8,12 +8,13 @@ import { setCondition, type Condition, type Health } from '../../src/runtime/con
 import type { ReconcileFn, Request, Result } from '../../src/runtime/controller.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
-import { reconcileWith, requestFor, SECRETS, type FinalizeOutcome, type ObjectContext } from '../../src/runtime/reconcile-kit.js';
-import { selectorMatches, type LabelSelector } from '../../src/runtime/selectors.js';
+import { reconcileWith, requestFor, SECRETS, specOf, type FinalizeOutcome, type ObjectContext } from '../../src/runtime/reconcile-kit.js';
+import { selectorMatches } from '../../src/runtime/selectors.js';
 import { patchStatus } from '../../src/runtime/status.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
 import { resourceOf } from '../../src/api/resources.js';
-import { indexSecretRefs, referencedSecrets, tenantDatabasesUsingSecret } from '../../src/databaseref/secrets.js';
+import { databaseRefOf, indexSecretRefs, referencedSecrets, tenantDatabasesUsingSecret } from '../../src/tenantdatabase/index.js';
+import { migrationSpecSchema } from '../../src/api/migration.js';
 import type { DatabasePart, PartCondition, PartOutcome, ServerPart, TenantDatabaseContext } from './context.js';
 import { databasePart } from './database.js';
 import { externalServerPart } from './server-external.js';
@@ -150,18 +151,20 @@ export function registerTenantDatabaseController(mgr: Manager, settings: Control
   const bySecret = (secret: KubeObject): Request[] => tenantDatabasesUsingSecret(mgr, secret.metadata.namespace, secret.metadata.name).map(requestFor);
   // A BackupPolicy takes over backup retention of the database it names (one writer per property).
   const byBackupPolicy = (bp: KubeObject): Request[] => {
-    const ref = (bp as { spec?: { databaseRef?: { name?: string } } }).spec?.databaseRef?.name;
+    const ref = databaseRefOf(bp);
     return ref ? [{ namespace: bp.metadata.namespace, name: ref }] : [];
   };
   // A Migration's progress changes the schema: the databases it targets re-sync their tenancy policy
   // (new tables get row-level security in the same pass that sees them).
   const byMigration = (m: KubeObject): Request[] => {
-    const spec = (m as { spec?: { databaseRef?: { name?: string }; databaseSelector?: LabelSelector } }).spec;
-    if (spec?.databaseRef?.name) return [{ namespace: m.metadata.namespace, name: spec.databaseRef.name }];
-    if (!spec?.databaseSelector) return [];
+    const spec = specOf(m, migrationSpecSchema);
+    if (spec?.databaseRef) return [{ namespace: m.metadata.namespace, name: spec.databaseRef.name }];
+    const selector = spec?.databaseSelector;
+    if (!selector) return [];
+    // A label selector cannot be looked up in an index: the namespace's TenantDatabases are matched.
     return mgr
       .listCached(RESOURCE, m.metadata.namespace)
-      .filter((o) => selectorMatches(spec.databaseSelector as LabelSelector, o.metadata.labels ?? {}))
+      .filter((o) => selectorMatches(selector, o.metadata.labels ?? {}))
       .map(requestFor);
   };
   mgr.addController({

@@ -2,7 +2,7 @@
 // Secret (username, password) and the CA Secret; it never changes the server itself. Each pass checks that
 // the server answers over verified TLS and that the role may create databases and roles (CREATEDB and
 // CREATEROLE, or superuser), so the parts below get a usable connection or a condition saying why not.
-import { adminTargetForTenantDatabase } from '../../src/postgres/tenant-target.js';
+import { adminTarget } from '../../src/tenantdatabase/index.js';
 import { classifyFailure } from '../../src/postgres/classify.js';
 import { postgresConnections, type DbTarget } from '../../src/postgres/connections.js';
 import { readCurrentUser } from '../../src/postgres/database/catalog.js';
@@ -14,7 +14,7 @@ export const MAINTENANCE_DATABASE = 'postgres';
 const RETRY_STALLED_MS = 5 * 60_000;
 
 function serverTarget(ctx: TenantDatabaseContext): { ok: true; target: DbTarget } | { ok: false; reason: string; message: string } {
-  const r = adminTargetForTenantDatabase({ spec: ctx.spec, status: ctx.status }, ctx.secretValue);
+  const r = adminTarget({ spec: ctx.spec, status: ctx.status }, ctx.secretValue);
   if (!r.ok) return r;
   return { ok: true, target: { ...r.target, database: MAINTENANCE_DATABASE } };
 }

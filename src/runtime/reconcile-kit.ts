@@ -25,6 +25,7 @@
 //      write only when something changed (a converged object costs no write).
 // Secrets: SECRETS, decodeSecret and ctx.secretValue are the one way to read them (never log values).
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import { API_GROUP_VERSION, KINDS, type KindName } from '../api/kinds.js';
 import type { ValidationResult } from '../api/object.js';
 import { FINALIZER, resourceOf } from '../api/resources.js';
@@ -40,13 +41,23 @@ export { FINALIZER };
 export const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets' };
 export const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps' };
 
+/** The fields of a core/v1 Secret the operator reads. */
+interface SecretFields {
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}
+
+/** A Secret's `data` as stored (base64 values); {} when there is none. For compare-before-write. */
+export function secretRawData(secret: KubeObject | undefined): Record<string, string> {
+  return (secret as SecretFields | undefined)?.data ?? {};
+}
+
 /** Decoded data of a Secret (base64 `data`, then `stringData` over it); undefined when there is no Secret. */
 export function decodeSecret(secret: KubeObject | undefined): Record<string, string> | undefined {
   if (!secret) return undefined;
-  const { data, stringData } = secret as { data?: Record<string, string>; stringData?: Record<string, string> };
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
-  for (const [k, v] of Object.entries(stringData ?? {})) out[k] = v;
+  for (const [k, v] of Object.entries(secretRawData(secret))) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  for (const [k, v] of Object.entries((secret as SecretFields).stringData ?? {})) out[k] = v;
   return out;
 }
 
@@ -58,6 +69,42 @@ export function secretValue(secret: KubeObject | undefined, key: string): string
 /** Decoded data of a cached Secret of `namespace`. */
 export function cachedSecretData(mgr: Manager, namespace: string | undefined, name: string): Record<string, string> | undefined {
   return decodeSecret(mgr.getCached(SECRETS, namespace, name));
+}
+
+// Parsed specs and statuses per schema, keyed by the cached object's field: the informer replaces an
+// object on every change, so an entry is valid as long as the cached copy lives, and goes with it.
+const parsed = new WeakMap<z.ZodType, WeakMap<object, unknown>>();
+
+function parsedField<S extends z.ZodType>(value: unknown, schema: S): z.output<S> | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  let cache = parsed.get(schema);
+  if (!cache) parsed.set(schema, (cache = new WeakMap()));
+  if (cache.has(value)) return cache.get(value) as z.output<S> | undefined;
+  const r = schema.safeParse(value);
+  const out = r.success ? r.data : undefined;
+  cache.set(value, out);
+  return out;
+}
+
+/**
+ * A cached object's spec parsed with the kind's zod schema (defaults applied), or undefined when it does
+ * not validate. The typed way for map and index functions to read another object's spec (no casts);
+ * memoized per cached copy, so calling it from every watch event costs one parse per change.
+ */
+export function specOf<S extends z.ZodType>(obj: KubeObject, schema: S): z.output<S> | undefined {
+  return parsedField(obj.spec, schema);
+}
+
+/** A cached object's status parsed with its schema (undefined when absent or not valid), memoized as specOf. */
+export function statusOf<S extends z.ZodType>(obj: KubeObject, schema: S): z.output<S> | undefined {
+  return parsedField(obj.status, schema);
+}
+
+/** Replaces every occurrence of the given secret values in a text (ARM echoes request bodies in errors). */
+export function redact(text: string, secrets: Iterable<string>): string {
+  let out = text;
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[REDACTED]');
+  return out;
 }
 
 /** The work-queue request for an object (watch map functions). */

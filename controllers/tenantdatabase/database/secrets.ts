@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../../../src/runtime/kubeclient.js';
 import { isNotFound } from '../../../src/runtime/kubeclient.js';
+import { decodeSecret, secretRawData } from '../../../src/runtime/reconcile-kit.js';
 import { API_GROUP_VERSION, KINDS } from '../../../src/api/kinds.js';
 import { SECRETS, type ServerConnection, type TenantDatabaseContext } from '../context.js';
 import type { RoleKind } from '../../../src/postgres/database/privileges.js';
@@ -53,9 +54,9 @@ export function connectionData(conn: ServerConnection, database: string, user: s
   return data;
 }
 
+/** Decoded data of a Secret ({} when there is none). */
 export function decodeData(secret: KubeObject | undefined): Record<string, string> {
-  const data = ((secret as { data?: Record<string, string> } | undefined)?.data ?? {}) as Record<string, string>;
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  return decodeSecret(secret) ?? {};
 }
 
 /** resourceVersion of each Secret as this process last wrote it (namespace/name -> rv). */
@@ -105,7 +106,7 @@ export async function ensureSecret(ctx: TenantDatabaseContext, name: string, kin
     if (created.metadata.resourceVersion) written.set(key, created.metadata.resourceVersion);
     return true;
   }
-  const have = ((existing as { data?: Record<string, string> }).data ?? {}) as Record<string, string>;
+  const have = secretRawData(existing);
   const dataPatch: Record<string, string | null> = {};
   for (const [k, v] of Object.entries(b64)) if (have[k] !== v) dataPatch[k] = v;
   for (const k of Object.keys(have)) if (!(k in b64)) dataPatch[k] = null;
@@ -117,7 +118,7 @@ export async function ensureSecret(ctx: TenantDatabaseContext, name: string, kin
   const metadata: Record<string, unknown> = {};
   if (Object.keys(labelPatch).length) metadata.labels = labelPatch;
   if (Object.keys(annotationPatch).length) metadata.annotations = annotationPatch;
-  if (!hasRef) metadata.ownerReferences = [...refs.filter((r) => !(r as { controller?: boolean }).controller), ownerReference(ctx)];
+  if (!hasRef) metadata.ownerReferences = [...refs.filter((r) => !r.controller), ownerReference(ctx)];
   // The resourceVersion makes this a compare-and-swap: a concurrent edit fails it and the next pass rereads.
   metadata.resourceVersion = existing.metadata.resourceVersion;
   const patched = await ctx.mgr.client.patch<KubeObject>(SECRETS, ctx.namespace, name, 'merge', { metadata, ...(Object.keys(dataPatch).length ? { data: dataPatch } : {}) }, { fieldManager: ctx.mgr.fieldManager });
