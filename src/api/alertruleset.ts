@@ -191,6 +191,8 @@ export type AlertRuleSetSpec = z.infer<typeof alertRuleSetSpecSchema>;
 export type AlertRule = z.infer<typeof alertRuleSchema>;
 export type AlertRuleSetStatus = z.infer<typeof alertRuleSetStatusSchema>;
 export type AlertRuleSet = z.infer<typeof alertRuleSetSchema>;
+/** A deployed metric alert or action group, as status lists them. */
+export type DeployedResource = NonNullable<AlertRuleSetStatus['rules']>[number];
 
 export function validateAlertRuleSet(input: unknown) {
   return validateWith('AlertRuleSet', alertRuleSetSchema, input);

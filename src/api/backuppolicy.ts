@@ -53,7 +53,7 @@ export const backupPolicySpecSchema = z
   })
   .describe('Desired state of a backup policy.');
 
-const backupRecordSchema = z
+export const backupRecordSchema = z
   .object({
     name: z.string().max(128).describe('Name of the backup.'),
     startedAt: timestampField('When the backup started.').optional(),
@@ -62,7 +62,7 @@ const backupRecordSchema = z
   })
   .describe('An on-demand backup.');
 
-const drillRecordSchema = z
+export const drillRecordSchema = z
   .object({
     startedAt: timestampField('When the drill started.').optional(),
     completedAt: timestampField('When the drill finished.').optional(),
@@ -101,6 +101,8 @@ export const backupPolicySchema = kindObjectSchema('BackupPolicy', backupPolicyS
 export type BackupPolicySpec = z.infer<typeof backupPolicySpecSchema>;
 export type BackupPolicyStatus = z.infer<typeof backupPolicyStatusSchema>;
 export type BackupPolicy = z.infer<typeof backupPolicySchema>;
+export type BackupRecord = z.infer<typeof backupRecordSchema>;
+export type DrillRecord = z.infer<typeof drillRecordSchema>;
 
 export function validateBackupPolicy(input: unknown) {
   return validateWith('BackupPolicy', backupPolicySchema, input);

@@ -591,6 +591,13 @@ export const tenantDatabaseSchema = kindObjectSchema('TenantDatabase', tenantDat
 export type TenantDatabaseSpec = z.infer<typeof tenantDatabaseSpecSchema>;
 export type TenantDatabaseStatus = z.infer<typeof tenantDatabaseStatusSchema>;
 export type TenantDatabase = z.infer<typeof tenantDatabaseSchema>;
+/** Status blocks the parts own. */
+export type DatabaseStatus = NonNullable<TenantDatabaseStatus['database']>;
+export type TenancyStatus = NonNullable<TenantDatabaseStatus['tenancy']>;
+export type PartitionStatus = NonNullable<TenantDatabaseStatus['partitions']>[number];
+export type AzureStatus = NonNullable<TenantDatabaseStatus['azure']>;
+/** One spec.partitioning item (a table whose partitions the operator maintains). */
+export type PartitioningSpec = NonNullable<TenantDatabaseSpec['partitioning']>[number];
 export type AzureServerSpec = z.infer<typeof azureServerSchema>;
 export type ExternalServerSpec = z.infer<typeof externalServerSchema>;
 export type FirewallRule = z.infer<typeof firewallRuleSchema>;

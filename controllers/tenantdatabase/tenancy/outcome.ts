@@ -4,6 +4,7 @@
 import type { Finding } from '../../../src/postgres/tenancy/audit.js';
 import type { MaintenanceResult } from '../../../src/postgres/tenancy/partition-maintenance.js';
 import type { TenancySyncResult } from '../../../src/postgres/tenancy/rls.js';
+import type { PartitionStatus, TenancyStatus } from '../../../src/api/tenantdatabase.js';
 import type { PartCondition } from '../context.js';
 
 export const CONDITION = 'TenancyReady';
@@ -21,26 +22,7 @@ export interface PartitionEntryInput {
   error?: string;
 }
 
-export interface PartitionStatus {
-  schema: string;
-  table: string;
-  interval?: string;
-  partitions?: number;
-  nextMaintenanceDue?: string;
-  problem?: string;
-  lastMaintenance?: { time?: string; result?: string };
-}
-
-export interface TenancyStatus {
-  tablesCovered?: number;
-  partitionsCovered?: number;
-  missingTables?: string[];
-  tablesWithoutTenantColumn?: string[];
-  unmanaged?: string[];
-  foreignPolicies?: Array<{ table: string; policy: string }>;
-  auditFindings?: Finding[];
-  auditFindingsTotal?: number;
-}
+export type { PartitionStatus, TenancyStatus };
 
 const clean = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
