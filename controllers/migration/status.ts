@@ -1,7 +1,8 @@
 // The Migration's status from what each database's evaluation found: per-database progress, the
 // overall versions, and Ready/Reconciling/Stalled. Pure, so it is unit-tested without a cluster.
 import { compareVersions, type MigrationStatus } from '../../src/api/migration.js';
-import type { Health } from '../../src/runtime/conditions.js';
+import type { HistoryRow } from '../../src/migrations/plan.js';
+import { metaTime, type Health } from '../../src/runtime/conditions.js';
 
 export type DatabaseProgress = NonNullable<MigrationStatus['databases']>[number];
 export type DatabaseFailure = NonNullable<DatabaseProgress['failure']>;
@@ -52,4 +53,35 @@ export function composeHealth(dbs: readonly DatabaseProgress[], selector: boolea
   const at = lowestVersion(dbs.map((d) => d.appliedVersion));
   const msg = selector ? `${dbs.length} database${dbs.length === 1 ? '' : 's'} migrated (lowest version ${at ?? 'none'}, latest known ${latest ?? 'none'})` : `migrated to version ${at ?? 'none'} (latest known ${latest ?? 'none'})`;
   return { state: 'Ready', reason: 'Migrated', message: msg };
+}
+
+/** The history's applied steps as status lists them (the newest 1024). */
+function appliedList(history: readonly HistoryRow[]): unknown[] {
+  return history
+    .filter((h) => h.state === 'success')
+    .map((h) => ({
+      version: h.version,
+      name: h.name.slice(0, 63),
+      ...(h.checksum ? { checksum: h.checksum } : {}),
+      ...(h.appliedAt ? { appliedAt: metaTime(h.appliedAt) } : {}),
+      ...(h.executionMs !== null ? { executionTimeMs: h.executionMs } : {}),
+    }))
+    .slice(-1024);
+}
+
+/**
+ * Status fields beside the conditions: per-database progress and the overall versions. A selector
+ * reports the lowest applied version; a databaseRef also lists pending and applied steps. null clears.
+ */
+export function statusFields(dbs: readonly DatabaseProgress[], selector: boolean, latestVersion: string | undefined, history: readonly HistoryRow[] | undefined): Record<string, unknown> {
+  const extra: Record<string, unknown> = { latestVersion: latestVersion ?? null, databases: dbs.length > 0 ? dbs : null };
+  if (selector) return { ...extra, appliedVersion: lowestVersion(dbs.map((d) => d.appliedVersion)) ?? null, applied: null, pending: null };
+  const only = dbs[0] as DatabaseProgress;
+  extra.appliedVersion = only.appliedVersion ?? null;
+  extra.pending = only.pending && only.phase !== 'Succeeded' ? only.pending : null;
+  if (history) {
+    const applied = appliedList(history);
+    extra.applied = applied.length > 0 ? applied : null;
+  }
+  return extra;
 }

@@ -1,0 +1,65 @@
+// What one Migration reconcile works with: the controller's long-lived parts (env), the Migration as
+// the kit read it, the inputs read from its sources and annotations, and the per-database evaluation
+// each step adds to. Types only, shared by the step files.
+import type { MigrationSpec, MigrationStatus } from '../../src/api/migration.js';
+import type { HistoryRow, PlanOptions, Resolve } from '../../src/migrations/plan.js';
+import type { Step } from '../../src/migrations/steps.js';
+import type { PostgresConnections } from '../../src/postgres/connections.js';
+import type { Manager } from '../../src/runtime/manager.js';
+import type { SpecContext } from '../../src/runtime/reconcile-kit.js';
+import type { MigrationRuns, Run } from './runs.js';
+import type { DatabaseProgress } from './status.js';
+
+export interface MigrationControllerOptions {
+  /** How often a Migration with runs in progress is looked at to report their progress. */
+  progressIntervalMs?: number;
+  /** How often a run polls for the lock while another runner holds it. */
+  lockPollMs?: number;
+  /** Recorded as applied_by in the history. */
+  identity?: string;
+}
+
+/** The controller's parts every pass shares. */
+export interface MigrationEnv {
+  mgr: Manager;
+  runs: MigrationRuns;
+  conns: PostgresConnections;
+  identity: string;
+  opts: MigrationControllerOptions;
+}
+
+/** The plan options that come from the spec (the annotations add repair/resolve per database). */
+export type PlanBase = Pick<PlanOptions, 'targetVersion' | 'allowDown' | 'baselineVersion' | 'outOfOrder'>;
+
+/** What the pass works from, read from the spec, its sources and the annotations (sources.ts). */
+export interface MigrationInputs {
+  steps: Step[];
+  latestVersion: string | undefined;
+  /** Fingerprint of everything a run's outcome depends on: a failure is sticky only while it holds. */
+  fingerprint: string;
+  base: PlanBase;
+  retry: string | undefined;
+  repair: string | undefined;
+  resolveRaw: string | undefined;
+  resolve: Resolve | undefined;
+}
+
+export interface MigrationPass {
+  env: MigrationEnv;
+  kit: SpecContext<MigrationSpec, MigrationStatus>;
+  inputs: MigrationInputs;
+  /** Per-database status as last written, by database name. */
+  prevDbs: Map<string, DatabaseProgress>;
+}
+
+/** What a pass found for one database (plan.ts), and what the rollout may do about it (rollout.ts). */
+export interface Evaluation {
+  progress: DatabaseProgress;
+  /** Work is pending and may start when the rollout allows. */
+  start?: () => Run;
+  /** A run's result taken into this status; forget the run once status is written. */
+  consumed?: boolean;
+  history?: HistoryRow[];
+  retryable?: boolean;
+  requeueAfterMs?: number;
+}

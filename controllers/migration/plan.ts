@@ -1,0 +1,173 @@
+// Step 3 of a Migration pass, per target database: what is true there (waiting for the database,
+// running, failed, done) and, where work is pending, a way to start it. Reads the caches, the run
+// tracker and the database's migration history (one read); writes nothing.
+import type { MigrationSpec } from '../../src/api/migration.js';
+import { appliedVersionOf, planMigration, type HistoryRow, type PlanOptions } from '../../src/migrations/plan.js';
+import { describePgError } from '../../src/postgres/connections.js';
+import { readHistory } from '../../src/postgres/migrations/history.js';
+import { metaTime } from '../../src/runtime/conditions.js';
+import type { KubeObject } from '../../src/runtime/kubeclient.js';
+import type { Manager } from '../../src/runtime/manager.js';
+import { selectorMatches } from '../../src/runtime/selectors.js';
+import { resourceOf } from '../../src/api/resources.js';
+import { adminTargetOf, tenantDatabaseStatusOf, type AdminTargetResult } from '../../src/tenantdatabase/index.js';
+import type { Evaluation, MigrationPass } from './pass.js';
+import { runningMessage, runStarter } from './run.js';
+import { describeFailure, type DatabaseFailure, type DatabaseProgress } from './status.js';
+
+const TENANT_DATABASES = resourceOf('TenantDatabase');
+
+export type AdminTarget = Extract<AdminTargetResult, { ok: true }>;
+
+/** Runs a step failing with a transient error gets (then the failure is sticky like any other). */
+export const TRANSIENT_ATTEMPTS = 3;
+const TRANSIENT_BACKOFF_MS = 5_000;
+
+/** Errors of the moment rather than of the script: serialization, deadlock, lock wait, concurrent catalog update, lost connection, shutdown. */
+export function isTransientStepError(f: { code?: string | undefined; message: string }): boolean {
+  const code = f.code ?? '';
+  if (/^(40001|40P01|55P03|08...|53...|57P0[1-3])$/.test(code)) return true;
+  return code === 'XX000' && /tuple concurrently (updated|deleted)/.test(f.message);
+}
+
+/** The databases a Migration targets: its databaseRef, or the TenantDatabases its selector matches (sorted). */
+export function targetNames(mgr: Manager, namespace: string, spec: MigrationSpec): string[] {
+  if (spec.databaseRef) return [spec.databaseRef.name];
+  const sel = spec.databaseSelector ?? {};
+  return mgr
+    .listCached(TENANT_DATABASES, namespace)
+    .filter((td) => selectorMatches(sel, td.metadata.labels ?? {}))
+    .map((td) => td.metadata.name)
+    .sort();
+}
+
+/** Ready for migrations: Ready=True for the current generation. */
+export function databaseReadiness(td: KubeObject): { ready: true } | { ready: false; message: string } {
+  const status = tenantDatabaseStatusOf(td);
+  const ready = status.conditions?.find((c) => c.type === 'Ready');
+  const gen = td.metadata.generation;
+  if (!ready || ready.status !== 'True') return { ready: false, message: `TenantDatabase ${td.metadata.name} is not Ready yet${ready ? ` (${ready.reason}: ${ready.message})` : ''}` };
+  if (gen !== undefined && (status.observedGeneration !== gen || (ready.observedGeneration !== undefined && ready.observedGeneration !== gen))) {
+    return { ready: false, message: `TenantDatabase ${td.metadata.name} has changes the operator has not finished yet (generation ${gen})` };
+  }
+  return { ready: true };
+}
+
+/** What the last runs left for a database: the failure and annotation values acted on. */
+interface Memo {
+  failure: DatabaseFailure | undefined;
+  handledRepair: string | undefined;
+  handledResolve: string | undefined;
+  consumed: boolean;
+  runError?: string;
+}
+
+/** The database is there, Ready, and reachable as its administrator; otherwise why it waits. */
+function gate(pass: MigrationPass, name: string, keep: Partial<DatabaseProgress>): { target: AdminTarget } | { wait: Evaluation } {
+  const td = pass.env.mgr.getCached(TENANT_DATABASES, pass.kit.namespace, name);
+  if (!td) return { wait: { progress: { name, ...keep, phase: 'Pending', reason: 'WaitingForDatabase', message: `TenantDatabase ${name} not found` } } };
+  const readiness = databaseReadiness(td);
+  if (!readiness.ready) return { wait: { progress: { name, ...keep, phase: 'Pending', reason: 'WaitingForDatabase', message: readiness.message } } };
+  const t = adminTargetOf(td, pass.kit.secretValue);
+  if (!t.ok) return { wait: { progress: { name, ...keep, phase: 'Pending', reason: t.reason, message: t.message }, retryable: true } };
+  return { target: t };
+}
+
+/** Takes the result of a finished run into the memo (once); a run still going is reported as Running. */
+function takeRun(pass: MigrationPass, name: string, prev: DatabaseProgress | undefined, keep: Partial<DatabaseProgress>): Memo | { running: Evaluation } {
+  const { runs } = pass.env;
+  const key = pass.kit.key;
+  const mem = runs.remembered(key, name);
+  const memo: Memo = {
+    failure: 'failure' in mem ? mem.failure : prev?.failure,
+    handledRepair: 'repair' in mem ? mem.repair : prev?.repair,
+    handledResolve: 'resolve' in mem ? mem.resolve : prev?.resolve,
+    consumed: false,
+  };
+  const run = runs.get(key, name);
+  if (run && !run.result) return { running: { progress: { name, ...keep, phase: 'Running', ...runningMessage(run) } } };
+  if (!run?.result) return memo;
+  memo.consumed = true;
+  const r = run.result;
+  if (r.outcome !== 'error' && r.outcome !== 'stalled') {
+    memo.handledRepair = run.started.repair;
+    memo.handledResolve = run.started.resolve;
+  }
+  if (r.outcome === 'failed') {
+    const f = memo.failure;
+    const again = f && f.version === r.failure.version && f.inputs === run.started.inputs && f.retry === run.started.retry;
+    const transient = !r.failure.dirty && isTransientStepError(r.failure);
+    memo.failure = {
+      ...r.failure,
+      inputs: run.started.inputs,
+      ...(run.started.retry !== undefined ? { retry: run.started.retry } : {}),
+      ...(transient ? { transient } : {}),
+      attempts: (again ? (f?.attempts ?? 1) : 0) + 1,
+      time: metaTime(),
+    };
+  } else if (r.outcome === 'succeeded') memo.failure = undefined;
+  else if (r.outcome === 'error') memo.runError = r.message;
+  runs.remember(key, name, { failure: memo.failure, repair: memo.handledRepair, resolve: memo.handledResolve });
+  return memo;
+}
+
+/** How long a transient failure still waits before its next attempt (0: due now; undefined: not transient or out of attempts). */
+function transientWait(failure: DatabaseFailure): number | undefined {
+  if (!failure.transient || (failure.attempts ?? 1) >= TRANSIENT_ATTEMPTS) return undefined;
+  // A deadlock or a concurrent catalog update is not the script's fault: a few runs with backoff.
+  const due = Date.parse(failure.time ?? '') + TRANSIENT_BACKOFF_MS * 2 ** ((failure.attempts ?? 1) - 1);
+  return Math.max(0, due - Date.now());
+}
+
+/** From the history and the memo: done, failed (sticky until something changes), or queued to run. */
+function decide(pass: MigrationPass, name: string, t: AdminTarget, history: HistoryRow[], memo: Memo): Evaluation {
+  const { steps, base, fingerprint, retry, repair, resolveRaw, resolve } = pass.inputs;
+  const { failure, handledRepair, handledResolve, consumed } = memo;
+  const repairPending = repair !== undefined && repair !== handledRepair;
+  const resolvePending = resolveRaw !== undefined && resolveRaw !== handledResolve;
+  const planOpts: PlanOptions = { ...base, repair: repairPending, resolve: resolvePending ? resolve : undefined };
+  const plan = planMigration(history, steps, planOpts);
+  const appliedVersion = appliedVersionOf(history);
+  const common = { name, ...(appliedVersion !== undefined ? { appliedVersion } : {}), ...(handledRepair !== undefined ? { repair: handledRepair } : {}), ...(handledResolve !== undefined ? { resolve: handledResolve } : {}) };
+  if (!plan.ok) return { progress: { ...common, phase: 'Failed', reason: plan.reason, message: plan.message, ...(failure ? { failure } : {}) }, consumed, history };
+  if (plan.actions.length === 0) {
+    // Nothing to do: annotation values seen now are settled (a later repair needs a new value).
+    if (repair !== undefined || resolveRaw !== undefined || failure) pass.env.runs.remember(pass.kit.key, name, { failure: undefined, repair, resolve: resolveRaw });
+    const settled = { ...(repair !== undefined ? { repair } : {}), ...(resolveRaw !== undefined ? { resolve: resolveRaw } : {}) };
+    return { progress: { ...common, ...settled, phase: 'Succeeded', message: `at version ${appliedVersion ?? 'none'}` }, consumed, history };
+  }
+  const pending = plan.pending.slice(0, 1024);
+  const withPending = { ...common, ...(pending.length > 0 ? { pending } : {}) };
+  const sticky = failure !== undefined && failure.inputs === fingerprint && failure.retry === retry && !repairPending && !resolvePending;
+  if (sticky) {
+    const wait = transientWait(failure);
+    if (wait !== undefined && wait > 0) {
+      const message = `${describeFailure(failure)}; retrying in ${Math.ceil(wait / 1000)} s (attempt ${(failure.attempts ?? 1) + 1} of ${TRANSIENT_ATTEMPTS})`;
+      return { progress: { ...withPending, phase: 'Pending', reason: 'RetryingAfterTransientError', message, failure }, consumed, history, requeueAfterMs: wait };
+    }
+    if (wait === undefined) return { progress: { ...withPending, phase: 'Failed', reason: failure.dirty ? 'Dirty' : 'StepFailed', message: describeFailure(failure), failure }, consumed, history };
+  }
+  const started = { inputs: fingerprint, retry, repair: repairPending ? repair : handledRepair, resolve: resolvePending ? resolveRaw : handledResolve };
+  const start = runStarter(pass, name, t, plan.pending.length, planOpts, started);
+  const msg = memo.runError ? `the last run ended with an error (${memo.runError}); trying again` : `${plan.pending.length} step${plan.pending.length === 1 ? '' : 's'} pending`;
+  return { progress: { ...withPending, phase: 'Pending', reason: 'Queued', message: msg }, start, consumed, history };
+}
+
+/** The evaluation of one target database. */
+export async function evaluate(pass: MigrationPass, name: string): Promise<Evaluation> {
+  const prev = pass.prevDbs.get(name);
+  const keep = { ...(prev?.appliedVersion !== undefined ? { appliedVersion: prev.appliedVersion } : {}), ...(prev?.pending ? { pending: prev.pending } : {}) };
+  const g = gate(pass, name, keep);
+  if ('wait' in g) return g.wait;
+  const memo = takeRun(pass, name, prev, keep);
+  if ('running' in memo) return memo.running;
+  let history: HistoryRow[];
+  try {
+    history = await pass.env.conns.withClient(g.target.target, (c) => readHistory(c, pass.kit.key));
+  } catch (err) {
+    const e = describePgError(err);
+    const message = `cannot read the migration history: ${e.code ? `${e.code} ` : ''}${e.message}`;
+    return { progress: { name, ...keep, phase: 'Pending', reason: 'DatabaseUnreachable', message }, consumed: memo.consumed, retryable: true };
+  }
+  return decide(pass, name, g.target, history, memo);
+}

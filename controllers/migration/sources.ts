@@ -1,0 +1,56 @@
+// Step 1 of a Migration pass: what it works from. The annotations a person sets (retry, repair,
+// resolve) and the SQL steps, inline and from the ConfigMaps of spec.sources, with the fingerprint of
+// everything a run's outcome depends on.
+import { compareVersions } from '../../src/api/migration.js';
+import type { Resolve } from '../../src/migrations/plan.js';
+import { gatherSteps, inputFingerprint, type ConfigMapLike } from '../../src/migrations/steps.js';
+import type { Health } from '../../src/runtime/conditions.js';
+import type { KubeObject } from '../../src/runtime/kubeclient.js';
+import { CONFIGMAPS } from '../../src/runtime/reconcile-kit.js';
+import type { MigrationEnv, MigrationInputs, MigrationPass } from './pass.js';
+
+/** A new value re-runs a failed step (as a spec change does). */
+export const RETRY_ANNOTATION = 'tenantdb.io/retry';
+/** A new value accepts changed checksums of applied steps (Flyway repair). */
+export const REPAIR_ANNOTATION = 'tenantdb.io/repair';
+/** `<version>=applied|reverted`: what a dirty (half-run non-transactional) step left (golang-migrate force). */
+export const RESOLVE_ANNOTATION = 'tenantdb.io/resolve';
+
+export function parseResolve(value: string | undefined): Resolve | { error: string } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*([0-9]{1,18})\s*=\s*(applied|reverted)\s*$/.exec(value);
+  if (!m) return { error: `annotation ${RESOLVE_ANNOTATION}: "${value.slice(0, 100)}" is not <version>=applied or <version>=reverted` };
+  return { version: m[1] as string, as: m[2] as Resolve['as'] };
+}
+
+/** A cached ConfigMap as the step gatherer reads it. */
+function configMap(obj: KubeObject | undefined): ConfigMapLike | undefined {
+  return obj as ConfigMapLike | undefined;
+}
+
+export type InputsResult = { ok: true; inputs: MigrationInputs } | { ok: false; health: Health };
+
+/** The pass's inputs, or the health to report when they cannot be had (bad annotation, missing source). */
+export function readInputs(env: MigrationEnv, kit: MigrationPass['kit']): InputsResult {
+  const { spec, namespace } = kit;
+  const annotations = kit.obj.metadata.annotations ?? {};
+  const resolveRaw = annotations[RESOLVE_ANNOTATION];
+  const resolve = parseResolve(resolveRaw);
+  if (resolve && 'error' in resolve) return { ok: false, health: { state: 'Stalled', reason: 'InvalidAnnotation', message: resolve.error } };
+
+  const refs = (spec.sources ?? []).map((s) => s.configMapRef.name);
+  const cms = new Map(refs.map((r) => [r, configMap(env.mgr.getCached(CONFIGMAPS, namespace, r))]));
+  const gathered = gatherSteps(spec.migrations ?? [], refs, cms);
+  if (!gathered.ok) {
+    const { reason, message } = gathered.problem;
+    return { ok: false, health: { state: reason === 'WaitingForSource' ? 'Reconciling' : 'Stalled', reason, message } };
+  }
+  const steps = gathered.steps;
+  const latestVersion = steps.reduce<string | undefined>((m, s) => (m === undefined || compareVersions(s.version, m) > 0 ? s.version : m), undefined);
+  const base = { targetVersion: spec.targetVersion, allowDown: spec.allowDown, baselineVersion: spec.baselineVersion, outOfOrder: spec.outOfOrder };
+  const fingerprint = inputFingerprint(steps, { ...base, runAs: spec.runAs, lockTimeout: spec.lockTimeout, statementTimeout: spec.statementTimeout });
+  return {
+    ok: true,
+    inputs: { steps, latestVersion, fingerprint, base, retry: annotations[RETRY_ANNOTATION], repair: annotations[REPAIR_ANNOTATION], resolveRaw, resolve },
+  };
+}
