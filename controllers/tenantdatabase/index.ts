@@ -1,150 +1,24 @@
-// The TenantDatabase controller: one reconcile that runs the parts in order (server, then the parts
-// inside it), composes Ready from their conditions and writes status once. Level-based: every pass
-// reads the object from the cache and the actual state from Azure/PostgreSQL; a converged object
-// writes nothing (each part diffs before it applies, and status is patched only when it changed).
+// The TenantDatabase controller: registration and watches. The reconcile (the parts in order, Ready
+// composed from their conditions) is reconcile.ts; the parts are server-azure.ts, server-external.ts,
+// database/ and tenancy/; what other controllers ask about a TenantDatabase is src/tenantdatabase/.
 import { KINDS } from '../../src/api/kinds.js';
-import { validateTenantDatabase, type TenantDatabaseSpec, type TenantDatabaseStatus } from '../../src/api/tenantdatabase.js';
-import { setCondition, type Condition, type Health } from '../../src/runtime/conditions.js';
-import type { ReconcileFn, Request, Result } from '../../src/runtime/controller.js';
+import { migrationSpecSchema } from '../../src/api/migration.js';
+import { resourceOf } from '../../src/api/resources.js';
+import type { Request } from '../../src/runtime/controller.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
-import { reconcileWith, requestFor, SECRETS, specOf, type FinalizeOutcome, type ObjectContext } from '../../src/runtime/reconcile-kit.js';
+import { requestFor, SECRETS, specOf } from '../../src/runtime/reconcile-kit.js';
 import { selectorMatches } from '../../src/runtime/selectors.js';
-import { patchStatus } from '../../src/runtime/status.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
-import { resourceOf } from '../../src/api/resources.js';
-import { databaseRefOf, indexSecretRefs, referencedSecrets, tenantDatabasesUsingSecret } from '../../src/tenantdatabase/index.js';
-import { migrationSpecSchema } from '../../src/api/migration.js';
-import type { DatabasePart, PartCondition, PartOutcome, ServerPart, TenantDatabaseContext } from './context.js';
-import { databasePart } from './database.js';
-import { externalServerPart } from './server-external.js';
-import { azureServerPart } from './server-azure.js';
-import { tenancyPart } from './tenancy.js';
+import { databaseRefOf, indexSecretRefs, tenantDatabasesUsingSecret } from '../../src/tenantdatabase/index.js';
+import { defaultParts, tenantDatabaseReconciler, type TenantDatabaseParts } from './reconcile.js';
+
+export { composeHealth, defaultParts, tenantDatabaseReconciler, type TenantDatabaseParts } from './reconcile.js';
+export { referencedSecrets } from '../../src/tenantdatabase/index.js';
 
 const RESOURCE = resourceOf('TenantDatabase');
 const BACKUP_POLICIES = resourceOf('BackupPolicy');
 const MIGRATIONS = resourceOf('Migration');
-
-export interface TenantDatabaseParts {
-  azure: ServerPart;
-  external: ServerPart;
-  /** In order: each runs only when the ones before it are in shape. */
-  inside: DatabasePart[];
-}
-
-export function defaultParts(): TenantDatabaseParts {
-  return { azure: azureServerPart, external: externalServerPart, inside: [databasePart, tenancyPart] };
-}
-
-export { referencedSecrets };
-
-/** Overall health from the parts' conditions: the first part not in shape gives the reason. */
-export function composeHealth(conditions: PartCondition[]): Health {
-  const bad = conditions.find((c) => !c.ok);
-  if (!bad) return { state: 'Ready', reason: 'Ready', message: 'server, database and everything below are in shape' };
-  return { state: bad.stalled ? 'Stalled' : 'Reconciling', reason: bad.reason, message: bad.message };
-}
-
-function partConditions(current: Condition[] | undefined, parts: PartCondition[], generation: number | undefined): Condition[] {
-  let list = current;
-  for (const p of parts) {
-    list = setCondition(list, {
-      type: p.type,
-      status: p.ok ? 'True' : 'False',
-      reason: p.reason,
-      message: p.message,
-      ...(generation !== undefined ? { observedGeneration: generation } : {}),
-    });
-  }
-  return list ?? [];
-}
-
-function serverPart(parts: TenantDatabaseParts, spec: TenantDatabaseSpec): ServerPart {
-  return spec.server.azure ? parts.azure : parts.external;
-}
-
-function partContext(kit: ObjectContext<TenantDatabaseStatus>, spec: TenantDatabaseSpec, settings: ControllerSettings): TenantDatabaseContext {
-  return {
-    mgr: kit.mgr,
-    obj: kit.obj,
-    namespace: kit.namespace,
-    name: kit.name,
-    generation: kit.generation,
-    spec,
-    status: kit.status,
-    settings,
-    log: kit.log,
-    signal: kit.signal,
-    event: (type, reason, message) => kit.event(type, reason, message),
-    secret: kit.secret,
-    secretValue: kit.secretValue,
-  };
-}
-
-const again = (r: { requeueAfterMs?: number }): Result => (r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true });
-
-/** Deletion: the inside parts in reverse order (each once, recorded in status), then the server. */
-async function finalizeParts(ctx: TenantDatabaseContext, parts: TenantDatabaseParts): Promise<FinalizeOutcome> {
-  const server = serverPart(parts, ctx.spec);
-  const finalized = new Set(ctx.status.finalizedParts ?? []);
-  const pending = [...parts.inside].reverse().filter((p) => p.finalize && p.applies(ctx.spec) && !finalized.has(p.name));
-  if (pending.length > 0) {
-    const conn = await server.connectionForCleanup(ctx);
-    for (const part of pending) {
-      const r = await (part.finalize as NonNullable<DatabasePart['finalize']>)(ctx, conn);
-      if (!r.done) return again(r);
-      finalized.add(part.name);
-    }
-    // Recorded before the server goes: once it is being deleted the inside parts cannot be reached.
-    await patchStatus(ctx.mgr.client, RESOURCE, ctx.obj, { finalizedParts: [...finalized].sort() }, ctx.mgr.fieldManager);
-  }
-  const r = await server.finalize(ctx);
-  if (!r.done) return again(r);
-  ctx.log.info('cleanup done; finalizer removed');
-  return 'done';
-}
-
-/** The parts in order; a part not in shape stops the ones that depend on it. */
-async function runParts(ctx: TenantDatabaseContext, parts: TenantDatabaseParts): Promise<PartOutcome[]> {
-  const outcomes: PartOutcome[] = [];
-  const so = await serverPart(parts, ctx.spec).reconcile(ctx);
-  // A server part that reports in shape but gives no way in would make Ready claim what nobody checked.
-  if (so.condition.ok && !so.connection) so.condition = { ...so.condition, ok: false, stalled: false, reason: 'NoConnection', message: 'the server is in shape but gave no connection for the database' };
-  outcomes.push(so);
-  if (!so.condition.ok || !so.connection) return outcomes;
-  for (const part of parts.inside) {
-    if (!part.applies(ctx.spec)) continue;
-    const o = await part.reconcile(ctx, so.connection);
-    outcomes.push(o);
-    if (!o.condition.ok) break;
-  }
-  return outcomes;
-}
-
-function nextLook(outcomes: PartOutcome[]): Result {
-  if (outcomes.some((o) => o.retry)) return { requeue: true };
-  const delays = outcomes.map((o) => o.requeueAfterMs).filter((d): d is number => d !== undefined && d > 0);
-  return delays.length ? { requeueAfterMs: Math.min(...delays) } : {};
-}
-
-export function tenantDatabaseReconciler(mgr: Manager, settings: ControllerSettings, parts: TenantDatabaseParts): ReconcileFn {
-  return reconcileWith<TenantDatabaseSpec, TenantDatabaseStatus>(mgr, {
-    kind: 'TenantDatabase',
-    validate: validateTenantDatabase,
-    // An invalid spec: nothing we made can be identified safely from it, so everything is kept.
-    finalize: async (kit) => (kit.spec ? finalizeParts(partContext(kit, kit.spec, settings), parts) : 'done'),
-    reconcile: async (kit) => {
-      const ctx = partContext(kit, kit.spec, settings);
-      const outcomes = await runParts(ctx, parts);
-      const conds = outcomes.map((o) => o.condition);
-      const statusFields: Record<string, unknown> = {};
-      for (const o of outcomes) Object.assign(statusFields, o.status ?? {});
-      const conditions = partConditions(kit.status.conditions, conds, kit.generation);
-      await kit.writeHealth(composeHealth(conds), statusFields, { conditions });
-      return nextLook(outcomes);
-    },
-  });
-}
 
 export function registerTenantDatabaseController(mgr: Manager, settings: ControllerSettings = DEFAULT_CONTROLLER_SETTINGS, parts: TenantDatabaseParts = defaultParts()): void {
   indexSecretRefs(mgr);

@@ -3,10 +3,10 @@
 // connection Secrets: a Secret that exists keeps its password (set back in PostgreSQL if someone changed
 // it there), a missing one gets a new password, and the tenantdb.io/rotate-credentials annotation with a
 // new value gives every login role a new one, Secret first and PostgreSQL right after, in the same pass.
-import { classifyFailure } from '../../src/postgres/classify.js';
-import { postgresConnections, type DbTarget, type PostgresConnections } from '../../src/postgres/connections.js';
-import { readDatabase, readRoles } from '../../src/postgres/database/catalog.js';
-import { generatePassword, PASSWORD_PATTERN } from '../../src/postgres/database/scram.js';
+import { classifyFailure } from '../../../src/postgres/classify.js';
+import { postgresConnections, type DbTarget, type PostgresConnections } from '../../../src/postgres/connections.js';
+import { readDatabase, readRoles } from '../../../src/postgres/database/catalog.js';
+import { generatePassword, PASSWORD_PATTERN } from '../../../src/postgres/database/scram.js';
 import {
   blockLogins,
   dropDatabase,
@@ -22,13 +22,13 @@ import {
   syncRoles,
   terminateSessions,
   type ManagedRoles,
-} from '../../src/postgres/database/sync.js';
-import type { RoleKind } from '../../src/postgres/database/privileges.js';
+} from '../../../src/postgres/database/sync.js';
+import type { RoleKind } from '../../../src/postgres/database/privileges.js';
 import fs from 'node:fs';
-import type { KubeObject } from '../../src/runtime/kubeclient.js';
-import type { DatabasePart, PartOutcome, ServerConnection, TenantDatabaseContext } from './context.js';
-import { MAINTENANCE_DATABASE } from './server-external.js';
-import { connectionData, currentSecret, decodeData, deleteSecret, ensureSecret, isOurs, releaseSecret, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, secretNameFor } from './database/secrets.js';
+import type { KubeObject } from '../../../src/runtime/kubeclient.js';
+import type { DatabasePart, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
+import { MAINTENANCE_DATABASE } from '../server-external.js';
+import { connectionData, currentSecret, decodeData, deleteSecret, ensureSecret, isOurs, releaseSecret, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, secretNameFor } from './secrets.js';
 
 const TYPE = 'DatabaseReady';
 const STALLED_RECHECK_MS = 5 * 60_000;
@@ -81,14 +81,8 @@ function failure(reason: string, message: string, stalled: boolean, extra: Parti
   return { condition: { type: TYPE, ok: false, stalled, reason, message }, ...extra };
 }
 
-async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<PartOutcome> {
-  const conns = postgresConnections(ctx.settings.postgres);
-  const roles = managedRoles(ctx);
-  const database = ctx.spec.database.name;
-  const marker = ownershipMarker(ctx.namespace, ctx.name);
-  const rotation = ctx.obj.metadata.annotations?.[ROTATE_ANNOTATION];
-
-  // Passwords come from the Secrets; decide them before anything touches PostgreSQL.
+/** Passwords come from the Secrets; decided before anything touches PostgreSQL. A foreign Secret stops the part. */
+async function decideLogins(ctx: TenantDatabaseContext, roles: ManagedRoles, rotation: string | undefined): Promise<Login[] | PartOutcome> {
   const logins: Login[] = [];
   for (const l of loginRoles(roles)) {
     const secretName = secretNameFor(ctx, l.kind);
@@ -103,80 +97,126 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
     const keep = usable && !rotate;
     logins.push({ kind: l.kind, role: l.name, secretName, secret, password: keep ? (data.password as string) : generatePassword(), fresh: !keep, rotated: usable && rotate });
   }
-  const passwordOf = (role: string) => logins.find((l) => l.role === role)?.password ?? generatePassword();
+  return logins;
+}
 
-  const log = new StatementLog();
-  let extensionsFailed: Array<{ name: string; message: string }> = [];
-  let extensionsPresent: string[] = [];
-  let created: string[] = [];
-  try {
-    await conns.withClient(target(conn, MAINTENANCE_DATABASE), async (c) => {
-      created = (await syncRoles(c, roles, marker, passwordOf, log)).created;
-      await syncDatabase(c, database, roles, marker, log, conn.databases);
-    });
-    await conns.withClient(target(conn, database), async (c) => {
-      const wanted = ctx.spec.database.extensions ?? [];
-      const ext = await syncExtensions(c, wanted, log);
-      extensionsFailed = ext.failed;
-      const failedNames = new Set(ext.failed.map((f) => f.name));
-      extensionsPresent = wanted.filter((e) => !failedNames.has(e));
-      await syncGrants(c, roles, log);
-    });
+interface CatalogResult {
+  /** Roles created this pass (they got their password with CREATE ROLE). */
+  created: string[];
+  extensionsPresent: string[];
+  extensionsFailed: Array<{ name: string; message: string }>;
+}
 
-    // What the catalog steps changed on a database already made for this spec is drift someone caused.
-    let drift = log.statements.length;
+/** Roles and database (on the maintenance database), then extensions and grants inside the database. */
+async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string): Promise<CatalogResult> {
+  const { ctx, conns, conn, roles, database, log } = sync;
+  const out: CatalogResult = { created: [], extensionsPresent: [], extensionsFailed: [] };
+  const marker = ownershipMarker(ctx.namespace, ctx.name);
+  await conns.withClient(target(conn, MAINTENANCE_DATABASE), async (c) => {
+    out.created = (await syncRoles(c, roles, marker, passwordOf, log)).created;
+    await syncDatabase(c, database, roles, marker, log, conn.databases);
+  });
+  await conns.withClient(target(conn, database), async (c) => {
+    const wanted = ctx.spec.database.extensions ?? [];
+    const ext = await syncExtensions(c, wanted, log);
+    out.extensionsFailed = ext.failed;
+    const failedNames = new Set(ext.failed.map((f) => f.name));
+    out.extensionsPresent = wanted.filter((e) => !failedNames.has(e));
+    await syncGrants(c, roles, log);
+  });
+  return out;
+}
 
-    // Secrets, then passwords: a Secret written but whose password did not reach PostgreSQL is caught by
-    // the login check of the next pass, so the Secret is always the truth.
-    const ca = clientCa(ctx, conn);
-    let secretWrites = 0;
-    for (const l of logins) {
-      const data = connectionData(conn, database, l.role, l.password, ca);
-      const annotations: Record<string, string> = rotation !== undefined ? { [ROTATED_FOR_ANNOTATION]: rotation } : {};
-      if (await ensureSecret(ctx, l.secretName, l.kind, data, annotations, l.secret)) {
-        secretWrites++;
-        if (l.secret && !l.rotated) drift++;
-      }
+interface SyncInput {
+  ctx: TenantDatabaseContext;
+  conns: PostgresConnections;
+  conn: ServerConnection;
+  roles: ManagedRoles;
+  database: string;
+  rotation: string | undefined;
+  log: StatementLog;
+}
+
+/**
+ * Secrets, then passwords: a Secret written but whose password did not reach PostgreSQL is caught by the
+ * login check of the next pass, so the Secret is always the truth. Returns the drift found (changes made
+ * by hand that were put back).
+ */
+async function syncLogins(sync: SyncInput, logins: Login[], created: string[]): Promise<{ drift: number; secretWrites: number }> {
+  const { ctx, conns, conn, database, rotation, log } = sync;
+  let drift = 0;
+  let secretWrites = 0;
+  const ca = clientCa(ctx, conn);
+  for (const l of logins) {
+    const data = connectionData(conn, database, l.role, l.password, ca);
+    const annotations: Record<string, string> = rotation !== undefined ? { [ROTATED_FOR_ANNOTATION]: rotation } : {};
+    if (await ensureSecret(ctx, l.secretName, l.kind, data, annotations, l.secret)) {
+      secretWrites++;
+      if (l.secret && !l.rotated) drift++;
     }
-    for (const l of logins) {
-      if (created.includes(l.role)) continue;
-      const badPassword = !l.fresh && (await loginWorks(conns, target(conn, database, l.role, l.password))) === 'badPassword';
-      if (l.fresh || badPassword) {
-        await conns.withClient(target(conn, MAINTENANCE_DATABASE), (c) => setPassword(c, l.role, l.password, log));
-        if (badPassword) drift++;
-        if (l.rotated) await ctx.event('Normal', 'CredentialsRotated', `new password for role ${l.role} in Secret ${l.secretName}`);
-      }
-    }
-    if (log.statements.length || secretWrites) ctx.log.info({ statements: log.statements.length, secretWrites }, 'database synced');
-    const settled = ctx.status.database?.name === database && ctx.status.observedGeneration === ctx.generation;
-    if (drift && settled && !created.length) {
-      await ctx.event('Normal', 'DriftRepaired', `${drift} change(s) made by hand to the database, its roles or connection Secrets were put back`);
-    }
-  } catch (err) {
-    if (err instanceof SyncError) return failure(err.reason, err.message, true, { requeueAfterMs: STALLED_RECHECK_MS });
-    const f = classifyFailure(err);
-    ctx.log.info({ kind: f.kind, code: f.code, statements: log.statements.length }, 'database sync failed');
-    if (f.kind === 'privilege') return failure('InsufficientPrivilege', f.message, true, { requeueAfterMs: STALLED_RECHECK_MS });
-    if (f.transient) return failure('ConnectionFailed', f.message, false, { retry: true });
-    return failure('DatabaseNotReady', f.message, false, { retry: true });
   }
+  for (const l of logins) {
+    if (created.includes(l.role)) continue;
+    const badPassword = !l.fresh && (await loginWorks(conns, target(conn, database, l.role, l.password))) === 'badPassword';
+    if (l.fresh || badPassword) {
+      await conns.withClient(target(conn, MAINTENANCE_DATABASE), (c) => setPassword(c, l.role, l.password, log));
+      if (badPassword) drift++;
+      if (l.rotated) await ctx.event('Normal', 'CredentialsRotated', `new password for role ${l.role} in Secret ${l.secretName}`);
+    }
+  }
+  return { drift, secretWrites };
+}
 
+function syncFailure(ctx: TenantDatabaseContext, err: unknown, log: StatementLog): PartOutcome {
+  if (err instanceof SyncError) return failure(err.reason, err.message, true, { requeueAfterMs: STALLED_RECHECK_MS });
+  const f = classifyFailure(err);
+  ctx.log.info({ kind: f.kind, code: f.code, statements: log.statements.length }, 'database sync failed');
+  if (f.kind === 'privilege') return failure('InsufficientPrivilege', f.message, true, { requeueAfterMs: STALLED_RECHECK_MS });
+  if (f.transient) return failure('ConnectionFailed', f.message, false, { retry: true });
+  return failure('DatabaseNotReady', f.message, false, { retry: true });
+}
+
+function outcome(sync: SyncInput, logins: Login[], catalog: CatalogResult): PartOutcome {
+  const { ctx, roles, database, rotation } = sync;
   const status = {
     connectionSecret: secretNameFor(ctx, 'application'),
     database: {
       name: database,
       owner: roles.owner,
-      extensions: extensionsPresent,
+      extensions: catalog.extensionsPresent,
       connectionSecrets: logins.map((l) => l.secretName),
       ...(rotation !== undefined ? { credentialsRotation: rotation } : {}),
     },
   };
-  if (extensionsFailed.length) {
-    const message = extensionsFailed.map((f) => `${f.name}: ${f.message}`).join('; ');
+  if (catalog.extensionsFailed.length) {
+    const message = catalog.extensionsFailed.map((f) => `${f.name}: ${f.message}`).join('; ');
     return failure('ExtensionUnavailable', `extension(s) not created (allow-list them on the server or remove them from spec.database.extensions): ${message}`, true, { status, requeueAfterMs: STALLED_RECHECK_MS });
   }
   // Changes made inside PostgreSQL (a GRANT by hand) raise no Kubernetes event: look again now and then.
   return { condition: { type: TYPE, ok: true, reason: 'DatabaseReady', message: `database ${database}, its roles and connection Secrets are in shape` }, status, requeueAfterMs: DRIFT_CHECK_MS };
+}
+
+async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<PartOutcome> {
+  const rotation = ctx.obj.metadata.annotations?.[ROTATE_ANNOTATION];
+  const sync: SyncInput = { ctx, conns: postgresConnections(ctx.settings.postgres), conn, roles: managedRoles(ctx), database: ctx.spec.database.name, rotation, log: new StatementLog() };
+  const logins = await decideLogins(ctx, sync.roles, rotation);
+  if (!Array.isArray(logins)) return logins;
+  const passwordOf = (role: string) => logins.find((l) => l.role === role)?.password ?? generatePassword();
+  let catalog: CatalogResult;
+  try {
+    catalog = await syncCatalog(sync, passwordOf);
+    // What the catalog steps changed on a database already made for this spec is drift someone caused.
+    const catalogDrift = sync.log.statements.length;
+    const { drift, secretWrites } = await syncLogins(sync, logins, catalog.created);
+    if (sync.log.statements.length || secretWrites) ctx.log.info({ statements: sync.log.statements.length, secretWrites }, 'database synced');
+    const settled = ctx.status.database?.name === sync.database && ctx.status.observedGeneration === ctx.generation;
+    if (catalogDrift + drift && settled && !catalog.created.length) {
+      await ctx.event('Normal', 'DriftRepaired', `${catalogDrift + drift} change(s) made by hand to the database, its roles or connection Secrets were put back`);
+    }
+  } catch (err) {
+    return syncFailure(ctx, err, sync.log);
+  }
+  return outcome(sync, logins, catalog);
 }
 
 async function finalize(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<{ done: boolean; requeueAfterMs?: number; message?: string }> {

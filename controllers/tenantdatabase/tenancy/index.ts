@@ -6,13 +6,14 @@
 // policy is in place before rows are moved between partitions), then partition maintenance (new partitions
 // get their policies in the transaction that creates them), then the audit.
 import type { ClientBase } from 'pg';
-import { classifyFailure } from '../../src/postgres/classify.js';
-import { postgresConnections, type DbTarget } from '../../src/postgres/connections.js';
-import { auditIsolation, type Finding } from '../../src/postgres/tenancy/audit.js';
-import { maintainPartitions } from '../../src/postgres/tenancy/partition-maintenance.js';
-import type { TenancyRules } from '../../src/postgres/tenancy/policies.js';
-import { syncTenancy, type TenancyInput, type TenancySyncResult } from '../../src/postgres/tenancy/rls.js';
-import type { DatabasePart, PartOutcome, ServerConnection, TenantDatabaseContext } from './context.js';
+import type { PartitioningSpec } from '../../../src/api/tenantdatabase.js';
+import { classifyFailure } from '../../../src/postgres/classify.js';
+import { postgresConnections, type DbTarget } from '../../../src/postgres/connections.js';
+import { auditIsolation, type Finding } from '../../../src/postgres/tenancy/audit.js';
+import { maintainPartitions } from '../../../src/postgres/tenancy/partition-maintenance.js';
+import type { TenancyRules } from '../../../src/postgres/tenancy/policies.js';
+import { syncTenancy, type TenancyInput, type TenancySyncResult } from '../../../src/postgres/tenancy/rls.js';
+import type { DatabasePart, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
 import {
   CONDITION,
   findingsKey,
@@ -21,9 +22,7 @@ import {
   tenancyCondition,
   tenancyStatus,
   type PartitionEntryInput,
-  type PartitionStatus,
-  type TenancyStatus,
-} from './tenancy/outcome.js';
+} from './outcome.js';
 
 const STALLED_RECHECK_MS = 5 * 60_000;
 
@@ -55,7 +54,7 @@ interface PassResult {
 }
 
 /** One pass over the database on one connection. */
-export async function runTenancyPass(client: ClientBase, input: TenancyInput | undefined, partitioning: TenantDatabaseContext['spec']['partitioning'], now = new Date()): Promise<PassResult> {
+export async function runTenancyPass(client: ClientBase, input: TenancyInput | undefined, partitioning: readonly PartitioningSpec[] | undefined, now = new Date()): Promise<PassResult> {
   const out: PassResult = { partitions: [] };
   if (input) {
     out.sync = await syncTenancy(client, input, { lockTimeoutMs: TENANCY_LOCKS.rlsLockTimeoutMs, attempts: TENANCY_LOCKS.rlsAttempts });
@@ -69,19 +68,15 @@ export async function runTenancyPass(client: ClientBase, input: TenancyInput | u
   for (const p of partitioning ?? []) {
     const entry: PartitionEntryInput = { schema: p.schema, table: p.table, interval: p.interval };
     try {
-      entry.result = await maintainPartitions(
-        client,
-        { schema: p.schema, table: p.table, column: p.column, interval: p.interval, premake: p.premake, defaultPartition: p.defaultPartition, retention: p.retention },
-        {
-          now,
-          lockTimeoutMs: TENANCY_LOCKS.partitionLockTimeoutMs,
-          attempts: TENANCY_LOCKS.partitionAttempts,
-          backoffMs: TENANCY_LOCKS.backoffMs,
-          deadline,
-          // New partitions of a tenant table get its policies in the transaction that creates them.
-          tenancy: rules && covered.has(`${p.schema}.${p.table}`) ? rules : undefined,
-        },
-      );
+      entry.result = await maintainPartitions(client, p, {
+        now,
+        lockTimeoutMs: TENANCY_LOCKS.partitionLockTimeoutMs,
+        attempts: TENANCY_LOCKS.partitionAttempts,
+        backoffMs: TENANCY_LOCKS.backoffMs,
+        deadline,
+        // New partitions of a tenant table get its policies in the transaction that creates them.
+        tenancy: rules && covered.has(`${p.schema}.${p.table}`) ? rules : undefined,
+      });
       if (entry.result.created.length) created = true;
     } catch (err) {
       const f = classifyFailure(err);
@@ -111,7 +106,7 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
     return f.transient ? { condition, retry: true } : { condition, requeueAfterMs: STALLED_RECHECK_MS };
   }
 
-  const previous = ctx.status as { tenancy?: TenancyStatus; partitions?: PartitionStatus[] };
+  const previous = ctx.status;
   const tenancy = tenancyStatus(pass.sync, pass.findings);
   const partitions = partitionStatus(pass.partitions, previous.partitions, now);
   const condition = tenancyCondition(pass);
