@@ -35,9 +35,9 @@ const STALLED_RECHECK_MS = 5 * 60_000;
 /** How often a Ready database is checked for drift made inside the server (catalog reads only). */
 export const DRIFT_CHECK_MS = 10 * 60_000;
 
+/** spec.roles is the set of roles the operator manages (owner, application, admin, analytics). */
 function managedRoles(ctx: TenantDatabaseContext): ManagedRoles {
-  const r = ctx.spec.roles;
-  return { owner: r.owner, application: r.application, admin: r.admin, analytics: r.analytics };
+  return ctx.spec.roles;
 }
 
 function target(conn: ServerConnection, database: string, user = conn.adminUser, password = conn.adminPassword): DbTarget {

@@ -37,7 +37,7 @@ export function tenancyInput(ctx: TenantDatabaseContext): TenancyInput | undefin
   const t = ctx.spec.tenancy;
   if (!t) return undefined;
   return {
-    roles: { owner: ctx.spec.roles.owner, application: ctx.spec.roles.application, admin: ctx.spec.roles.admin, analytics: ctx.spec.roles.analytics },
+    roles: ctx.spec.roles,
     tenantColumn: t.tenantColumn,
     tenantSetting: t.tenantSetting,
     tables: (t.tables ?? []).map((x) => ({ schema: x.schema, name: x.name })),
