@@ -131,7 +131,7 @@ export function leaderElectionIdFor(selector: string | undefined): string {
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
-    .slice(0, 28)
+    .slice(0, 24)
     .replace(/-+$/, '');
   const hash = createHash('sha256').update(selector).digest('hex').slice(0, 8);
   return `tenantdb-operator-${readable ? `${readable}-` : ''}${hash}.tenantdb.io`;
