@@ -119,6 +119,17 @@ test('the Deployment carries the hardening, probes, leader election and workload
   expect(bad.stderr).toMatch(/must be above gracefulShutdownTimeoutSeconds/);
 });
 
+test('the container runs with the malloc settings the image sets, and NODE_OPTIONS only when asked', async () => {
+  const dockerfile = fs.readFileSync(path.join(CHART_DIR, '..', '..', 'Dockerfile'), 'utf8');
+  const imageEnv = Object.fromEntries([...dockerfile.matchAll(/^ENV\s+(MALLOC_[A-Z_]+)=(\S+)\s*$/gm)].map((m) => [m[1], m[2]]));
+  expect(Object.keys(imageEnv).sort()).toEqual(['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_']);
+  const envOf = (objs: Manifest[]) => Object.fromEntries(((deploymentOf(objs) as any).spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]));
+  const defaults = envOf((await renderChart(home)).objects);
+  for (const [k, v] of Object.entries(imageEnv)) expect(defaults[k]).toBe(v);
+  expect(defaults.NODE_OPTIONS).toBeUndefined();
+  expect(envOf((await renderChart(home, ['-f', VALUES_ALL])).objects)).toMatchObject({ NODE_OPTIONS: '--max-old-space-size=512', MALLOC_ARENA_MAX: '4', MALLOC_TRIM_THRESHOLD_: '65536' });
+});
+
 const SHARDS = ['--set', 'sharding.shards={shard1,shard2}'];
 
 test('sharding renders one Deployment per shard with its own selector and lease, and the main one for the rest', async () => {
