@@ -127,12 +127,13 @@ const DEFAULT_LEADER_ELECTION_ID = 'tenantdb-operator.tenantdb.io';
  */
 export function leaderElectionIdFor(selector: string | undefined): string {
   if (!selector) return DEFAULT_LEADER_ELECTION_ID;
-  const readable = selector
+  // The end of a selector tells shards apart (key=shard1, key=shard2), so that is the part kept, from a word start.
+  const words = selector
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 24)
-    .replace(/-+$/, '');
+    .replace(/^-+|-+$/g, '');
+  const tail = words.slice(-24);
+  const readable = words.length > 24 && tail.includes('-') ? tail.slice(tail.indexOf('-') + 1) : tail.replace(/^-+/, '');
   const hash = createHash('sha256').update(selector).digest('hex').slice(0, 8);
   return `tenantdb-operator-${readable ? `${readable}-` : ''}${hash}.tenantdb.io`;
 }
