@@ -110,6 +110,159 @@ function startShard(env: EnvInfo, bundle: string, name: string, selector: string
   return child;
 }
 
+interface Plan {
+  n: number;
+  s: number;
+  nsCount: number;
+  syncS: number;
+  windowMs: number;
+  timeoutMs: number;
+  maxRssMb: number;
+}
+
+const shardName = (plan: Plan, i: number) => (i === plan.s - 1 ? 'unsharded' : `shard${i}`);
+const selectorOf = (plan: Plan, i: number) => (i === plan.s - 1 ? `!${SHARD_LABEL}` : `${SHARD_LABEL}=shard${i}`);
+
+/** Creates the namespaces and the objects, object i in shard i mod S (the last shard: no label); returns objects per shard. */
+async function createFleet(client: KubeClient, plan: Plan): Promise<{ perShard: number[]; createSeconds: number }> {
+  const template = YAML.parse(fs.readFileSync(EXAMPLE, 'utf8')) as KubeObject & { spec: Record<string, unknown> };
+  const namespaces = Array.from({ length: plan.nsCount }, (_, i) => `bench-shard-${i}`);
+  for (const ns of namespaces) await client.create(NAMESPACES, undefined, { metadata: { name: ns } });
+  log(`creating ${plan.n} TenantDatabases over ${plan.s} shards`);
+  const tc = performance.now();
+  const perShard = new Array<number>(plan.s).fill(0);
+  await pool(plan.n, 16, async (i) => {
+    const name = `${template.metadata.name}-${String(i).padStart(5, '0')}`;
+    const ns = namespaces[i % plan.nsCount] as string;
+    const shard = i % plan.s;
+    perShard[shard] = (perShard[shard] ?? 0) + 1;
+    const labels = { ...(template.metadata.labels ?? {}), ...(shard === plan.s - 1 ? {} : { [SHARD_LABEL]: `shard${shard}` }) };
+    const spec = { ...structuredClone(template.spec), connectionSecret: { name: `${name}-app` } };
+    await client.create(TD, ns, { ...template, metadata: { name, namespace: ns, labels }, spec });
+  });
+  const createSeconds = (performance.now() - tc) / 1000;
+  log(`created ${plan.n} in ${createSeconds.toFixed(1)} s`);
+  return { perShard, createSeconds };
+}
+
+/** Waits until every object has settled (or the timeout); a shard process that exits fails the run. */
+async function awaitConvergence(watcher: Watcher, shards: Shard[], plan: Plan, t0: number, logDir: string): Promise<boolean> {
+  while (performance.now() - t0 < plan.timeoutMs) {
+    if (watcher.failed) throw watcher.failed;
+    const dead = shards.find((sh) => sh.child.exitCode !== null);
+    if (dead) throw new Error(`shard ${dead.name} exited (${dead.child.exitCode}); see ${logDir}/${dead.name}.log`);
+    if (watcher.done.size >= plan.n) return true;
+    await sleep(250);
+  }
+  return false;
+}
+
+async function shardLeases(client: KubeClient): Promise<Array<{ name: string; holder: string }>> {
+  const list = await client.request<{ items: Array<KubeObject & { spec?: { holderIdentity?: string } }> }>('GET', resourcePath(LEASES, 'default'));
+  return list.items.filter((l) => l.metadata.name.startsWith('tenantdb-operator')).map((l) => ({ name: l.metadata.name, holder: l.spec?.holderIdentity ?? '' }));
+}
+
+/** The converged window: apiserver writes, resourceVersion changes and reconciles per shard while nothing changes. */
+async function convergedWindow(kc: KubeConfig, watcher: Watcher, shards: Shard[], plan: Plan) {
+  log(`converged window: ${plan.windowMs} ms with a ${plan.syncS} s sync period`);
+  const start = writeCounts(await apiserverMetrics(kc));
+  const modifiedBefore = watcher.modified;
+  const before = await Promise.all(shards.map((sh) => reconcilesOf(sh.metricsPort)));
+  await sleep(plan.windowMs);
+  const writes = diff(start, writeCounts(await apiserverMetrics(kc)));
+  const after = await Promise.all(shards.map((sh) => reconcilesOf(sh.metricsPort)));
+  return {
+    writes,
+    modified: watcher.modified - modifiedBefore,
+    tenantDatabaseReconciles: shards.map((_sh, i) => (after[i]?.tenantdatabase ?? 0) - (before[i]?.tenantdatabase ?? 0)),
+    procAfter: shards.map((sh) => procStats(sh.child.pid as number)),
+  };
+}
+
+type PerShard = { name: string; objects: number; tenantDatabaseReconcilesInWindow: number; rssMbAtConvergence: number };
+
+function shardGoals(plan: Plan, converged: boolean, convergeSeconds: number, window: Awaited<ReturnType<typeof convergedWindow>>, perShard: PerShard[], leases: Array<{ holder: string }>): BenchResult['goals'] {
+  const maxRss = Math.max(...perShard.map((r) => r.rssMbAtConvergence));
+  const windowWrites = totalWrites(window.writes);
+  return {
+    converged: goal(`all ${plan.n} reconciled for their generation within ${plan.timeoutMs / 1000} s`, round(convergeSeconds, 1), converged),
+    writesWhenConverged: goal('0 writes in the converged window', windowWrites + window.modified, windowWrites === 0 && window.modified === 0),
+    // The window holds one or two resyncs: a shard reconciles each of its objects once or twice, and
+    // would reconcile far more if it held other shards' objects too.
+    ownObjectsOnly: goal(
+      'each shard resynced its own objects only (objects <= reconciles <= 2 x objects in the window)',
+      perShard.map((r) => `${r.name}: ${r.tenantDatabaseReconcilesInWindow}/${r.objects}`).join(', '),
+      perShard.every((r) => r.tenantDatabaseReconcilesInWindow >= r.objects && r.tenantDatabaseReconcilesInWindow <= 2 * r.objects),
+    ),
+    leasePerShard: goal(`${plan.s} leases, each held`, leases.length, leases.length === plan.s && leases.every((l) => l.holder !== '')),
+    rssPerShard: goal(`every shard's RSS < ${plan.maxRssMb} MB at convergence`, maxRss, maxRss < plan.maxRssMb),
+  };
+}
+
+/** Builds the bundle, creates the fleet, runs the shards and measures; the caller's environment is up. */
+async function runShards(env: EnvInfo, plan: Plan, dir: string): Promise<Pick<BenchResult, 'results' | 'goals'>> {
+  const logDir = path.join(dir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const outdir = path.join(dir, 'dist');
+  const b = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'bundle.mjs'), '--outdir', outdir], { cwd: repoRoot, encoding: 'utf8' });
+  if (b.status !== 0) throw new Error(`bundle failed: ${b.stderr}`);
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.kubeconfig);
+  const client = new KubeClient(kc);
+  const watcher = new Watcher(client);
+  const shards: Shard[] = [];
+  try {
+    await installCrds(env);
+    const { perShard, createSeconds } = await createFleet(client, plan);
+    await watcher.start();
+    const writesBefore = writeCounts(await apiserverMetrics(kc));
+    const t0 = performance.now();
+    for (let i = 0; i < plan.s; i++) {
+      const ports: [number, number] = [await freePort(), await freePort()];
+      const child = startShard(env, path.join(outdir, 'tenantdb-operator.mjs'), shardName(plan, i), selectorOf(plan, i), `${plan.syncS}s`, logDir, ports);
+      shards.push({ name: shardName(plan, i), selector: selectorOf(plan, i), child, metricsPort: ports[0], objects: perShard[i] ?? 0 });
+    }
+    log(`started ${plan.s} shard processes; waiting for ${plan.n} objects to settle`);
+    const converged = await awaitConvergence(watcher, shards, plan, t0, logDir);
+    const convergeSeconds = (performance.now() - t0) / 1000;
+    log(converged ? `converged in ${convergeSeconds.toFixed(1)} s` : `only ${watcher.done.size}/${plan.n} settled after ${plan.timeoutMs} ms`);
+    const atConvergence = shards.map((sh) => procStats(sh.child.pid as number));
+    const reconciles = await Promise.all(shards.map((sh) => reconcilesOf(sh.metricsPort)));
+    // Trailing work (the last events) finishes before counting.
+    await sleep(2_000);
+    const writesToConverge = diff(writesBefore, writeCounts(await apiserverMetrics(kc)));
+    const leases = await shardLeases(client);
+    const window = await convergedWindow(kc, watcher, shards, plan);
+    const perShardResults = shards.map((sh, i) => ({
+      name: sh.name,
+      selector: sh.selector,
+      objects: sh.objects,
+      tenantDatabaseReconcilesToConverge: reconciles[i]?.tenantdatabase ?? 0,
+      tenantDatabaseReconcilesInWindow: window.tenantDatabaseReconciles[i] ?? 0,
+      rssMiBAtConvergence: atConvergence[i]?.rssMiB,
+      rssMbAtConvergence: round(((atConvergence[i]?.rssMiB ?? 0) * 1024 * 1024) / 1e6, 1),
+      rssMiBAfterWindow: window.procAfter[i]?.rssMiB,
+      cpuSeconds: window.procAfter[i]?.cpuSeconds,
+    }));
+    const results = {
+      createSeconds: round(createSeconds, 1),
+      converged,
+      settledObjects: watcher.done.size,
+      convergeSeconds: round(convergeSeconds, 1),
+      shards: perShardResults,
+      leases,
+      writesToConverge: { ...writesToConverge, total: totalWrites(writesToConverge), perObject: round(totalWrites(writesToConverge) / plan.n, 2) },
+      convergedWindow: { seconds: plan.windowMs / 1000, writes: { ...window.writes, total: totalWrites(window.writes) }, resourceVersionChanges: window.modified },
+    };
+    return { results, goals: shardGoals(plan, converged, convergeSeconds, window, perShardResults, leases) };
+  } finally {
+    watcher.stop();
+    for (const sh of shards) sh.child.kill('SIGTERM');
+    await Promise.all(shards.map((sh) => (sh.child.exitCode !== null ? undefined : Promise.race([new Promise((r) => sh.child.once('exit', r)), sleep(15_000).then(() => sh.child.kill('SIGKILL'))]))));
+    client.close();
+  }
+}
+
 export const shardsBench: Benchmark = {
   name: 'shards',
   description: 'N TenantDatabases (external servers) over S shard processes (--watch-label-selector): convergence, per-shard RSS, 0 writes when converged',
@@ -123,145 +276,27 @@ export const shardsBench: Benchmark = {
     'shard-max-rss-mb': { default: 150, help: 'goal: RSS of each shard in MB (10^6 bytes) at convergence' },
   },
   async run(flags: Flags): Promise<BenchResult> {
-    const n = numFlag(flags, this, 'shard-objects');
-    const s = Math.max(1, numFlag(flags, this, 'shard-processes'));
-    const nsCount = Math.max(1, numFlag(flags, this, 'shard-namespaces'));
-    const syncS = numFlag(flags, this, 'shard-sync-period-s');
-    const windowMs = numFlag(flags, this, 'shard-window-ms');
-    const timeoutMs = numFlag(flags, this, 'shard-timeout-ms');
-    const maxRssMb = numFlag(flags, this, 'shard-max-rss-mb');
+    const plan: Plan = {
+      n: numFlag(flags, this, 'shard-objects'),
+      s: Math.max(1, numFlag(flags, this, 'shard-processes')),
+      nsCount: Math.max(1, numFlag(flags, this, 'shard-namespaces')),
+      syncS: numFlag(flags, this, 'shard-sync-period-s'),
+      windowMs: numFlag(flags, this, 'shard-window-ms'),
+      timeoutMs: numFlag(flags, this, 'shard-timeout-ms'),
+      maxRssMb: numFlag(flags, this, 'shard-max-rss-mb'),
+    };
     const image = imageNodeFlags();
-    const dir = benchDir(this.name);
-    const shardNames = Array.from({ length: s }, (_, i) => (i === s - 1 ? 'unsharded' : `shard${i}`));
-    const selectorOf = (i: number) => (i === s - 1 ? `!${SHARD_LABEL}` : `${SHARD_LABEL}=shard${i}`);
     const params = {
-      objects: n,
-      shards: shardNames.map((name, i) => ({ name, selector: selectorOf(i) })),
-      namespaces: nsCount,
-      syncPeriodSeconds: syncS,
-      windowMs,
+      objects: plan.n,
+      shards: Array.from({ length: plan.s }, (_, i) => ({ name: shardName(plan, i), selector: selectorOf(plan, i) })),
+      namespaces: plan.nsCount,
+      syncPeriodSeconds: plan.syncS,
+      windowMs: plan.windowMs,
       example: path.relative(repoRoot, EXAMPLE),
       operator: `node ${[...image.args, ''].join(' ')}dist/tenantdb-operator.mjs per shard, as the image runs it${Object.keys(image.env).length ? ` (env ${Object.entries(image.env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}, --leader-elect`,
     };
-
-    return withEnv(this.name, { arm: false }, async (env) => {
-      const logDir = path.join(dir, 'logs');
-      fs.mkdirSync(logDir, { recursive: true });
-      const outdir = path.join(dir, 'dist');
-      const b = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'bundle.mjs'), '--outdir', outdir], { cwd: repoRoot, encoding: 'utf8' });
-      if (b.status !== 0) throw new Error(`bundle failed: ${b.stderr}`);
-      const kc = new KubeConfig();
-      kc.loadFromFile(env.kubeconfig);
-      const client = new KubeClient(kc);
-      const watcher = new Watcher(client);
-      const shards: Shard[] = [];
-      try {
-        await installCrds(env);
-        const template = YAML.parse(fs.readFileSync(EXAMPLE, 'utf8')) as KubeObject & { spec: Record<string, unknown> };
-        const namespaces = Array.from({ length: nsCount }, (_, i) => `bench-shard-${i}`);
-        for (const ns of namespaces) await client.create(NAMESPACES, undefined, { metadata: { name: ns } });
-        log(`creating ${n} TenantDatabases over ${s} shards`);
-        const tc = performance.now();
-        const perShard = new Array<number>(s).fill(0);
-        await pool(n, 16, async (i) => {
-          const name = `${template.metadata.name}-${String(i).padStart(5, '0')}`;
-          const ns = namespaces[i % nsCount] as string;
-          const shard = i % s;
-          perShard[shard] = (perShard[shard] ?? 0) + 1;
-          const labels = { ...(template.metadata.labels ?? {}), ...(shard === s - 1 ? {} : { [SHARD_LABEL]: `shard${shard}` }) };
-          const spec = { ...structuredClone(template.spec), connectionSecret: { name: `${name}-app` } };
-          await client.create(TD, ns, { ...template, metadata: { name, namespace: ns, labels }, spec });
-        });
-        const createSeconds = (performance.now() - tc) / 1000;
-        log(`created ${n} in ${createSeconds.toFixed(1)} s`);
-        await watcher.start();
-
-        const writesBefore = writeCounts(await apiserverMetrics(kc));
-        const t0 = performance.now();
-        for (let i = 0; i < s; i++) {
-          const ports: [number, number] = [await freePort(), await freePort()];
-          const name = shardNames[i] as string;
-          shards.push({ name, selector: selectorOf(i), child: startShard(env, path.join(outdir, 'tenantdb-operator.mjs'), name, selectorOf(i), `${syncS}s`, logDir, ports), metricsPort: ports[0], objects: perShard[i] ?? 0 });
-        }
-        log(`started ${s} shard processes; waiting for ${n} objects to settle`);
-        let converged = false;
-        while (performance.now() - t0 < timeoutMs) {
-          if (watcher.failed) throw watcher.failed;
-          const dead = shards.find((sh) => sh.child.exitCode !== null);
-          if (dead) throw new Error(`shard ${dead.name} exited (${dead.child.exitCode}); see ${logDir}/${dead.name}.log`);
-          if (watcher.done.size >= n) {
-            converged = true;
-            break;
-          }
-          await sleep(250);
-        }
-        const convergeSeconds = (performance.now() - t0) / 1000;
-        log(converged ? `converged in ${convergeSeconds.toFixed(1)} s` : `only ${watcher.done.size}/${n} settled after ${timeoutMs} ms`);
-        const atConvergence = shards.map((sh) => ({ name: sh.name, ...procStats(sh.child.pid as number) }));
-        const reconcilesAtConvergence = await Promise.all(shards.map((sh) => reconcilesOf(sh.metricsPort)));
-        // Trailing work (the last events) finishes before counting.
-        await sleep(2_000);
-        const writesToConverge = diff(writesBefore, writeCounts(await apiserverMetrics(kc)));
-        const leases = (await client.request<{ items: Array<KubeObject & { spec?: { holderIdentity?: string } }> }>('GET', resourcePath(LEASES, 'default'))).items
-          .filter((l) => l.metadata.name.startsWith('tenantdb-operator'))
-          .map((l) => ({ name: l.metadata.name, holder: l.spec?.holderIdentity ?? '' }));
-
-        log(`converged window: ${windowMs} ms with a ${syncS} s sync period`);
-        const windowStart = writeCounts(await apiserverMetrics(kc));
-        const modifiedBefore = watcher.modified;
-        const reconcilesBefore = await Promise.all(shards.map((sh) => reconcilesOf(sh.metricsPort)));
-        await sleep(windowMs);
-        const windowWrites = diff(windowStart, writeCounts(await apiserverMetrics(kc)));
-        const windowModified = watcher.modified - modifiedBefore;
-        const reconcilesAfter = await Promise.all(shards.map((sh) => reconcilesOf(sh.metricsPort)));
-        const afterWindow = shards.map((sh) => procStats(sh.child.pid as number));
-
-        const perShardResults = shards.map((sh, i) => {
-          const td = (r: Record<string, number>[]) => r[i]?.tenantdatabase ?? 0;
-          return {
-            name: sh.name,
-            selector: sh.selector,
-            objects: sh.objects,
-            tenantDatabaseReconcilesToConverge: td(reconcilesAtConvergence),
-            tenantDatabaseReconcilesInWindow: td(reconcilesAfter) - td(reconcilesBefore),
-            rssMiBAtConvergence: atConvergence[i]?.rssMiB,
-            rssMbAtConvergence: round(((atConvergence[i]?.rssMiB ?? 0) * 1024 * 1024) / 1e6, 1),
-            rssMiBAfterWindow: afterWindow[i]?.rssMiB,
-            cpuSeconds: afterWindow[i]?.cpuSeconds,
-          };
-        });
-        const results = {
-          createSeconds: round(createSeconds, 1),
-          converged,
-          settledObjects: watcher.done.size,
-          convergeSeconds: round(convergeSeconds, 1),
-          shards: perShardResults,
-          leases,
-          writesToConverge: { ...writesToConverge, total: totalWrites(writesToConverge), perObject: round(totalWrites(writesToConverge) / n, 2) },
-          convergedWindow: { seconds: windowMs / 1000, writes: { ...windowWrites, total: totalWrites(windowWrites) }, resourceVersionChanges: windowModified },
-        };
-        const maxRss = Math.max(...perShardResults.map((r) => r.rssMbAtConvergence));
-        const goals = {
-          converged: goal(`all ${n} reconciled for their generation within ${timeoutMs / 1000} s`, results.convergeSeconds, converged),
-          writesWhenConverged: goal('0 writes in the converged window', totalWrites(windowWrites) + windowModified, totalWrites(windowWrites) === 0 && windowModified === 0),
-          // The window holds one or two resyncs: a shard reconciles each of its objects once or twice, and
-          // would reconcile far more if it held other shards' objects too.
-          ownObjectsOnly: goal(
-            'each shard resynced its own objects only (objects <= reconciles <= 2 x objects in the window)',
-            perShardResults.map((r) => `${r.name}: ${r.tenantDatabaseReconcilesInWindow}/${r.objects}`).join(', '),
-            perShardResults.every((r) => r.tenantDatabaseReconcilesInWindow >= r.objects && r.tenantDatabaseReconcilesInWindow <= 2 * r.objects),
-          ),
-          leasePerShard: goal(`${s} leases, each held`, leases.length, leases.length === s && leases.every((l) => l.holder !== '')),
-          rssPerShard: goal(`every shard's RSS < ${maxRssMb} MB at convergence`, maxRss, maxRss < maxRssMb),
-        };
-        return { name: this.name, params, results, goals, pass: allPass(goals) };
-      } finally {
-        watcher.stop();
-        for (const sh of shards) sh.child.kill('SIGTERM');
-        await Promise.all(shards.map((sh) => (sh.child.exitCode !== null ? undefined : Promise.race([new Promise((r) => sh.child.once('exit', r)), sleep(15_000).then(() => sh.child.kill('SIGKILL'))]))));
-        client.close();
-      }
-    });
+    const { results, goals } = await withEnv(this.name, { arm: false }, (env) => runShards(env, plan, benchDir(this.name)));
+    return { name: this.name, params, results, goals, pass: allPass(goals) };
   },
 };
 
