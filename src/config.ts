@@ -1,5 +1,6 @@
 // Operator settings from flags and environment variables (flags win). Names follow controller-runtime's
 // conventional flags so the chart and operators' habits carry over.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AZURE_CLOUDS, type AzureCloudName } from './azure/clouds.js';
@@ -19,6 +20,8 @@ function podNamespace(env: NodeJS.ProcessEnv): string | undefined {
 export interface OperatorConfig {
   /** Empty: all namespaces. */
   namespaces: string[];
+  /** Sharding: only TenantDatabases, Migrations, BackupPolicies and AlertRuleSets matching it; undefined: all. */
+  watchLabelSelector: string | undefined;
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
@@ -60,7 +63,10 @@ export const USAGE = `Usage: tenantdb-operator [flags]
   --namespaces <a,b>                    namespaces to watch, comma separated; empty = all   (WATCH_NAMESPACES)
   --leader-elect[=true|false]           enable leader election                              (LEADER_ELECT, default false)
   --leader-election-namespace <ns>      namespace of the leader Lease                       (LEADER_ELECTION_NAMESPACE, default: POD_NAMESPACE or "default")
-  --leader-election-id <name>           name of the leader Lease                            (LEADER_ELECTION_ID, default tenantdb-operator.tenantdb.io)
+  --watch-label-selector <selector>     reconcile only objects of the four kinds matching it (sharding: e.g.
+                                        sharding.tenantdb.io/key=shard1, or !sharding.tenantdb.io/key)  (WATCH_LABEL_SELECTOR)
+  --leader-election-id <name>           name of the leader Lease                            (LEADER_ELECTION_ID, default tenantdb-operator.tenantdb.io;
+                                        with a watch selector, one derived from it, so each shard has its own)
   --metrics-bind-address <addr>         address for /metrics; "0" disables                  (METRICS_BIND_ADDRESS, default :8080)
   --health-probe-bind-address <addr>    address for /healthz and /readyz; "0" disables      (HEALTH_PROBE_BIND_ADDRESS, default :8081)
   --max-concurrent-reconciles <n>       workers per controller                              (MAX_CONCURRENT_RECONCILES, default 1)
@@ -112,6 +118,39 @@ function parsePositiveInt(name: string, v: string): number {
   return n;
 }
 
+const DEFAULT_LEADER_ELECTION_ID = 'tenantdb-operator.tenantdb.io';
+
+/**
+ * The leader Lease of a shard: each selector its own lease, so shards elect leaders independently; the
+ * unsharded operator keeps the usual name. Readable part from the selector plus a hash (two selectors that
+ * read alike still get different leases), within a Lease name's 63 characters.
+ */
+export function leaderElectionIdFor(selector: string | undefined): string {
+  if (!selector) return DEFAULT_LEADER_ELECTION_ID;
+  // The end of a selector tells shards apart (key=shard1, key=shard2), so that is the part kept, from a word start.
+  const words = selector
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  const tail = words.slice(-24);
+  const readable = words.length > 24 && tail.includes('-') ? tail.slice(tail.indexOf('-') + 1) : tail.replace(/^-+/, '');
+  const hash = createHash('sha256').update(selector).digest('hex').slice(0, 8);
+  return `tenantdb-operator-${readable ? `${readable}-` : ''}${hash}.tenantdb.io`;
+}
+
+/**
+ * A label selector as the apiserver takes it (equality, set-based and existence terms, comma separated);
+ * checked here so a typo stops the operator at start instead of failing every list.
+ */
+function checkLabelSelector(selector: string): void {
+  const key = String.raw`(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`;
+  const value = String.raw`(?:[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?`;
+  const term = new RegExp(String.raw`^(?:!?\s*${key}|${key}\s*(?:==?|!=)\s*${value}|${key}\s+(?:in|notin)\s+\(\s*${value}(?:\s*,\s*${value})*\s*\))$`);
+  // Commas inside `in (a, b)` are not term separators.
+  const terms = selector.split(/,(?![^(]*\))/).map((t) => t.trim());
+  for (const t of terms) if (!term.test(t)) throw new ConfigError(`--watch-label-selector: not a label selector term: ${JSON.stringify(t)}`);
+}
+
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig | 'help' {
@@ -123,6 +162,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       strict: true,
       options: {
         namespaces: { type: 'string' },
+        'watch-label-selector': { type: 'string' },
         'leader-elect': { type: 'string' },
         'leader-election-namespace': { type: 'string' },
         'leader-election-id': { type: 'string' },
@@ -174,11 +214,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       throw new ConfigError(`--azure-static-token-file: cannot read ${tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     }
   }
+  const watchLabelSelector = pick(v['watch-label-selector'], 'WATCH_LABEL_SELECTOR')?.trim() || undefined;
+  if (watchLabelSelector !== undefined) checkLabelSelector(watchLabelSelector);
   return {
     namespaces,
+    watchLabelSelector,
     leaderElect: leaderElectRaw === undefined ? false : parseBool('--leader-elect', leaderElectRaw),
     leaderElectionNamespace: pick(v['leader-election-namespace'], 'LEADER_ELECTION_NAMESPACE') ?? podNamespace(env) ?? 'default',
-    leaderElectionId: pick(v['leader-election-id'], 'LEADER_ELECTION_ID') ?? 'tenantdb-operator.tenantdb.io',
+    leaderElectionId: pick(v['leader-election-id'], 'LEADER_ELECTION_ID') ?? leaderElectionIdFor(watchLabelSelector),
     metricsBindAddress: pick(v['metrics-bind-address'], 'METRICS_BIND_ADDRESS') ?? ':8080',
     healthProbeBindAddress: pick(v['health-probe-bind-address'], 'HEALTH_PROBE_BIND_ADDRESS') ?? ':8081',
     maxConcurrentReconciles: mcr === undefined ? 1 : parsePositiveInt('--max-concurrent-reconciles', mcr),

@@ -4,7 +4,8 @@
 // leader lease) and exit 0. A lost lease exits 1 so the pod restarts as a fresh candidate.
 import { registerControllers } from '../controllers/index.js';
 import { ConfigError, parseConfig, USAGE } from './config.js';
-import { leanCacheTransform } from './runtime/cache-transform.js';
+import { API_GROUP } from './api/kinds.js';
+import { cacheTransformFor } from './runtime/cache-transform.js';
 import { loadKubeConfig } from './runtime/kubeconfig.js';
 import { createLogger } from './runtime/logging.js';
 import { Manager } from './runtime/manager.js';
@@ -30,6 +31,8 @@ async function main(): Promise<number> {
     kubeConfig: loadKubeConfig({ kubeconfig: cfg.kubeconfig }),
     logger,
     namespaces: cfg.namespaces,
+    // Sharding: this process caches and reconciles only the objects of our four kinds in its shard.
+    ...(cfg.watchLabelSelector ? { watchSelector: { labelSelector: cfg.watchLabelSelector, appliesTo: (r) => r.group === API_GROUP } } : {}),
     leaderElection: { enabled: cfg.leaderElect, namespace: cfg.leaderElectionNamespace, id: cfg.leaderElectionId },
     metricsBindAddress: cfg.metricsBindAddress,
     healthProbeBindAddress: cfg.healthProbeBindAddress,
@@ -37,7 +40,9 @@ async function main(): Promise<number> {
     syncPeriodMs: cfg.syncPeriodMs,
     gracefulShutdownTimeoutMs: cfg.gracefulShutdownTimeoutMs,
     // Caches keep objects without managedFields and kubectl's last-applied copy, which no controller reads.
-    informer: { transform: leanCacheTransform },
+    informer: { transformFor: cacheTransformFor },
+    // Secrets stay cached cluster-wide ('cluster', the default) until every controller reads them through
+    // mgr.getSecret/getSecretData; then `secrets: { cache: 'selective' }` caches only the operator's own.
   });
   registerControllers(manager, { azure: cfg.azure, postgres: cfg.postgres });
 
@@ -64,6 +69,8 @@ async function main(): Promise<number> {
   logger.info(
     {
       namespaces: cfg.namespaces.length ? cfg.namespaces : 'all',
+      watchLabelSelector: cfg.watchLabelSelector ?? 'all objects',
+      leaderElectionId: cfg.leaderElectionId,
       leaderElect: cfg.leaderElect,
       metrics: cfg.metricsBindAddress,
       health: cfg.healthProbeBindAddress,

@@ -7,7 +7,7 @@
 // while the watch was down still reach the handlers.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { ApiError, isGone, resourcePath, type KubeClient, type KubeObject, type ResourceRef, type Status, type WatchHandle } from './kubeclient.js';
+import { ACCEPT_METADATA_LIST, ACCEPT_METADATA_WATCH, ApiError, isGone, resourcePath, type KubeClient, type KubeObject, type ResourceRef, type Status, type WatchHandle } from './kubeclient.js';
 
 export interface InformerHandler {
   onAdd?(obj: KubeObject): void;
@@ -21,8 +21,11 @@ export interface InformerOptions {
   /** Namespace to watch; undefined watches all namespaces. */
   namespace?: string | undefined;
   logger: Logger;
-  labelSelector?: string;
-  fieldSelector?: string;
+  /** Only objects whose labels match (list and watch), e.g. `app.kubernetes.io/managed-by=tenantdb-operator`. */
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+  /** Cache metadata only (PartialObjectMetadata): names, labels, resourceVersions, no spec or data. */
+  metadataOnly?: boolean;
   pageSize?: number;
   /** Watches time out server-side after between this and twice this many seconds. */
   minWatchTimeoutSeconds?: number;
@@ -61,7 +64,11 @@ export class Informer {
   readonly stats = { lists: 0, pages: 0, watches: 0, bookmarks: 0, errorEvents: 0, gone: 0, stalls: 0, errors: 0 };
 
   constructor(private readonly opts: InformerOptions) {
-    this.log = opts.logger.child({ informer: `${opts.resource.plural}${opts.resource.group ? '.' + opts.resource.group : ''}`, namespace: opts.namespace ?? '*' });
+    this.log = opts.logger.child({
+      informer: `${opts.resource.plural}${opts.resource.group ? '.' + opts.resource.group : ''}`,
+      namespace: opts.namespace ?? '*',
+      ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
+    });
   }
 
   get namespace(): string | undefined {
@@ -159,6 +166,7 @@ export class Informer {
           query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector },
           signal: this.stopController.signal,
           timeoutMs: 60_000,
+          ...(this.opts.metadataOnly ? { accept: ACCEPT_METADATA_LIST } : {}),
         });
       } catch (err) {
         if (isGone(err) && cont) {
@@ -229,6 +237,7 @@ export class Informer {
           }
         },
         arm,
+        this.opts.metadataOnly ? ACCEPT_METADATA_WATCH : undefined,
       );
       this.currentWatch = handle;
       if (this.stopped) handle.abort();

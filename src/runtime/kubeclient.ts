@@ -77,7 +77,17 @@ export interface RequestOptions {
   contentType?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Accept header; default application/json. Metadata-only lists and watches ask for PartialObjectMetadata. */
+  accept?: string;
 }
+
+/**
+ * Asks the apiserver for metadata only (as controller-runtime's metadata informers do): lists and watches
+ * answer PartialObjectMetadata, so a cache of a kind holds names, labels and resourceVersions, not data.
+ */
+export const ACCEPT_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+/** The same for a watch, whose events carry single objects. */
+export const ACCEPT_METADATA_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 /** An open watch: `done` settles when the stream ends (resolve) or fails (reject); `abort()` closes it. */
 export interface WatchHandle {
@@ -105,7 +115,7 @@ export class KubeClient {
   private async openRequest(method: string, path: string, opts: RequestOptions): Promise<http.ClientRequest> {
     const url = new URL(this.server.toString().replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const reqOpts: https.RequestOptions = { method, headers: { Accept: 'application/json' } };
+    const reqOpts: https.RequestOptions = { method, headers: { Accept: opts.accept ?? 'application/json' } };
     await this.kubeConfig.applyToHTTPSOptions(reqOpts);
     reqOpts.agent = this.agent;
     const headers = reqOpts.headers as Record<string, string>;
@@ -209,8 +219,8 @@ export class KubeClient {
    * ApiError (410 when the resourceVersion is too old). `onActivity` fires on every received chunk, so
    * a watchdog can tell a live-but-quiet stream (bookmarks arrive) from a dead one.
    */
-  async watch(path: string, query: RequestOptions['query'], onEvent: (ev: WatchEvent) => void, onActivity?: () => void): Promise<WatchHandle> {
-    const req = await this.openRequest('GET', path, { query: { ...query, watch: true } });
+  async watch(path: string, query: RequestOptions['query'], onEvent: (ev: WatchEvent) => void, onActivity?: () => void, accept?: string): Promise<WatchHandle> {
+    const req = await this.openRequest('GET', path, { query: { ...query, watch: true }, ...(accept ? { accept } : {}) });
     let aborted = false;
     const done = new Promise<void>((resolve, reject) => {
       req.on('error', (e) => (aborted ? resolve() : reject(e)));

@@ -10,6 +10,7 @@ import { FieldIndex, type IndexFunc } from './field-index.js';
 import { Informer } from './informer.js';
 import { KubeClient, type KubeObject, type ResourceRef } from './kubeclient.js';
 import { LeaderElector } from './leader-election.js';
+import { SECRETS, SecretCache, decodeSecret } from './secret-cache.js';
 import { metricsRegistry } from './metrics.js';
 import type { RateLimiter } from './ratelimit.js';
 import { HttpEndpoint } from './server.js';
@@ -39,7 +40,26 @@ export interface ManagerOptions {
   fieldManager?: string;
   /** Informer tuning, mostly for tests. */
   /** transform: what informers keep of each object (src/runtime/cache-transform.ts); default: everything. */
-  informer?: { minWatchTimeoutSeconds?: number; watchdogGraceMs?: number; maxBackoffMs?: number; transform?: (obj: KubeObject) => KubeObject };
+  /** transformFor: a transform per resource (cacheTransformFor), used instead of `transform` when set. */
+  informer?: {
+    minWatchTimeoutSeconds?: number;
+    watchdogGraceMs?: number;
+    maxBackoffMs?: number;
+    transform?: (obj: KubeObject) => KubeObject;
+    transformFor?: (resource: ResourceRef) => ((obj: KubeObject) => KubeObject) | undefined;
+  };
+  /**
+   * Sharding (--watch-label-selector): the informers of the resources `appliesTo` accepts list and watch
+   * only objects matching `labelSelector`, so one process reconciles one shard of them.
+   */
+  watchSelector?: { labelSelector: string; appliesTo: (resource: ResourceRef) => boolean };
+  /**
+   * How Secrets are read (getSecret). 'cluster' (default): one informer caches every Secret in full.
+   * 'selective': the operator's own Secrets (managed-by label) are cached, the others watched for metadata
+   * only and read by name into a bounded cache (secret-cache.ts); getCached/listCached of Secrets then
+   * throw, as their answer would be incomplete.
+   */
+  secrets?: { cache: 'cluster' | 'selective'; maxEntries?: number; ttlMs?: number };
 }
 
 /**
@@ -73,6 +93,7 @@ export class Manager {
   readonly fieldManager: string;
   private readonly informers = new Map<string, Informer>();
   private readonly indexes = new Map<string, FieldIndex>();
+  private readonly secretCache: SecretCache | undefined;
   private readonly controllers: Array<{ controller: Controller; spec: ControllerSpec }> = [];
   private elector: LeaderElector | undefined;
   private readonly electionAbort = new AbortController();
@@ -91,6 +112,22 @@ export class Manager {
     this.events = new EventRecorder(this.client, opts.logger);
     this.fieldManager = opts.fieldManager ?? 'tenantdb-operator';
     this.done = new Promise((r) => (this.resolveDone = r));
+    if (opts.secrets?.cache === 'selective') {
+      this.secretCache = new SecretCache({
+        client: this.client,
+        logger: this.logger,
+        namespaces: this.namespaces(),
+        informer: (ns, o) => this.informer(SECRETS, ns, o),
+        transform: this.transformFor(SECRETS),
+        ...(opts.secrets.maxEntries !== undefined ? { maxEntries: opts.secrets.maxEntries } : {}),
+        ...(opts.secrets.ttlMs !== undefined ? { ttlMs: opts.secrets.ttlMs } : {}),
+      });
+    }
+  }
+
+  private transformFor(resource: ResourceRef): ((obj: KubeObject) => KubeObject) | undefined {
+    const i = this.opts.informer;
+    return i?.transformFor ? i.transformFor(resource) : i?.transform;
   }
 
   private namespaces(): Array<string | undefined> {
@@ -98,20 +135,58 @@ export class Manager {
     return ns.length === 0 ? [undefined] : ns;
   }
 
-  /** The shared informer for `resource` in `namespace` (undefined: all namespaces), created on demand. */
-  informer(resource: ResourceRef, namespace: string | undefined): Informer {
-    const key = `${resourceKey(resource)}@${namespace ?? '*'}`;
+  /**
+   * The shared informer for `resource` in `namespace` (undefined: all namespaces), created on demand.
+   * Objects are those matching the watch selector (sharding) when it applies to `resource`, or `select`.
+   */
+  informer(resource: ResourceRef, namespace: string | undefined, select: { labelSelector?: string; metadataOnly?: boolean } = {}): Informer {
+    const sharded = this.opts.watchSelector?.appliesTo(resource) ? this.opts.watchSelector.labelSelector : undefined;
+    const labelSelector = select.labelSelector ?? sharded;
+    const key = `${resourceKey(resource)}@${namespace ?? '*'}?${labelSelector ?? ''}${select.metadataOnly ? '#meta' : ''}`;
     let inf = this.informers.get(key);
     if (!inf) {
-      inf = new Informer({ client: this.client, resource, namespace, logger: this.logger, ...this.opts.informer });
+      const { transformFor: _per, transform: _one, ...tuning } = this.opts.informer ?? {};
+      const transform = this.transformFor(resource);
+      inf = new Informer({
+        client: this.client,
+        resource,
+        namespace,
+        logger: this.logger,
+        ...tuning,
+        ...(transform ? { transform } : {}),
+        ...(labelSelector ? { labelSelector } : {}),
+        ...(select.metadataOnly ? { metadataOnly: true } : {}),
+      });
       this.informers.set(key, inf);
       if (this.started) inf.start();
     }
     return inf;
   }
 
+  /** The informers a controller watching `resource` listens to (Secrets: both of the selective cache). */
+  private informersFor(resource: ResourceRef, namespace: string | undefined): Informer[] {
+    if (this.secretCache && isSecrets(resource)) return this.secretCache.informers(namespace);
+    return [this.informer(resource, namespace)];
+  }
+
+  /**
+   * A Secret by name, or undefined when it does not exist: how controllers read Secrets (never through
+   * getCached, which cannot answer for Secrets with the selective cache).
+   */
+  async getSecret(namespace: string, name: string): Promise<KubeObject | undefined> {
+    if (this.secretCache) return this.secretCache.get(namespace, name);
+    return this.getCached(SECRETS, namespace, name);
+  }
+
+  /** The decoded values of a Secret (base64 `data`, `stringData` on top), or undefined when it does not exist. */
+  async getSecretData(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+    const s = await this.getSecret(namespace, name);
+    return s ? decodeSecret(s) : undefined;
+  }
+
   /** Reads an object from the cache of the informers watching `resource`. */
   getCached(resource: ResourceRef, namespace: string | undefined, name: string): KubeObject | undefined {
+    this.assertCachedKind(resource);
     for (const ns of this.namespaces()) {
       if (ns !== undefined && ns !== namespace) continue;
       const obj = this.informer(resource, ns).get(namespace, name);
@@ -122,6 +197,7 @@ export class Manager {
 
   /** Every cached object of `resource`, in one namespace or all watched ones. */
   listCached(resource: ResourceRef, namespace?: string): KubeObject[] {
+    this.assertCachedKind(resource);
     const out: KubeObject[] = [];
     for (const ns of this.namespaces()) {
       if (ns !== undefined && namespace !== undefined && ns !== namespace) continue;
@@ -161,6 +237,10 @@ export class Manager {
     return out;
   }
 
+  private assertCachedKind(resource: ResourceRef): void {
+    if (this.secretCache && isSecrets(resource)) throw new Error('Secrets are not cached cluster-wide here: read them with mgr.getSecret(namespace, name)');
+  }
+
   addController(spec: ControllerSpec): Controller {
     if (this.started) throw new Error('controllers must be added before the manager starts');
     const controller = new Controller({
@@ -173,7 +253,7 @@ export class Manager {
     for (const ns of this.namespaces()) controller.watch(this.informer(spec.resource, ns));
     const owned = (spec.owns ?? []).map((resource): WatchSpec => ({ resource, map: ownerRequests(spec.resource) }));
     for (const w of [...(spec.watches ?? []), ...owned]) {
-      for (const ns of this.namespaces()) controller.watchMapped(this.informer(w.resource, ns), w.map);
+      for (const ns of this.namespaces()) for (const inf of this.informersFor(w.resource, ns)) controller.watchMapped(inf, w.map);
     }
     this.controllers.push({ controller, spec });
     return controller;
@@ -305,6 +385,10 @@ function kindMatchesPlural(kind: string, plural: string): boolean {
 
 function resourceKey(r: ResourceRef): string {
   return `${r.group}/${r.version}/${r.plural}`;
+}
+
+function isSecrets(r: ResourceRef): boolean {
+  return r.group === '' && r.plural === 'secrets';
 }
 
 function keyOf(obj: KubeObject): string {

@@ -44,7 +44,7 @@ function isReady(o: TdObject): boolean {
 }
 
 /** kube-apiserver's own /metrics (the admin certificate is in system:masters). */
-async function apiserverMetrics(kc: KubeConfig): Promise<string> {
+export async function apiserverMetrics(kc: KubeConfig): Promise<string> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('no cluster');
   const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'text/plain' } };
@@ -75,7 +75,7 @@ function requestCount(text: string, labels: Record<string, string>): number {
   return total;
 }
 
-interface WriteCounts {
+export interface WriteCounts {
   tdPatch: number;
   tdStatusPatch: number;
   tdOtherWrites: number;
@@ -83,7 +83,7 @@ interface WriteCounts {
   eventPatches: number;
 }
 
-function writeCounts(text: string): WriteCounts {
+export function writeCounts(text: string): WriteCounts {
   const td = { group: 'tenantdb.io', resource: 'tenantdatabases' };
   const tdPatch = requestCount(text, { ...td, verb: 'PATCH', subresource: '' });
   const tdStatusPatch = requestCount(text, { ...td, verb: 'PATCH', subresource: 'status' });
@@ -97,7 +97,7 @@ function writeCounts(text: string): WriteCounts {
   };
 }
 
-function diff(a: WriteCounts, b: WriteCounts): WriteCounts {
+export function diff(a: WriteCounts, b: WriteCounts): WriteCounts {
   return {
     tdPatch: b.tdPatch - a.tdPatch,
     tdStatusPatch: b.tdStatusPatch - a.tdStatusPatch,
@@ -107,7 +107,7 @@ function diff(a: WriteCounts, b: WriteCounts): WriteCounts {
   };
 }
 
-const totalWrites = (w: WriteCounts) => w.tdPatch + w.tdStatusPatch + w.tdOtherWrites + w.eventCreates + w.eventPatches;
+export const totalWrites = (w: WriteCounts) => w.tdPatch + w.tdStatusPatch + w.tdOtherWrites + w.eventCreates + w.eventPatches;
 
 /** Watches every TenantDatabase: readiness per object and resourceVersion changes (each one a write). */
 class FleetWatcher {

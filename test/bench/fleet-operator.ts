@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { registerControllers } from '../../controllers/index.js';
+import { cacheTransformFor } from '../../src/runtime/cache-transform.js';
 import { loadKubeConfig } from '../../src/runtime/kubeconfig.js';
 import { createLogger } from '../../src/runtime/logging.js';
 import { Manager } from '../../src/runtime/manager.js';
@@ -76,6 +77,8 @@ async function main(): Promise<void> {
     maxConcurrentReconciles: Number(values.workers ?? 1),
     syncPeriodMs: Number(values['sync-period-ms'] ?? 10 * 60 * 60 * 1000),
     gracefulShutdownTimeoutMs: 10_000,
+    // What the caches keep, as src/main.ts sets it.
+    informer: { transformFor: cacheTransformFor },
   });
   registerControllers(mgr);
   let sampler: ReturnType<typeof memorySampler> | undefined;

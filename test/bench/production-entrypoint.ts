@@ -43,7 +43,7 @@ async function kubectl(env: EnvInfo, args: string[]): Promise<void> {
   if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${res.code} ${res.stderr}`);
 }
 
-async function installCrds(env: EnvInfo): Promise<void> {
+export async function installCrds(env: EnvInfo): Promise<void> {
   const files = fs
     .readdirSync(path.join(repoRoot, 'crds'))
     .filter((f) => /^tenantdb\.io_.*\.yaml$/.test(f))
@@ -53,7 +53,7 @@ async function installCrds(env: EnvInfo): Promise<void> {
 }
 
 /** RSS (VmRSS, and its anonymous / file-backed parts) and CPU seconds (user + system) of a process, from /proc. */
-function procStats(pid: number): { rssMiB: number; rssAnonMiB: number; rssFileMiB: number; cpuSeconds: number } {
+export function procStats(pid: number): { rssMiB: number; rssAnonMiB: number; rssFileMiB: number; cpuSeconds: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -100,19 +100,30 @@ async function bareNodeRssMiB(args: string[]): Promise<number> {
   }
 }
 
+export interface NodeRuntime {
+  args: string[];
+  nodeOptions: string | undefined;
+  /** Environment the image sets for the process (the final stage's ENV, e.g. MALLOC_ARENA_MAX). */
+  env: Record<string, string>;
+}
+
 /**
- * The node flags the image runs the bundle with: those between `node` and the script in the Dockerfile's
- * ENTRYPOINT (exec form), and NODE_OPTIONS when the Dockerfile sets it, so the benchmark runs it as the
- * image does.
+ * How the image runs the bundle: the node flags between `node` and the script in the Dockerfile's
+ * ENTRYPOINT (exec form), and the final stage's ENV (NODE_OPTIONS, glibc's MALLOC_* tunables), so the
+ * benchmark runs it as the image does.
  */
-export function imageNodeFlags(dockerfile = path.join(repoRoot, 'Dockerfile')): { args: string[]; nodeOptions: string | undefined } {
+export function imageNodeFlags(dockerfile = path.join(repoRoot, 'Dockerfile')): NodeRuntime {
   const text = fs.readFileSync(dockerfile, 'utf8');
   const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text);
   const argv = entry ? (JSON.parse(entry[1] as string) as string[]) : [];
   const script = argv.findIndex((a) => a.endsWith('.mjs') || a.endsWith('.js'));
   const args = argv[0] === 'node' && script > 0 ? argv.slice(1, script) : [];
-  const env = /^ENV\s+NODE_OPTIONS=(?:"([^"]*)"|(\S+))/m.exec(text);
-  return { args, nodeOptions: env ? (env[1] ?? env[2]) : undefined };
+  const finalStage = text.slice(text.lastIndexOf('\nFROM '));
+  const env: Record<string, string> = {};
+  for (const m of finalStage.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"]*)"|(\S+))\s*$/gm)) env[m[1] as string] = (m[2] ?? m[3]) as string;
+  const nodeOptions = env.NODE_OPTIONS;
+  delete env.NODE_OPTIONS;
+  return { args, nodeOptions, env };
 }
 
 async function scrapeText(port: number): Promise<string> {
@@ -182,11 +193,11 @@ async function measure(
   settleTimeoutMs: number,
   idleMs: number,
   snapshotDir?: string,
-  node: { args: string[]; nodeOptions: string | undefined } = { args: [], nodeOptions: undefined },
+  node: NodeRuntime = { args: [], nodeOptions: undefined, env: {} },
 ): Promise<Run> {
   const [metrics, health] = [await freePort(), await freePort()];
   const out = fs.openSync(logFile, 'w');
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production', ...node.env };
   delete childEnv.NODE_OPTIONS;
   if (node.nodeOptions) childEnv.NODE_OPTIONS = node.nodeOptions;
   const child: ChildProcess = spawn(
@@ -271,7 +282,7 @@ async function measure(
     return {
       ...(heap ? { heapSnapshot: heap } : {}),
       entrypoint: command.join(' '),
-      nodeArgs: [...node.args, ...(node.nodeOptions ? [`NODE_OPTIONS=${node.nodeOptions}`] : [])],
+      nodeArgs: [...node.args, ...(node.nodeOptions ? [`NODE_OPTIONS=${node.nodeOptions}`] : []), ...Object.entries(node.env).map(([k, v]) => `${k}=${v}`)],
       startupRssMiB,
       settled,
       settleSeconds: round(settleSeconds, 1),
@@ -298,6 +309,7 @@ export const productionEntrypointBench: Benchmark = {
     'prod-max-idle-cpu-percent': { default: 1, help: 'goal: CPU % of one core while idle' },
     'prod-compare-source': { default: 0, help: '1: also run `node --import tsx src/main.ts` for comparison' },
     'prod-heap-snapshot': { default: 0, help: '1: take a heap snapshot of the settled operator and summarize it' },
+    'prod-env': { default: 0, help: 'environment instead of the Dockerfile ENV of the final stage, comma separated K=V (MALLOC_ARENA_MAX=2); 0: as the image sets it' },
     'prod-node-flags': { default: 0, help: 'node flags instead of those of the Dockerfile ENTRYPOINT, comma separated, leading -- optional (max-semi-space-size=2,max-old-space-size=96); 0: as the image runs it' },
   },
   async run(flags: Flags): Promise<BenchResult> {
@@ -311,7 +323,8 @@ export const productionEntrypointBench: Benchmark = {
     const snapshot = numFlag(flags, this, 'prod-heap-snapshot') === 1;
     const nodeFlagsOverride = typeof flags['prod-node-flags'] === 'string' && flags['prod-node-flags'] !== '0' ? flags['prod-node-flags'].split(/[\s,]+/).filter(Boolean).map((f) => (f.startsWith('-') ? f : `--${f}`)) : undefined;
     const image = imageNodeFlags();
-    const node = nodeFlagsOverride ? { args: nodeFlagsOverride, nodeOptions: undefined } : image;
+    const envOverride = typeof flags['prod-env'] === 'string' && flags['prod-env'] !== '0' ? Object.fromEntries(flags['prod-env'].split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : undefined;
+    const node = { args: nodeFlagsOverride ?? image.args, nodeOptions: nodeFlagsOverride ? undefined : image.nodeOptions, env: envOverride ?? image.env };
     const dir = benchDir(this.name);
     const params = {
       objectsPerKind: n,
@@ -319,6 +332,7 @@ export const productionEntrypointBench: Benchmark = {
       idleMs,
       entrypoint: `node ${[...node.args, ''].join(' ')}dist/tenantdb-operator.mjs (scripts/bundle.mjs), ${nodeFlagsOverride ? 'with --prod-node-flags instead of the image' : 'as the image runs it (Dockerfile ENTRYPOINT flags)'}`,
       ...(node.nodeOptions ? { nodeOptions: node.nodeOptions } : {}),
+      ...(Object.keys(node.env).length ? { imageEnv: node.env } : {}),
     };
 
     return withEnv(this.name, { arm: false }, async (env) => {

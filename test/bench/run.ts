@@ -17,8 +17,9 @@ import { workqueueBench } from './workqueue.js';
 import { productionEntrypointBench } from './production-entrypoint.js';
 import { tenantDatabaseAzureFleetBench } from './tenantdatabase-azure-fleet.js';
 import { databaseSyncBench } from './database-sync.js';
+import { shardsBench } from './shards.js';
 
-const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, tenancyBench, tenantDatabaseAzureFleetBench, databaseSyncBench, productionEntrypointBench];
+const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, tenancyBench, tenantDatabaseAzureFleetBench, databaseSyncBench, productionEntrypointBench, shardsBench];
 
 function usage(): string {
   const lines = ['usage: npm run bench [-- --only <name>[,<name>...]] [--<flag> <value> ...]', '', 'benchmarks and their flags:'];

@@ -1,4 +1,4 @@
-import { ConfigError, parseConfig, parseDuration } from '../../src/config.js';
+import { ConfigError, leaderElectionIdFor, parseConfig, parseDuration } from '../../src/config.js';
 import { parseBindAddress } from '../../src/runtime/server.js';
 
 describe('parseConfig', () => {
@@ -37,6 +37,36 @@ describe('parseConfig', () => {
     expect(() => parseConfig(['--log-level=loud'], {})).toThrow(ConfigError);
     expect(() => parseConfig(['--bogus'], {})).toThrow(ConfigError);
     expect(parseConfig(['--help'], {})).toBe('help');
+  });
+});
+
+describe('sharding: --watch-label-selector', () => {
+  it('reads the selector from the flag or WATCH_LABEL_SELECTOR and gives each shard its own lease', () => {
+    const a = parseConfig(['--watch-label-selector', 'sharding.tenantdb.io/key=shard1'], {}) as Exclude<ReturnType<typeof parseConfig>, 'help'>;
+    const b = parseConfig([], { WATCH_LABEL_SELECTOR: 'sharding.tenantdb.io/key=shard2' }) as Exclude<ReturnType<typeof parseConfig>, 'help'>;
+    const rest = parseConfig([], { WATCH_LABEL_SELECTOR: '!sharding.tenantdb.io/key' }) as Exclude<ReturnType<typeof parseConfig>, 'help'>;
+    expect(a.watchLabelSelector).toBe('sharding.tenantdb.io/key=shard1');
+    expect(b.watchLabelSelector).toBe('sharding.tenantdb.io/key=shard2');
+    expect(rest.watchLabelSelector).toBe('!sharding.tenantdb.io/key');
+    const ids = [a, b, rest].map((c) => c.leaderElectionId);
+    expect(new Set(ids).size).toBe(3);
+    for (const id of ids) {
+      expect(id).toMatch(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
+      expect(id.length).toBeLessThanOrEqual(63);
+      expect(id).not.toBe('tenantdb-operator.tenantdb.io');
+    }
+    expect(a.leaderElectionId).toBe(leaderElectionIdFor('sharding.tenantdb.io/key=shard1'));
+    expect(leaderElectionIdFor(undefined)).toBe('tenantdb-operator.tenantdb.io');
+  });
+
+  it('lets --leader-election-id name the lease of a shard', () => {
+    expect(parseConfig(['--watch-label-selector=tier in (gold, silver)', '--leader-election-id=gold.tenantdb.io'], {})).toMatchObject({ watchLabelSelector: 'tier in (gold, silver)', leaderElectionId: 'gold.tenantdb.io' });
+  });
+
+  it('rejects what is not a label selector', () => {
+    expect(() => parseConfig(['--watch-label-selector', 'a=b=c'], {})).toThrow(ConfigError);
+    expect(() => parseConfig(['--watch-label-selector', 'key in gold'], {})).toThrow(ConfigError);
+    expect(parseConfig(['--watch-label-selector', 'a!=b,c,!d'], {})).toMatchObject({ watchLabelSelector: 'a!=b,c,!d' });
   });
 });
 

@@ -119,9 +119,46 @@ test('the Deployment carries the hardening, probes, leader election and workload
   expect(bad.stderr).toMatch(/must be above gracefulShutdownTimeoutSeconds/);
 });
 
+test('the container runs with the malloc settings the image sets, and NODE_OPTIONS only when asked', async () => {
+  const dockerfile = fs.readFileSync(path.join(CHART_DIR, '..', '..', 'Dockerfile'), 'utf8');
+  const imageEnv = Object.fromEntries([...dockerfile.matchAll(/^ENV\s+(MALLOC_[A-Z_]+)=(\S+)\s*$/gm)].map((m) => [m[1], m[2]]));
+  expect(Object.keys(imageEnv).sort()).toEqual(['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_']);
+  const envOf = (objs: Manifest[]) => Object.fromEntries(((deploymentOf(objs) as any).spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]));
+  const defaults = envOf((await renderChart(home)).objects);
+  for (const [k, v] of Object.entries(imageEnv)) expect(defaults[k]).toBe(v);
+  expect(defaults.NODE_OPTIONS).toBeUndefined();
+  expect(envOf((await renderChart(home, ['-f', VALUES_ALL])).objects)).toMatchObject({ NODE_OPTIONS: '--max-old-space-size=512', MALLOC_ARENA_MAX: '4', MALLOC_TRIM_THRESHOLD_: '65536' });
+});
+
+const SHARDS = ['--set', 'sharding.shards={shard1,shard2}'];
+
+test('sharding renders one Deployment per shard with its own selector and lease, and the main one for the rest', async () => {
+  const deps = (await renderChart(home, SHARDS)).objects.filter((o) => o.kind === 'Deployment') as any[];
+  expect(deps.map((d) => d.metadata.name).sort()).toEqual(['tenantdb-tenantdb-operator', 'tenantdb-tenantdb-operator-shard1', 'tenantdb-tenantdb-operator-shard2']);
+  const flag = (d: any, name: string) => args(d).find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const byName = Object.fromEntries(deps.map((d) => [d.metadata.name.replace(/^tenantdb-tenantdb-operator-?/, '') || 'main', d]));
+  expect(flag(byName.main, 'watch-label-selector')).toBe('!sharding.tenantdb.io/key');
+  expect(flag(byName.shard1, 'watch-label-selector')).toBe('sharding.tenantdb.io/key=shard1');
+  expect(flag(byName.shard2, 'watch-label-selector')).toBe('sharding.tenantdb.io/key=shard2');
+  expect(flag(byName.main, 'leader-election-id')).toBe('tenantdb-operator.tenantdb.io');
+  expect(new Set(deps.map((d) => flag(d, 'leader-election-id'))).size).toBe(3);
+  // Each shard's pods are told apart by their own label, which its Deployment selects on.
+  for (const s of ['shard1', 'shard2']) {
+    expect(byName[s].spec.selector.matchLabels['tenantdb.io/shard']).toBe(s);
+    expect(byName[s].spec.template.metadata.labels['tenantdb.io/shard']).toBe(s);
+  }
+  // Without shards: no selector flag; both a selector and shards: refused.
+  expect(flag(deploymentOf((await renderChart(home)).objects), 'watch-label-selector')).toBeUndefined();
+  const both = await runTool('helm', ['template', 't', CHART_DIR, ...SHARDS, '--set', 'watchLabelSelector=a=b'], { env: helmEnv(home), allowFailure: true });
+  expect(both.stderr).toMatch(/exclude each other/);
+  const badKey = await runTool('helm', ['template', 't', CHART_DIR, '--set', 'sharding.shards={Shard_1}'], { env: helmEnv(home), allowFailure: true });
+  expect(badKey.stderr).toMatch(/schema/);
+});
+
 describe.each([
   ['default values', [] as string[]],
   ['every option on', ['-f', VALUES_ALL]],
+  ['two shards', SHARDS],
 ])('%s', (_name, valueArgs) => {
   test('helm template | kubectl apply --dry-run=server is accepted', async () => {
     const { text } = await renderChart(home, valueArgs, NS);
