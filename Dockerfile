@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The operator image, for linux/amd64 and linux/arm64 node pools:
 #   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/tenantdb-operator:<tag> .
-# Each stage calls scripts/image-rootfs.sh, which test/ship/image.test.ts runs in a temporary folder and
+# Each stage calls scripts/image-rootfs.sh, which test/ship/operator-e2e.test.ts runs in a temporary folder and
 # then runs the result against a real apiserver, so what is tested is what the image holds.
 ARG NODE_IMAGE=node:24-bookworm-slim
 

@@ -10,11 +10,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { localOperatorFlags, mergeFlags } from '../env/operator.js';
-import { freePort, startProcess, stopProcess, tail, waitFor, type ProcessRecord } from '../env/proc.js';
-import { testEnv } from '../env/testenv.js';
-import { prepareFixtures } from '../env/dev-fixtures/index.js';
-import { repoRoot } from '../env/paths.js';
+import { localOperatorFlags, mergeFlags } from '../../dev/env/operator.js';
+import { freePort, startProcess, stopProcess, tail, waitFor, type ProcessRecord } from '../../dev/env/proc.js';
+import { testEnv } from '../../dev/env/testenv.js';
+import { prepareFixtures } from '../../dev/env/dev-fixtures/index.js';
+import { repoRoot } from '../../dev/env/paths.js';
 import { exampleObjects } from '../runtime/helpers.js';
 import { auditFlags, auditedRequests, grantedTriples, rulesFor, usedTriples, type PolicyRule } from './audit.js';
 import { startShipCluster, type ShipCluster } from './cluster.js';

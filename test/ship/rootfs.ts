@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheDir, repoRoot } from '../env/paths.js';
-import { runCommand } from '../env/proc.js';
+import { cacheDir, repoRoot } from '../../dev/env/paths.js';
+import { runCommand } from '../../dev/env/proc.js';
 
 const SCRIPT = path.join(repoRoot, 'scripts', 'image-rootfs.sh');
 
