@@ -68,14 +68,25 @@ export async function preflightGo(): Promise<void> {
   }
 }
 
-function run(cmd: string, args: string[], cwd: string, logFile: string, env: NodeJS.ProcessEnv): Promise<void> {
+function run(cmd: string, args: string[], cwd: string, logFile: string, env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const out = fs.openSync(logFile, 'a');
     const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', out, out] });
+    let timedOut = false;
+    // SIGINT, as Ctrl-C would: the go command then stops the compilers it started.
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGINT');
+          }, timeoutMs);
     child.on('error', (e) => reject(new EnvError(`${cmd} failed to start: ${e.message}`)));
     child.on('exit', (code) => {
+      if (timer) clearTimeout(timer);
       fs.closeSync(out);
       if (code === 0) resolve();
+      else if (timedOut) reject(new EnvError(`${cmd} ${args.join(' ')} did not finish within ${Math.round(timeoutMs! / 60_000)} min; see ${logFile}`));
       else reject(new EnvError(`${cmd} ${args.join(' ')} failed (exit ${code}); see ${logFile}`));
     });
   });
@@ -131,17 +142,19 @@ export async function ensureBinaries(log: (m: string) => void = () => {}): Promi
 /**
  * Tools the chart, GitOps-health and RBAC tests use, each a Go module under dev/env/go/<tool>/ built from
  * the Go module proxy once and cached under a name that changes when its go.mod or source changes.
+ * `minutes`: the first build's time on 2 cores with an empty Go build cache (measured), for the progress line.
  */
 export const GO_TOOLS = {
   // As helm's Makefile does: its version, and the Kubernetes version `helm template` assumes offline.
   helm: {
+    minutes: 5,
     pkg: 'helm.sh/helm/v3/cmd/helm',
     ldflags: ['helm.sh/helm/v3/internal/version.version=v3.22.0', 'helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1', 'helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37', 'helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1', 'helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37'],
   },
-  kubeconform: { pkg: 'github.com/yannh/kubeconform/cmd/kubeconform' },
-  kstatus: { pkg: '.' },
-  'argocd-health': { pkg: '.' },
-} as const satisfies Record<string, { pkg: string; ldflags?: readonly string[] }>;
+  kubeconform: { minutes: 2, pkg: 'github.com/yannh/kubeconform/cmd/kubeconform' },
+  kstatus: { minutes: 3, pkg: '.' },
+  'argocd-health': { minutes: 2, pkg: '.' },
+} as const satisfies Record<string, { minutes: number; pkg: string; ldflags?: readonly string[] }>;
 export type GoTool = keyof typeof GO_TOOLS;
 
 function goToolDir(tool: GoTool): string {
@@ -149,12 +162,20 @@ function goToolDir(tool: GoTool): string {
   // The cache key: the module's files (go.mod pins the versions, main.go is ours), hashed.
   const hash = createHash('sha256');
   for (const f of fs.readdirSync(moduleDir).sort()) hash.update(f).update(fs.readFileSync(path.join(moduleDir, f)));
-  hash.update(JSON.stringify(GO_TOOLS[tool]));
+  const { minutes: _estimate, ...spec } = GO_TOOLS[tool];
+  hash.update(JSON.stringify(spec));
   return path.join(cacheDir(), 'envtest', `${tool}-${hash.digest('hex').slice(0, 12)}`);
 }
 
-/** Path of a Go tool, built into the cache on first use (helm and kubeconform take a few minutes on 2 cores). */
-export async function ensureGoTool(tool: GoTool, log: (m: string) => void = () => {}): Promise<string> {
+export function goToolReady(tool: GoTool): boolean {
+  return fs.existsSync(path.join(goToolDir(tool), tool));
+}
+
+/**
+ * Path of a Go tool, built into the cache on first use (helm takes minutes on 2 cores: jest's global
+ * setup builds them all before any test's clock starts, see prebuild.ts). `timeoutMs` bounds the build.
+ */
+export async function ensureGoTool(tool: GoTool, log: (m: string) => void = () => {}, timeoutMs?: number): Promise<string> {
   const dir = goToolDir(tool);
   const bin = path.join(dir, tool);
   if (fs.existsSync(bin)) return bin;
@@ -164,10 +185,11 @@ export async function ensureGoTool(tool: GoTool, log: (m: string) => void = () =
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   const logFile = `${dir}.log`;
-  log(`building ${tool} (log: ${logFile})`);
-  const spec: { pkg: string; ldflags?: readonly string[] } = GO_TOOLS[tool];
+  const spec: { minutes: number; pkg: string; ldflags?: readonly string[] } = GO_TOOLS[tool];
+  log(`building ${tool} (first run, ~${spec.minutes} min; log: ${logFile})...`);
+  const started = Date.now();
   const ldflags = ['-s', '-w', ...(spec.ldflags ?? []).map((v) => `-X ${v}`)].join(' ');
-  await run('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', path.join(tmp, tool), spec.pkg], moduleDir, logFile, goEnv());
+  await run('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', path.join(tmp, tool), spec.pkg], moduleDir, logFile, goEnv(), timeoutMs);
   try {
     fs.renameSync(tmp, dir);
   } catch (err) {
@@ -175,5 +197,6 @@ export async function ensureGoTool(tool: GoTool, log: (m: string) => void = () =
     if (!fs.existsSync(bin)) throw err;
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+  log(`built ${tool} in ${Math.round((Date.now() - started) / 1000)} s`);
   return bin;
 }

@@ -2,7 +2,8 @@
 // `.js` import specifiers; tsx's loader can, so the real setup lives in global-setup.ts.
 import { tsImport } from 'tsx/esm/api';
 
-export default async function globalSetup() {
+export default async function globalSetup(globalConfig) {
   const mod = await tsImport('./global-setup.ts', import.meta.url);
-  await mod.default();
+  // The test path patterns tell it whether this run needs the shipping tests' tools.
+  await mod.default(globalConfig);
 }

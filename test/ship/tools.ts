@@ -1,5 +1,6 @@
 // The real tools the shipping tests drive (helm, kubeconform, the kstatus and Argo CD health programs),
-// built from the Go module proxy once and cached (dev/env/binaries.ts), and the chart rendered by helm.
+// built from the Go module proxy once and cached (dev/env/binaries.ts) by jest's global setup
+// (dev/env/prebuild.ts), and the chart rendered by helm.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
