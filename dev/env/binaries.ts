@@ -152,7 +152,7 @@ export const GO_TOOLS = {
     ldflags: ['helm.sh/helm/v3/internal/version.version=v3.22.0', 'helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1', 'helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37', 'helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1', 'helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37'],
   },
   kubeconform: { minutes: 2, pkg: 'github.com/yannh/kubeconform/cmd/kubeconform' },
-  kstatus: { minutes: 3, pkg: '.' },
+  kstatus: { minutes: 2, pkg: '.' },
   'argocd-health': { minutes: 2, pkg: '.' },
 } as const satisfies Record<string, { minutes: number; pkg: string; ldflags?: readonly string[] }>;
 export type GoTool = keyof typeof GO_TOOLS;
