@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The operator image, for linux/amd64 and linux/arm64 node pools:
 #   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/tenantdb-operator:<tag> .
-# Each stage calls scripts/image-rootfs.sh, which test/ship/image.test.ts runs in a temporary folder and
+# Each stage calls scripts/image-rootfs.sh, which test/ship/operator-e2e.test.ts runs in a temporary folder and
 # then runs the result against a real apiserver, so what is tested is what the image holds.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -26,7 +26,7 @@ FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 # glibc malloc: two arenas instead of eight per core (V8's and libuv's threads each kept one, half empty
 # after the start-up burst), and free memory at the top of the heap given back past 128 KiB instead of a
-# threshold that grows with every large free. test/bench/production-entrypoint.ts runs with this ENV.
+# threshold that grows with every large free. bench/production-entrypoint.ts runs with this ENV.
 ENV MALLOC_ARENA_MAX=2
 ENV MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
@@ -38,7 +38,7 @@ EXPOSE 8080 8081
 # No --enable-source-maps: it holds the parsed source map (~95 MiB RSS, measured); set
 # NODE_OPTIONS=--enable-source-maps when a stack trace must point into src/.
 # V8 tuned for memory over speed (the operator waits on the network, not on the CPU), measured with
-# test/bench/production-entrypoint.ts, which runs exactly these flags: a 1 MiB semi-space (the young
+# bench/production-entrypoint.ts, which runs exactly these flags: a 1 MiB semi-space (the young
 # generation otherwise grows to 3 x 16 MiB and stays), --optimize-for-size (conservative heap growth, more
 # compaction), no optimizing JITs (TurboFan's and Maglev's code and compile zones; Sparkplug stays;
 # --lite-mode would go further but disables WebAssembly, which the SQL parser needs), two V8 worker

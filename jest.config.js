@@ -10,8 +10,8 @@ export default {
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2023' }, module: { type: 'es6' } }],
   },
-  globalSetup: '<rootDir>/test/env/jest-global-setup.mjs',
-  globalTeardown: '<rootDir>/test/env/jest-global-teardown.mjs',
+  globalSetup: '<rootDir>/dev/env/jest-global-setup.mjs',
+  globalTeardown: '<rootDir>/dev/env/jest-global-teardown.mjs',
   testTimeout: 120000,
   maxWorkers: 2,
   verbose: true,

@@ -1,6 +1,6 @@
 #!/bin/sh
 # What the image holds, assembled in a folder: used by the Dockerfile's stages and by
-# test/ship/image.test.ts (which runs the result against the local environment), so the two cannot drift.
+# test/ship/operator-e2e.test.ts (which runs the result against the local environment), so the two cannot drift.
 #   image-rootfs.sh bundle <repo> <out>   esbuild bundle of src/main.ts into <out>/app/dist (needs the
 #                                         repo's dev dependencies: esbuild)
 #   image-rootfs.sh deps   <repo> <out>   production dependencies from the committed lockfile into

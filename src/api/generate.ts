@@ -1,9 +1,11 @@
 // `npm run generate`: writes crds/tenantdb.io_<plural>.yaml and the Helm chart's CRD templates
-// (charts/tenantdb-operator/templates/crds/) from the zod schemas. With --check it
+// (charts/tenantdb-operator/templates/crds/) from the zod schemas, and the Argo CD health scripts
+// (health/argocd/tenantdb.io/<Kind>/health.lua) from their one template. With --check it
 // writes nothing and exits non-zero when a file differs, which is what CI wants.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { healthScriptPath, renderHealthScript } from './argocd-health.js';
 import { chartCrdTemplate, crdFileName, renderCrd } from './crd.js';
 import { KIND_DEFINITIONS } from './index.js';
 
@@ -23,11 +25,17 @@ export function renderChartCrds(): Map<string, string> {
   return new Map(KIND_DEFINITIONS.map((k) => [crdFileName(k), chartCrdTemplate(k)]));
 }
 
-/** Repository-relative path -> content of every generated file (crds/ and the chart's CRD templates). */
+/** Repository-relative path -> content of every Argo CD health script. */
+export function renderHealthScripts(): Map<string, string> {
+  return new Map(KIND_DEFINITIONS.map((k) => [healthScriptPath(k), renderHealthScript(k)]));
+}
+
+/** Repository-relative path -> content of every generated file (crds/, the chart's CRD templates, health/). */
 export function renderGenerated(): Map<string, string> {
   const out = new Map<string, string>();
   for (const [file, content] of renderAll()) out.set(path.relative(REPO_ROOT, path.join(CRD_DIR, file)), content);
   for (const [file, content] of renderChartCrds()) out.set(path.relative(REPO_ROOT, path.join(CHART_CRD_DIR, file)), content);
+  for (const [file, content] of renderHealthScripts()) out.set(file, content);
   return out;
 }
 

@@ -9,8 +9,9 @@
 import type { PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import { TokenBucket, type BucketConfig } from './token-bucket.js';
 import type { ArmMetrics } from './metrics.js';
+import { categoryOf, type RequestCategory } from './request-category.js';
 
-export type RequestCategory = 'reads' | 'writes' | 'deletes';
+export { categoryOf, type RequestCategory };
 
 export type BudgetConfig = Record<RequestCategory, BucketConfig>;
 
@@ -23,19 +24,6 @@ export const ARM_SUBSCRIPTION_BUCKETS: Readonly<BudgetConfig> = {
 
 /** Share of each bucket kept in reserve so that network jitter and clock drift do not tip the server's bucket into 429s. */
 export const DEFAULT_HEADROOM = 0.02;
-
-export function categoryOf(method: string): RequestCategory {
-  switch (method.toUpperCase()) {
-    case 'GET':
-    case 'HEAD':
-    case 'OPTIONS':
-      return 'reads';
-    case 'DELETE':
-      return 'deletes';
-    default:
-      return 'writes';
-  }
-}
 
 const REMAINING_HEADER: Record<RequestCategory, string> = {
   reads: 'x-ms-ratelimit-remaining-subscription-reads',

@@ -4,7 +4,7 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { PipelinePolicy, PipelineResponse } from '@azure/core-rest-pipeline';
 import { armResourceTypeOf } from './resource-type.js';
-import type { RequestCategory } from './budget.js';
+import type { RequestCategory } from './request-category.js';
 
 export class ArmMetrics {
   readonly requests: Counter<'method' | 'resource_type' | 'status_code'>;

@@ -9,9 +9,9 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { registerAlertRuleSetController } from '../../controllers/alertruleset/index.js';
 import { OWNER_TAG } from '../../controllers/alertruleset/desired.js';
-import { EmulatorControl } from '../arm-emulator/control-client.js';
+import { EmulatorControl } from '../../dev/arm-emulator/control-client.js';
 import { EXAMPLES_DIR, eventually, getJson, run } from '../runtime/helpers.js';
-import { kubectl } from '../env/testenv.js';
+import { kubectl } from '../../dev/env/testenv.js';
 import { serverAndDatabase, startControllerHarness, type ControllerHarness } from './fixtures.js';
 
 const RG = 'alerts-rg';

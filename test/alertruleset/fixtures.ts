@@ -9,14 +9,14 @@ import { Manager } from '../../src/runtime/manager.js';
 import { createLogger } from '../../src/runtime/logging.js';
 import { clearAzureClientsCache } from '../../src/azure/provider.js';
 import type { ControllerSettings } from '../../src/settings.js';
-import { createTestNamespace, kubeConfig } from '../env/testenv.js';
+import { createTestNamespace, kubeConfig } from '../../dev/env/testenv.js';
 import { installCrds, run } from '../runtime/helpers.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../env/paths.js';
-import { ensureCertificateAuthority } from '../env/pki.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { ensureCertificateAuthority } from '../../dev/env/pki.js';
 import { SUBSCRIPTION, burstableServer, clientsFor, createResourceGroup, type PrivateArm } from '../azure/fixtures.js';
-import { startArmEmulator, type ArmEmulator, type ArmEmulatorOptions } from '../arm-emulator/emulator.js';
+import { startArmEmulator, type ArmEmulator, type ArmEmulatorOptions } from '../../dev/arm-emulator/emulator.js';
 import type { AzureClients } from '../../src/azure/clients.js';
 
 export { SUBSCRIPTION };

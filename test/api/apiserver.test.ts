@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KIND_DEFINITIONS } from '../../src/api/index.js';
-import { createTestNamespace, kubectl, type KubectlResult } from '../env/testenv.js';
+import { createTestNamespace, kubectl, type KubectlResult } from '../../dev/env/testenv.js';
 import { INVALID_CASES, type InvalidCase } from './invalid-cases.js';
 import { CRDS_DIR, REMOVE, example, loadExamples, renamed, withChanges, type Obj } from './objects.js';
 

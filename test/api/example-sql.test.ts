@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { validateMigration, type MigrationStep } from '../../src/api/index.js';
-import { testEnv } from '../env/testenv.js';
+import { testEnv } from '../../dev/env/testenv.js';
 import { example } from './objects.js';
 
 const ROLES = { owner: 'compliance_owner', app: 'compliance_app', admin: 'compliance_admin', analytics: 'compliance_analytics' };

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { repoRoot } from '../env/paths.js';
+import { repoRoot } from '../../dev/env/paths.js';
 
 export const EXAMPLES_DIR = path.join(repoRoot, 'crds', 'examples');
 export const CRDS_DIR = path.join(repoRoot, 'crds');

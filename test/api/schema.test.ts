@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { REPO_ROOT, renderAll, renderGenerated } from '../../src/api/generate.js';
+import { REPO_ROOT, renderAll, renderGenerated, renderHealthScripts } from '../../src/api/generate.js';
 import { SchemaConversionError, jsonSchemaOf, toStructural } from '../../src/api/crd.js';
 import {
   FLEXIBLE_SERVER_METRICS,
@@ -33,14 +33,19 @@ function validate(o: Obj): ValidationResult<unknown> {
 }
 
 describe('generated CRDs', () => {
-  it('crds/ and the chart CRD templates are what `npm run generate` produces from src/api', () => {
+  it('crds/, the chart CRD templates and the Argo CD health scripts are what `npm run generate` produces from src/api', () => {
     const stale: string[] = [];
     for (const [file, content] of renderGenerated()) {
       const onDisk = fs.existsSync(path.join(REPO_ROOT, file)) ? fs.readFileSync(path.join(REPO_ROOT, file), 'utf8') : undefined;
       if (onDisk !== content) stale.push(file);
     }
     expect([...renderGenerated().keys()].filter((f) => f.startsWith('charts/'))).toHaveLength(KIND_DEFINITIONS.length);
-    if (stale.length > 0) throw new Error(`generated CRDs are stale (${stale.join(', ')}): run npm run generate and commit the result`);
+    // Every health.lua on disk is a generated one (a kind's script is never hand-written beside them).
+    const healthDir = path.join(REPO_ROOT, 'health', 'argocd', 'tenantdb.io');
+    const healthScripts = fs.readdirSync(healthDir).map((kind) => path.join('health', 'argocd', 'tenantdb.io', kind, 'health.lua'));
+    expect(healthScripts.sort()).toEqual([...renderHealthScripts().keys()].sort());
+    expect(healthScripts).toHaveLength(KIND_DEFINITIONS.length);
+    if (stale.length > 0) throw new Error(`generated files are stale (${stale.join(', ')}): run npm run generate and commit the result`);
   });
 
   it('writes one CRD per kind and nothing else', () => {

@@ -7,11 +7,11 @@ import https from 'node:https';
 import path from 'node:path';
 import type { Server } from '@azure/arm-postgresql-flexible';
 import { createHttpHeaders, createPipelineRequest } from '@azure/core-rest-pipeline';
-import { repoRoot } from '../env/paths.js';
-import { ensureCertificateAuthority } from '../env/pki.js';
-import { startArmEmulator, type ArmEmulator } from '../arm-emulator/emulator.js';
-import type { CapturedResponse } from '../arm-emulator/response-recorder.js';
-import type { SwaggerSpecs, SwaggerOperation } from '../arm-emulator/framework/swagger.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { ensureCertificateAuthority } from '../../dev/env/pki.js';
+import { startArmEmulator, type ArmEmulator } from '../../dev/arm-emulator/emulator.js';
+import type { CapturedResponse } from '../../dev/arm-emulator/response-recorder.js';
+import type { SwaggerSpecs, SwaggerOperation } from '../../dev/arm-emulator/framework/swagger.js';
 import { ArmRequestBudget, type ArmRequestBudgetOptions } from '../../src/azure/budget.js';
 import { createAzureClients, type AzureClients } from '../../src/azure/clients.js';
 import { staticTokenCredential } from '../../src/azure/credentials.js';
@@ -54,7 +54,7 @@ export async function startPrivateArm(label: string): Promise<PrivateArm & { emu
 }
 
 /**
- * An emulator in its own process (test/arm-emulator/main.ts), for timing-sensitive tests: client and
+ * An emulator in its own process (dev/arm-emulator/main.ts), for timing-sensitive tests: client and
  * server then do not share one event loop, so neither stalls the other.
  */
 export async function startArmProcess(label: string): Promise<PrivateArm> {
@@ -63,7 +63,7 @@ export async function startArmProcess(label: string): Promise<PrivateArm> {
   const armFile = path.join(armDir, 'arm.json');
   fs.mkdirSync(armDir, { recursive: true });
   const log = fs.openSync(path.join(dir, 'arm-emulator.log'), 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'arm-emulator', 'main.ts'), '--dir', armDir, '--ca-cert', caCertFile, '--ca-key', caKeyFile], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'dev', 'arm-emulator', 'main.ts'), '--dir', armDir, '--ca-cert', caCertFile, '--ca-key', caKeyFile], {
     cwd: repoRoot,
     stdio: ['ignore', log, log],
   });

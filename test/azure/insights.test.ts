@@ -10,8 +10,8 @@ import { FLEXIBLE_SERVER_METRICS } from '../../src/api/metrics.js';
 import { classifyArmError } from '../../src/azure/errors.js';
 import { extensionResourceUri } from '../../src/azure/resource-type.js';
 import type { AzureClients } from '../../src/azure/clients.js';
-import { INSIGHTS_API_VERSIONS } from '../arm-emulator/insights/index.js';
-import { recordResponses, type CapturedResponse } from '../arm-emulator/response-recorder.js';
+import { INSIGHTS_API_VERSIONS } from '../../dev/arm-emulator/insights/index.js';
+import { recordResponses, type CapturedResponse } from '../../dev/arm-emulator/response-recorder.js';
 import {
   SUBSCRIPTION,
   burstableServer,

@@ -5,7 +5,7 @@
 import { ArmRequestBudget } from '../../src/azure/budget.js';
 import { ArmMetrics } from '../../src/azure/metrics.js';
 import { idealDurationMs } from '../../src/azure/token-bucket.js';
-import { INSIGHTS_API_VERSIONS } from '../arm-emulator/insights/index.js';
+import { INSIGHTS_API_VERSIONS } from '../../dev/arm-emulator/insights/index.js';
 import { SUBSCRIPTION, clientsFor, control, createResourceGroup, rawArm, requestLog, startArmProcess, type PrivateArm } from './fixtures.js';
 
 const RG = 'throttle-rg';

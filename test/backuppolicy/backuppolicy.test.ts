@@ -7,9 +7,9 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { registerBackupPolicyController } from '../../controllers/backuppolicy/index.js';
 import { backupPrefix } from '../../controllers/backuppolicy/naming.js';
-import { EmulatorControl } from '../arm-emulator/control-client.js';
+import { EmulatorControl } from '../../dev/arm-emulator/control-client.js';
 import { EXAMPLES_DIR, eventually, getJson, run } from '../runtime/helpers.js';
-import { kubectl } from '../env/testenv.js';
+import { kubectl } from '../../dev/env/testenv.js';
 import { serverAndDatabase, startControllerHarness, type ControllerHarness } from '../alertruleset/fixtures.js';
 
 interface Cond {

@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { registerBackupPolicyController } from '../../controllers/backuppolicy/index.js';
 import { postgresConnections } from '../../src/postgres/connections.js';
-import { EmulatorControl } from '../arm-emulator/control-client.js';
+import { EmulatorControl } from '../../dev/arm-emulator/control-client.js';
 import { eventually, getJson, metricValue, run, scrape } from '../runtime/helpers.js';
-import { kubectl, testEnv } from '../env/testenv.js';
-import { repoRoot } from '../env/paths.js';
+import { kubectl, testEnv } from '../../dev/env/testenv.js';
+import { repoRoot } from '../../dev/env/paths.js';
 import { serverAndDatabase, startControllerHarness, type ControllerHarness } from '../alertruleset/fixtures.js';
 
 interface Drill {

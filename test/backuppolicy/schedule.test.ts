@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { decide, nextRunAfter } from '../../controllers/backuppolicy/schedule.js';
-import { repoRoot } from '../env/paths.js';
+import { repoRoot } from '../../dev/env/paths.js';
 
 test('five-field cron and nicknames, in UTC', () => {
   expect(nextRunAfter('0 3 * * 0', new Date('2026-03-04T12:00:00Z')).toISOString()).toBe('2026-03-08T03:00:00.000Z');

@@ -1,6 +1,6 @@
 // Hostile step names, versions and options are refused by the apiserver at admission (the CRD's
 // OpenAPI patterns and CEL rules), before the operator ever sees them.
-import { createTestNamespace } from '../env/testenv.js';
+import { createTestNamespace } from '../../dev/env/testenv.js';
 import { installCrds, run } from '../runtime/helpers.js';
 import { MIGRATIONS, closeKube, kube } from './fixtures.js';
 

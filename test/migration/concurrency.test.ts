@@ -3,8 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Manager } from '../../src/runtime/manager.js';
-import { repoRoot } from '../env/paths.js';
-import { createTestNamespace } from '../env/testenv.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { createTestNamespace } from '../../dev/env/testenv.js';
 import { deleteAllKinds, eventually, installCrds, run } from '../runtime/helpers.js';
 import { closeKube, cond, createMigration, createTenantDatabase, getMigration, markReady, startMigrationOperator, waitFor } from './fixtures.js';
 import { closeConnections, createTestDatabase, superSql, type TestDatabase } from './pg.js';

@@ -3,7 +3,7 @@
 // annotations, down with allowDown, ConfigMap sources (with clear errors, and a ~3 MiB set across
 // several ConfigMaps), a converged Migration writing nothing, Events and metrics per step.
 import type { Manager } from '../../src/runtime/manager.js';
-import { createTestNamespace } from '../env/testenv.js';
+import { createTestNamespace } from '../../dev/env/testenv.js';
 import { deleteAllKinds, eventually, metricValue, run, scrape } from '../runtime/helpers.js';
 import { installCrds } from '../runtime/helpers.js';
 import { CONFIGMAPS, closeKube, cond, createMigration, createTenantDatabase, eventsFor, getMigration, kube, markReady, patchMigration, startMigrationOperator, waitFor, waitForMessage } from './fixtures.js';
@@ -228,7 +228,7 @@ test('a transient error (lock wait) is retried with backoff, not sticky', async 
   await db.sql(`CREATE TABLE held (id int); ALTER TABLE held OWNER TO ${JSON.stringify(db.owner)}`);
   const pgc = await import('pg');
   const { caPem } = await import('./pg.js');
-  const { testEnv } = await import('../env/testenv.js');
+  const { testEnv } = await import('../../dev/env/testenv.js');
   const url = new URL(testEnv().postgres.url);
   const holder = new pgc.default.Client({ host: url.hostname, port: Number(url.port), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password), database: db.database, ssl: { ca: caPem() } });
   await holder.connect();

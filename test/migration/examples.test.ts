@@ -1,5 +1,5 @@
 // The Migration examples are real: the rollout example's inline step plus the dev fixture's ConfigMap
-// (test/env/dev-fixtures/migrations.ts) apply, in version order, to a fresh database as its owner, up to
+// (dev/env/dev-fixtures/migrations.ts) apply, in version order, to a fresh database as its owner, up to
 // the example's targetVersion, and the compliance example applies too (its roles created here as the
 // TenantDatabase controller would).
 import fs from 'node:fs';
@@ -9,8 +9,8 @@ import { validateMigration, type Migration } from '../../src/api/migration.js';
 import { gatherSteps } from '../../src/migrations/steps.js';
 import { ident } from '../../src/postgres/ident.js';
 import { runMigration } from '../../src/postgres/migrations/runner.js';
-import { repoRoot } from '../env/paths.js';
-import { STANDARD_TIER_CONFIGMAP, STANDARD_TIER_STEPS } from '../env/dev-fixtures/migrations.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { STANDARD_TIER_CONFIGMAP, STANDARD_TIER_STEPS } from '../../dev/env/dev-fixtures/migrations.js';
 import { closeConnections, connections, createTestDatabase, superSql, type TestDatabase } from './pg.js';
 
 const example = (f: string): Migration => {

@@ -6,7 +6,7 @@ import { resourceOf } from '../../src/api/resources.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../../src/runtime/kubeclient.js';
 import { Manager } from '../../src/runtime/manager.js';
 import { DEFAULT_CONTROLLER_SETTINGS } from '../../src/settings.js';
-import { kubeConfig, testEnv } from '../env/testenv.js';
+import { kubeConfig, testEnv } from '../../dev/env/testenv.js';
 import { eventually, testLogger } from '../runtime/helpers.js';
 import { caPem, type TestDatabase } from './pg.js';
 

@@ -2,7 +2,7 @@
 // once, measured from the history timestamps in the databases), a database that starts matching later
 // is migrated too, one that stops matching is no longer reported; stopOnFailure stops starting new ones.
 import type { Manager } from '../../src/runtime/manager.js';
-import { createTestNamespace } from '../env/testenv.js';
+import { createTestNamespace } from '../../dev/env/testenv.js';
 import { deleteAllKinds, eventually, installCrds, run } from '../runtime/helpers.js';
 import { TENANT_DATABASES, closeKube, cond, createMigration, createTenantDatabase, getMigration, kube, markReady, startMigrationOperator, waitFor } from './fixtures.js';
 import { closeConnections, createTestDatabase, type TestDatabase } from './pg.js';

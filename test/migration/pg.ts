@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import pg from 'pg';
 import { closeAllPostgresConnections, postgresConnections, type DbTarget, type PostgresConnections } from '../../src/postgres/connections.js';
 import { ident, literal } from '../../src/postgres/ident.js';
-import { testEnv } from '../env/testenv.js';
+import { testEnv } from '../../dev/env/testenv.js';
 
 export interface TestDatabase {
   database: string;

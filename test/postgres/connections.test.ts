@@ -11,8 +11,8 @@ import { PostgresConnections } from '../../src/postgres/connections.js';
 import { classifyFailure } from '../../src/postgres/classify.js';
 import { HostsFile } from '../../src/postgres/hosts.js';
 import { adminTargetForTenantDatabase } from '../../src/postgres/tenant-target.js';
-import { ensureCertificateAuthority } from '../env/pki.js';
-import { testEnv } from '../env/testenv.js';
+import { ensureCertificateAuthority } from '../../dev/env/pki.js';
+import { testEnv } from '../../dev/env/testenv.js';
 import { caPem, hostsFileFor, superuserConfig } from './helpers.js';
 
 const NAME = 'pg-primary.databases.svc.cluster.local';

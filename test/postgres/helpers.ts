@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { testEnv } from '../env/testenv.js';
+import { testEnv } from '../../dev/env/testenv.js';
 import type { DbTarget } from '../../src/postgres/connections.js';
 
 export const uniq = (prefix: string): string => `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;

@@ -6,7 +6,7 @@
 import { registerControllers } from '../../controllers/index.js';
 import { FINALIZER } from '../../src/api/resources.js';
 import { Manager } from '../../src/runtime/manager.js';
-import { createTestNamespace, kubeConfig } from '../env/testenv.js';
+import { createTestNamespace, kubeConfig } from '../../dev/env/testenv.js';
 import { deleteAllKinds, eventually, exampleObjects, getJson, httpGet, installCrds, metricValue, run, scrape, testLogger, type KindObject } from './helpers.js';
 
 interface Cond {

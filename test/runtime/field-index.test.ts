@@ -3,7 +3,7 @@
 import { FieldIndex } from '../../src/runtime/field-index.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import { Manager } from '../../src/runtime/manager.js';
-import { createTestNamespace, kubeConfig } from '../env/testenv.js';
+import { createTestNamespace, kubeConfig } from '../../dev/env/testenv.js';
 import { eventually, installCrds, run, testLogger } from './helpers.js';
 
 const obj = (namespace: string, name: string, refs: string[]): KubeObject => ({ metadata: { namespace, name }, spec: { refs } }) as KubeObject;

@@ -9,8 +9,8 @@ import YAML from 'yaml';
 import { Informer, type InformerHandler, type InformerOptions } from '../../src/runtime/informer.js';
 import { KubeClient } from '../../src/runtime/kubeclient.js';
 import { createLogger, type Logger } from '../../src/runtime/logging.js';
-import { kubectl } from '../env/testenv.js';
-import { repoRoot } from '../env/paths.js';
+import { kubectl } from '../../dev/env/testenv.js';
+import { repoRoot } from '../../dev/env/paths.js';
 
 export const CRD_DIR = path.join(repoRoot, 'crds');
 export const EXAMPLES_DIR = path.join(CRD_DIR, 'examples');

@@ -4,7 +4,7 @@
 // in the meantime delivered to its handlers.
 import type { Informer } from '../../src/runtime/informer.js';
 import type { KubeClient, KubeObject, ResourceRef } from '../../src/runtime/kubeclient.js';
-import type { ControlPlane } from '../env/controlplane.js';
+import type { ControlPlane } from '../../dev/env/controlplane.js';
 import { eventually, startInformer } from './helpers.js';
 import { startPrivateCluster, type PrivateCluster } from './private-cluster.js';
 import type { TcpProxy } from './tcp-proxy.js';

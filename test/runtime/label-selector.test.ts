@@ -4,7 +4,7 @@
 // the objects of its shard, while another shard's manager takes the rest.
 import type { KubeObject, ResourceRef } from '../../src/runtime/kubeclient.js';
 import { Manager } from '../../src/runtime/manager.js';
-import { createTestNamespace, kubeConfig } from '../env/testenv.js';
+import { createTestNamespace, kubeConfig } from '../../dev/env/testenv.js';
 import { eventually, installCrds, run, startInformer, testLogger } from './helpers.js';
 
 const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps' };

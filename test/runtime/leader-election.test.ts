@@ -4,9 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot } from '../env/paths.js';
-import { freePort, isRunning, startProcess, stopProcess, type ProcessRecord } from '../env/proc.js';
-import { createTestNamespace, testEnv } from '../env/testenv.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { freePort, isRunning, startProcess, stopProcess, type ProcessRecord } from '../../dev/env/proc.js';
+import { createTestNamespace, testEnv } from '../../dev/env/testenv.js';
 import { deleteAllKinds, eventually, exampleObjects, getJson, httpGet, installCrds, metricValue, run, scrape } from './helpers.js';
 
 const NODE = path.join(repoRoot, 'node_modules', 'node', 'bin', 'node');

@@ -5,7 +5,7 @@ import { EVENTS, EventRecorder } from '../../src/runtime/events.js';
 import { KubeClient, type KubeObject } from '../../src/runtime/kubeclient.js';
 import { LEASES } from '../../src/runtime/leader-election.js';
 import { Manager } from '../../src/runtime/manager.js';
-import { createTestNamespace, kubeConfig } from '../env/testenv.js';
+import { createTestNamespace, kubeConfig } from '../../dev/env/testenv.js';
 import { eventually, installCrds, run, testLogger } from './helpers.js';
 
 const BACKUPS = { group: 'tenantdb.io', version: 'v1alpha1', plural: 'backuppolicies' };

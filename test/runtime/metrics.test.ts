@@ -1,7 +1,7 @@
 // /metrics reports exactly what the controllers did: a probe controller on a real kind counts its own
 // reconciles and outcomes, and the controller-runtime counters must agree with that count.
 import { Manager } from '../../src/runtime/manager.js';
-import { createTestNamespace, kubeConfig } from '../env/testenv.js';
+import { createTestNamespace, kubeConfig } from '../../dev/env/testenv.js';
 import { eventually, installCrds, metricValue, run, scrape, testLogger } from './helpers.js';
 
 let ns: string;

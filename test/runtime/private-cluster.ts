@@ -4,10 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient } from '../../src/runtime/kubeclient.js';
-import { binaryPaths } from '../env/binaries.js';
-import { startControlPlane, type ControlPlane } from '../env/controlplane.js';
-import { repoRoot } from '../env/paths.js';
-import { ensureCertificateAuthority } from '../env/pki.js';
+import { binaryPaths } from '../../dev/env/binaries.js';
+import { startControlPlane, type ControlPlane } from '../../dev/env/controlplane.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { ensureCertificateAuthority } from '../../dev/env/pki.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 export interface PrivateCluster {

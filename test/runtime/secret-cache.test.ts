@@ -6,7 +6,7 @@
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import { Manager } from '../../src/runtime/manager.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SECRETS } from '../../src/runtime/secret-cache.js';
-import { createTestNamespace, kubeConfig } from '../env/testenv.js';
+import { createTestNamespace, kubeConfig } from '../../dev/env/testenv.js';
 import { eventually, installCrds, run, testLogger } from './helpers.js';
 
 const BACKUPS = { group: 'tenantdb.io', version: 'v1alpha1', plural: 'backuppolicies' };

@@ -4,7 +4,7 @@
 // each bring the right object back to its reconcile, and nothing else is enqueued.
 import { Manager } from '../../src/runtime/manager.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
-import { createTestNamespace, kubeConfig } from '../env/testenv.js';
+import { createTestNamespace, kubeConfig } from '../../dev/env/testenv.js';
 import { eventually, installCrds, run, testLogger } from './helpers.js';
 
 const BACKUPS = { group: 'tenantdb.io', version: 'v1alpha1', plural: 'backuppolicies' };

@@ -6,7 +6,7 @@
 // that lags our own write), so the chart's rules are sufficient for those too.
 import fs from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../env/paths.js';
+import { repoRoot } from '../../dev/env/paths.js';
 
 function tsFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

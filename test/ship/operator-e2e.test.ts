@@ -10,16 +10,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { localOperatorFlags, mergeFlags } from '../env/operator.js';
-import { freePort, startProcess, stopProcess, tail, waitFor, type ProcessRecord } from '../env/proc.js';
-import { testEnv } from '../env/testenv.js';
-import { prepareFixtures } from '../env/dev-fixtures/index.js';
-import { repoRoot } from '../env/paths.js';
+import { localOperatorFlags, mergeFlags } from '../../dev/env/operator.js';
+import { freePort, startProcess, stopProcess, tail, waitFor, type ProcessRecord } from '../../dev/env/proc.js';
+import { testEnv, testEnvDir } from '../../dev/env/testenv.js';
+import { prepareFixtures } from '../../dev/env/dev-fixtures/index.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { imageRootfs, type Rootfs } from '../../dev/env/image-rootfs.js';
 import { exampleObjects } from '../runtime/helpers.js';
 import { auditFlags, auditedRequests, grantedTriples, rulesFor, usedTriples, type PolicyRule } from './audit.js';
 import { startShipCluster, type ShipCluster } from './cluster.js';
 import { codeRequestTriples } from './code-requests.js';
-import { buildRootfs, type Rootfs } from './rootfs.js';
 import { CHART_DIR, HEALTH_DIR, argocdHealth, expectedHealth, helmEnv, kstatus, renderChart, runTool, type LiveObject } from './tools.js';
 
 const NS = 'tenantdb-system';
@@ -137,7 +137,8 @@ async function bumpGeneration(o: LiveObject): Promise<void> {
 }
 
 beforeAll(async () => {
-  rootfs = await buildRootfs();
+  // Assembled by jest's global setup (dev/env/prebuild.ts), like the Go tools.
+  rootfs = await imageRootfs(testEnvDir());
   cluster = await startShipCluster('ship-e2e', (dir) => auditFlags(path.join(dir, 'audit')));
   for (const ns of [NS, APP_NS]) await cluster.kubectl(['create', 'namespace', ns]);
   await runTool('helm', ['install', RELEASE, CHART_DIR, '--namespace', NS], { env: helmEnv(path.join(cluster.dir, 'helm'), cluster.cp.kubeconfig) });

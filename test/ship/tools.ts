@@ -1,11 +1,12 @@
 // The real tools the shipping tests drive (helm, kubeconform, the kstatus and Argo CD health programs),
-// built from the Go module proxy once and cached (test/env/binaries.ts), and the chart rendered by helm.
+// built from the Go module proxy once and cached (dev/env/binaries.ts) by jest's global setup
+// (dev/env/prebuild.ts), and the chart rendered by helm.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ensureGoTool, type GoTool } from '../env/binaries.js';
-import { repoRoot } from '../env/paths.js';
-import { runCommand, type CommandResult } from '../env/proc.js';
+import { ensureGoTool, type GoTool } from '../../dev/env/binaries.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { runCommand, type CommandResult } from '../../dev/env/proc.js';
 
 export const CHART_DIR = path.join(repoRoot, 'charts', 'tenantdb-operator');
 export const VALUES_ALL = path.join(repoRoot, 'test', 'ship', 'values-all.yaml');

@@ -7,8 +7,8 @@ import path from 'node:path';
 import pg from 'pg';
 import YAML from 'yaml';
 import { ident, literal } from '../../src/postgres/ident.js';
-import { repoRoot } from '../env/paths.js';
-import { testEnv } from '../env/testenv.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { testEnv } from '../../dev/env/testenv.js';
 
 export interface TenancyFixture {
   database: string;

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import type pg from 'pg';
 import { ident } from '../../src/postgres/ident.js';
 import { syncTenancy, type TenancyInput } from '../../src/postgres/tenancy/rls.js';
-import { testEnv } from '../env/testenv.js';
+import { testEnv } from '../../dev/env/testenv.js';
 import { COMPLIANCE_TABLES, clientConfig, createFixture, installDdlCounter, type TenancyFixture } from './fixture.js';
 
 let fx: TenancyFixture;

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import YAML from 'yaml';
 import { postgresConnections } from '../../src/postgres/connections.js';
 import type { Manager } from '../../src/runtime/manager.js';
-import { EXAMPLE_FILE, prepareAzureExample } from '../env/dev-fixtures/azure.js';
-import { createTestNamespace } from '../env/testenv.js';
+import { EXAMPLE_FILE, prepareAzureExample } from '../../dev/env/dev-fixtures/azure.js';
+import { createTestNamespace } from '../../dev/env/testenv.js';
 import { eventually, getJson, installCrds, run } from '../runtime/helpers.js';
 import { startAzureHarness, startOperatorInProcess, type AzureHarness } from './azure-harness.js';
 

@@ -2,7 +2,7 @@
 // recovers when the Secret is fixed), a Failed create operation (reported, then retried), injected 500s
 // and a 429 storm, a missing resource group, a BackupPolicy owning retention, read replicas added and removed.
 import type { Manager } from '../../src/runtime/manager.js';
-import { createTestNamespace } from '../env/testenv.js';
+import { createTestNamespace } from '../../dev/env/testenv.js';
 import { eventually, getJson, installCrds, run } from '../runtime/helpers.js';
 import { azureTenantDatabase, credentialsSecret, serverPath, startAzureHarness, startOperatorInProcess, type AzureHarness } from './azure-harness.js';
 

@@ -11,12 +11,12 @@ import { staticTokenCredential } from '../../src/azure/credentials.js';
 import { clearAzureClientsCache } from '../../src/azure/provider.js';
 import { Manager } from '../../src/runtime/manager.js';
 import type { ControllerSettings } from '../../src/settings.js';
-import { EmulatorControl } from '../arm-emulator/control-client.js';
-import { startArmEmulator, type ArmEmulator } from '../arm-emulator/emulator.js';
-import type { LroSettings } from '../arm-emulator/framework/lro.js';
-import { repoRoot } from '../env/paths.js';
-import { ensureCertificateAuthority } from '../env/pki.js';
-import { kubeConfig } from '../env/testenv.js';
+import { EmulatorControl } from '../../dev/arm-emulator/control-client.js';
+import { startArmEmulator, type ArmEmulator } from '../../dev/arm-emulator/emulator.js';
+import type { LroSettings } from '../../dev/arm-emulator/framework/lro.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { ensureCertificateAuthority } from '../../dev/env/pki.js';
+import { kubeConfig } from '../../dev/env/testenv.js';
 import { testLogger } from '../runtime/helpers.js';
 
 export const SUB = '6a1f3c2e-8b4d-4e7a-9c0f-1d2e3f4a5b6c';

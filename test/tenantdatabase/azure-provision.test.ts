@@ -3,7 +3,7 @@
 // properties by raw ARM GETs, firewall rules, parameters, Entra administrators; converged syncs cost no
 // write; each spec change costs exactly the writes it needs; Delete removes only what was created.
 import type { Manager } from '../../src/runtime/manager.js';
-import { createTestNamespace } from '../env/testenv.js';
+import { createTestNamespace } from '../../dev/env/testenv.js';
 import { eventually, getJson, installCrds, run } from '../runtime/helpers.js';
 import { azureTenantDatabase, credentialsSecret, serverPath, startAzureHarness, startOperatorInProcess, type AzureHarness } from './azure-harness.js';
 

@@ -5,10 +5,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { EmulatorControl } from '../arm-emulator/control-client.js';
-import { repoRoot } from '../env/paths.js';
-import { ensureCertificateAuthority } from '../env/pki.js';
-import { createTestNamespace, testEnv } from '../env/testenv.js';
+import { EmulatorControl } from '../../dev/arm-emulator/control-client.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { ensureCertificateAuthority } from '../../dev/env/pki.js';
+import { createTestNamespace, testEnv } from '../../dev/env/testenv.js';
 import { eventually, getJson, installCrds, run } from '../runtime/helpers.js';
 import { CLIENT_ID, CLIENT_SECRET, RG, SUB, TENANT, azureTenantDatabase, credentialsSecret, serverPath } from './azure-harness.js';
 
@@ -29,7 +29,7 @@ async function startEmulator(port?: number): Promise<void> {
   fs.rmSync(armFile, { force: true });
   emulator = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'test', 'arm-emulator', 'main.ts'), '--dir', armDir, '--ca-cert', path.join(dir, 'ca', 'ca.crt'), '--ca-key', path.join(dir, 'ca', 'ca.key'), ...(port ? ['--port', String(port)] : [])],
+    ['--import', 'tsx', path.join(repoRoot, 'dev', 'arm-emulator', 'main.ts'), '--dir', armDir, '--ca-cert', path.join(dir, 'ca', 'ca.crt'), '--ca-key', path.join(dir, 'ca', 'ca.key'), ...(port ? ['--port', String(port)] : [])],
     { cwd: repoRoot, stdio: 'ignore' },
   );
   await eventually('arm.json', async () => fs.existsSync(armFile), 60_000, 100);

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureCertificateAuthority } from '../env/pki.js';
+import { ensureCertificateAuthority } from '../../dev/env/pki.js';
 import { eventually, run } from '../runtime/helpers.js';
 import { asSuperuser, uniq } from '../postgres/helpers.js';
 import { generatePassword } from '../../src/postgres/database/scram.js';

@@ -8,11 +8,11 @@ import { closeAllPostgresConnections } from '../../src/postgres/connections.js';
 import { generatePassword } from '../../src/postgres/database/scram.js';
 import { Manager } from '../../src/runtime/manager.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
-import { createTestNamespace, kubeConfig, testEnv } from '../env/testenv.js';
+import { createTestNamespace, kubeConfig, testEnv } from '../../dev/env/testenv.js';
 import { eventually, installCrds, run, testLogger } from '../runtime/helpers.js';
 import { asSuperuser, caPem, createAdminRole, hostsFileFor, uniq } from '../postgres/helpers.js';
 
-/** The name the local server's certificate carries for the external example (test/env/localenv.ts). */
+/** The name the local server's certificate carries for the external example (dev/env/localenv.ts). */
 export const EXAMPLE_HOST = 'pg-primary.databases.svc.cluster.local';
 
 export interface DbHarness {

@@ -1,8 +1,0 @@
-// Jest loads global setup through its CommonJS transform, which cannot follow this ESM project's
-// `.js` import specifiers; tsx's loader can, so the real setup lives in global-setup.ts.
-import { tsImport } from 'tsx/esm/api';
-
-export default async function globalSetup() {
-  const mod = await tsImport('./global-setup.ts', import.meta.url);
-  await mod.default();
-}
