@@ -13,7 +13,6 @@
 // unexpected state, which is how a Failed create shows, or the create running longer than
 // LRO_CHECK_MS): that poll reports ARM's code and message. Child lists are read only when the spec
 // declares those children.
-import { randomBytes, randomInt } from 'node:crypto';
 import type { Server } from '@azure/arm-postgresql-flexible';
 import type { AzureServerSpec, TenantDatabaseStatus } from '../../src/api/tenantdatabase.js';
 import type { AzureClients } from '../../src/azure/clients.js';
@@ -21,6 +20,7 @@ import { CredentialSecretError } from '../../src/azure/credentials.js';
 import { classifyArmError, type ArmErrorInfo } from '../../src/azure/errors.js';
 import { azureClientsFor } from '../../src/azure/provider.js';
 import { deleteAzureDatabase, ensureAzureDatabase } from '../../src/azure/databases.js';
+import { generatePassword } from '../../src/postgres/database/scram.js';
 import { isConflict, type KubeObject } from '../../src/runtime/kubeclient.js';
 import { resourceOf } from '../../src/api/resources.js';
 import { SECRETS, type PartCondition, type ServerConnection, type ServerOutcome, type ServerPart, type TenantDatabaseContext } from './context.js';
@@ -125,12 +125,8 @@ function decodeSecret(secret: KubeObject | undefined): Record<string, string> | 
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 }
 
-/** A password Azure accepts (8-128 chars, three of: upper, lower, digit, symbol), 32 chars long. */
-export function generatePassword(): string {
-  const base = randomBytes(24).toString('base64url').replace(/[-_]/g, '');
-  const pick = (s: string) => s[randomInt(s.length)]!;
-  return (base + pick('ABCDEFGHJKLMNPQRSTUVWXYZ') + pick('abcdefghijkmnpqrstuvwxyz') + pick('23456789') + pick('!#%+-.:=@^_~')).slice(-32);
-}
+/** Length of a generated administrator password (Azure accepts 8-128). */
+export const ADMIN_PASSWORD_LENGTH = 32;
 
 /** In-memory key of an operation (for poll pacing). */
 function opKey(op: OperationRecord): string {
@@ -229,7 +225,7 @@ async function adminPassword(ctx: TenantDatabaseContext, az: AzureServerSpec): P
   if (!ref || az.authentication?.passwordAuth === false) return {};
   const secret = ctx.secret(ref.name);
   if (!secret) {
-    const password = generatePassword();
+    const password = generatePassword(ADMIN_PASSWORD_LENGTH);
     try {
       await ctx.mgr.client.create(SECRETS, ctx.namespace, {
         apiVersion: 'v1',
