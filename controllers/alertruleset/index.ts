@@ -9,6 +9,7 @@ import { validateAlertRuleSet, type AlertRuleSetSpec } from '../../src/api/alert
 import { azureClientsFor } from '../../src/azure/provider.js';
 import type { AzureClients } from '../../src/azure/clients.js';
 import { classifyArmError } from '../../src/azure/errors.js';
+import { armCall, armGroupWrite, armList } from '../../src/azure/arm/index.js';
 import { extensionResourceUri } from '../../src/azure/resource-type.js';
 import { SECRETS, TENANT_DATABASES, lookupAzureServer, redact, referrersOf, secretData, type AzureServerRef } from '../../src/databaseref/azure-server.js';
 import { setHealth, type Condition, type Health } from '../../src/runtime/conditions.js';
@@ -203,12 +204,6 @@ function hasReplicas(td: KubeObject): boolean {
 
 const isNotFound = (err: unknown) => classifyArmError(err).kind === 'not-found';
 
-async function listAll<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
-
 interface Outcome {
   writes: number;
   summary: string;
@@ -228,8 +223,8 @@ async function converge(
 ): Promise<Outcome> {
   const monitor = clients.monitor;
   const [groupsNow, alertsNow] = await Promise.all([
-    listAll(monitor.actionGroups.listByResourceGroup(server.resourceGroup)),
-    listAll(monitor.metricAlerts.listByResourceGroup(server.resourceGroup)),
+    armList((o) => monitor.actionGroups.listByResourceGroup(server.resourceGroup, o)),
+    armList((o) => monitor.metricAlerts.listByResourceGroup(server.resourceGroup, o)),
   ]);
   const byName = <T extends { name?: string }>(xs: T[]) => new Map(xs.map((x) => [String(x.name).toLowerCase(), x]));
   const groupMap = byName(groupsNow);
@@ -242,7 +237,7 @@ async function converge(
     const current = groupMap.get(g.name.toLowerCase()) as ActionGroupResource | undefined;
     if (current && !ours(current)) throw new InputError(`action group ${g.name} already exists in resource group ${server.resourceGroup} and was not made by this AlertRuleSet; rename it in spec.actionGroups`);
     if (current && holds(current, g.body)) continue;
-    await monitor.actionGroups.createOrUpdate(server.resourceGroup, g.name, g.body);
+    await armGroupWrite(clients, server.resourceGroup, (o) => monitor.actionGroups.createOrUpdate(server.resourceGroup, g.name, g.body, o));
     changes.push(`${current ? 'updated' : 'created'} action group ${g.name}`);
   }
 
@@ -251,7 +246,7 @@ async function converge(
     const current = alertMap.get(a.name.toLowerCase()) as MetricAlertResource | undefined;
     if (current && !ours(current)) throw new InputError(`metric alert ${a.name} already exists in resource group ${server.resourceGroup} and was not made by this AlertRuleSet`);
     if (current && holds(current, a.body)) continue;
-    await monitor.metricAlerts.createOrUpdate(server.resourceGroup, a.name, a.body);
+    await armGroupWrite(clients, server.resourceGroup, (o) => monitor.metricAlerts.createOrUpdate(server.resourceGroup, a.name, a.body, o));
     changes.push(`${current ? 'updated' : 'created'} alert ${a.rule}`);
   }
 
@@ -266,12 +261,12 @@ async function converge(
   if (diag) {
     const uri = extensionResourceUri(server.serverId);
     const name = diagnosticSettingName(setName);
-    const current = await monitor.diagnosticSettings.get(uri, name).catch((err: unknown) => {
+    const current = await armCall((o) => monitor.diagnosticSettings.get(uri, name, o)).catch((err: unknown) => {
       if (isNotFound(err)) return undefined;
       throw err;
     });
     if (!current || !holds(current, diag)) {
-      const put = await monitor.diagnosticSettings.createOrUpdate(uri, name, diag);
+      const put = await armGroupWrite(clients, server.resourceGroup, (o) => monitor.diagnosticSettings.createOrUpdate(uri, name, diag, o));
       diagnosticSettingId = put.id;
       changes.push(`${current ? 'updated' : 'created'} diagnostic setting`);
     } else diagnosticSettingId = current.id;
@@ -298,27 +293,27 @@ async function deleteOwned(
   listed?: { groupsNow: ActionGroupResource[]; alertsNow: MetricAlertResource[] },
 ): Promise<number> {
   const monitor = clients.monitor;
-  const alertsNow = listed?.alertsNow ?? (await listAll(monitor.metricAlerts.listByResourceGroup(server.resourceGroup)));
-  const groupsNow = listed?.groupsNow ?? (await listAll(monitor.actionGroups.listByResourceGroup(server.resourceGroup)));
+  const alertsNow = listed?.alertsNow ?? (await armList((o) => monitor.metricAlerts.listByResourceGroup(server.resourceGroup, o)));
+  const groupsNow = listed?.groupsNow ?? (await armList((o) => monitor.actionGroups.listByResourceGroup(server.resourceGroup, o)));
   let n = 0;
   const gone = (err: unknown) => {
     if (!isNotFound(err)) throw err;
   };
   for (const a of alertsNow) {
     if (a.tags?.[OWNER_TAG] !== owner || keepAlerts.has(String(a.name).toLowerCase())) continue;
-    await monitor.metricAlerts.delete(server.resourceGroup, a.name!).catch(gone);
+    await armGroupWrite(clients, server.resourceGroup, (o) => monitor.metricAlerts.delete(server.resourceGroup, a.name!, o)).catch(gone);
     n++;
   }
   // After the alerts, so no remaining alert of ours points at a deleted group.
   for (const g of groupsNow) {
     if (g.tags?.[OWNER_TAG] !== owner || keepGroups.has(String(g.name).toLowerCase())) continue;
-    await monitor.actionGroups.delete(server.resourceGroup, g.name!).catch(gone);
+    await armGroupWrite(clients, server.resourceGroup, (o) => monitor.actionGroups.delete(server.resourceGroup, g.name!, o)).catch(gone);
     n++;
   }
   if (dropDiagnostics) {
     const uri = extensionResourceUri(server.serverId);
     const name = diagnosticSettingName(setName);
-    const exists = await monitor.diagnosticSettings.get(uri, name).then(
+    const exists = await armCall((o) => monitor.diagnosticSettings.get(uri, name, o)).then(
       () => true,
       (err: unknown) => {
         gone(err);
@@ -326,7 +321,7 @@ async function deleteOwned(
       },
     );
     if (exists) {
-      await monitor.diagnosticSettings.delete(uri, name).catch(gone);
+      await armGroupWrite(clients, server.resourceGroup, (o) => monitor.diagnosticSettings.delete(uri, name, o)).catch(gone);
       n++;
     }
   }

@@ -2,8 +2,11 @@
 // backup retention (PATCH only when it differs), checks geo-redundancy (fixed at creation, so a mismatch
 // is reported, not fixed), takes on-demand backups on a UTC schedule (one catch-up after downtime, `keep`
 // of its own kept, nobody else's touched), and runs restore drills (drill.ts) whose state lives in
-// status. Every pass: 1 ARM read of the server (+1 list of backups when on-demand backups are on); a
-// converged policy writes nothing, to Kubernetes or Azure.
+// status. Every ARM call goes through src/azure/arm: the server comes from its resource group's shared
+// list, the retention PATCH is a recorded operation (status.operation, resumed after a restart), backups
+// and the drill's throw-away server are written as operations too. Every pass: the server from the list
+// (+1 list of backups when on-demand backups are on); a converged policy writes nothing, to Kubernetes
+// or Azure.
 import { isDeepStrictEqual } from 'node:util';
 import { isoDurationSeconds } from '../../src/api/fields.js';
 import { API_GROUP_VERSION, KINDS } from '../../src/api/kinds.js';
@@ -11,6 +14,7 @@ import { validateBackupPolicy, type BackupPolicySpec } from '../../src/api/backu
 import { azureClientsFor } from '../../src/azure/provider.js';
 import type { AzureClients } from '../../src/azure/clients.js';
 import { classifyArmError } from '../../src/azure/errors.js';
+import { armCall, armList, beginOperation, paceOperation, pollDelay, resumeOperation, serversOf, type ArmScope, type OperationRecord } from '../../src/azure/arm/index.js';
 import { SECRETS, TENANT_DATABASES, lookupAzureServer, referrersOf, secretData, type AzureServerRef } from '../../src/databaseref/azure-server.js';
 import { backupPolicyOwning } from '../../src/databaseref/backup-owner.js';
 import { postgresConnections } from '../../src/postgres/connections.js';
@@ -53,6 +57,7 @@ interface Status {
   nextDrillTime?: string;
   handledBackupRequest?: string;
   handledDrillRequest?: string;
+  operation?: OperationRecord;
 }
 
 export function registerBackupPolicyController(mgr: Manager, settings: ControllerSettings = DEFAULT_CONTROLLER_SETTINGS): void {
@@ -206,22 +211,45 @@ async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: Reconc
   const notes: string[] = [];
 
   try {
-    // ---- the server: retention (ours to write), geo-redundancy (reported), earliest restore point
-    const s = await clients.postgres.servers.get(server.resourceGroup, server.serverName);
+    // ---- the server: retention (ours to write, one recorded PATCH at a time), geo-redundancy
+    // (reported), earliest restore point. The server comes from its resource group's shared list.
+    const scope: ArmScope = { clients, resourceGroup: server.resourceGroup, server: server.serverName };
+    let operation = status.operation;
+    if (operation) {
+      const r = await resumeOperation(scope, operation);
+      if (r.state === 'early') requeues.push(r.waitMs);
+      else if (r.state === 'running') {
+        operation = r.record;
+        paceOperation(operation, pollDelay(r.retryAfterMs));
+        requeues.push(pollDelay(r.retryAfterMs));
+      } else if (r.state === 'retry') {
+        extra.operation = operation;
+        throw r.error;
+      } else {
+        if (r.state === 'failed') {
+          // The retention below still differs: the next PATCH goes out on this pass, as a new operation.
+          await mgr.events.event(regarding(obj), 'Warning', 'RetentionUpdateFailed', 'Update', `backup retention change of ${server.serverName} failed: ${r.error.code}: ${r.error.message}`.slice(0, 1000));
+        }
+        operation = undefined;
+      }
+    }
+    const s = (await serversOf(clients, server.resourceGroup).get(server.serverName)) ?? (await armCall((o) => clients.postgres.servers.get(server.resourceGroup, server.serverName, o)));
     const retention = s.backup?.backupRetentionDays;
     const geo = s.backup?.geoRedundantBackup === 'Enabled';
     if (s.backup?.earliestRestoreDate) extra.earliestRestoreTime = new Date(s.backup.earliestRestoreDate).toISOString();
     if (retention !== undefined) extra.retentionDays = retention;
-    let retentionPending = false;
-    if (retention !== spec.retentionDays) {
+    let retentionPending = operation !== undefined;
+    if (!operation && retention !== spec.retentionDays) {
       retentionPending = true;
       if (s.state === 'Ready') {
-        await clients.postgres.servers.beginUpdate(server.resourceGroup, server.serverName, { backup: { backupRetentionDays: spec.retentionDays } });
+        const r = await beginOperation(scope, 'servers.update', server.serverName, { backup: { backupRetentionDays: spec.retentionDays } });
+        if (!r.done) operation = r.record;
         ctx.log.info({ from: retention, to: spec.retentionDays }, 'backup retention updated');
         await mgr.events.event(regarding(obj), 'Normal', 'RetentionUpdated', 'Update', `backup retention of server ${server.serverName}: ${retention ?? 'unset'} → ${spec.retentionDays} days`);
       }
       requeues.push(POLL_MS);
     }
+    extra.operation = operation ?? null;
 
     // ---- restore drill in flight: one step
     let drill = status.lastDrill;
@@ -263,7 +291,7 @@ async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: Reconc
       const prefix = backupPrefix(obj.metadata.namespace, obj.metadata.name);
       const last = status.lastBackup;
       const backups: Array<{ name?: string; completedTime?: Date }> = [];
-      for await (const b of clients.postgres.backupsAutomaticAndOnDemand.listByServer(server.resourceGroup, server.serverName)) backups.push(b);
+      backups.push(...(await armList((o) => clients.postgres.backupsAutomaticAndOnDemand.listByServer(server.resourceGroup, server.serverName, o))));
       const busyDrill = drill?.result === 'Running' && drill.phase === 'Restoring';
       if (last?.state === 'Running') {
         const found = backups.find((b) => b.name === last.name);
@@ -285,7 +313,8 @@ async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: Reconc
         if ((byAnnotation || (sched.due && !spec.suspend)) && !retentionPending && !busyDrill) {
           if (byAnnotation) extra.handledBackupRequest = asked;
           const name = backupName(obj.metadata.namespace, obj.metadata.name, now);
-          await clients.postgres.backupsAutomaticAndOnDemand.beginCreate(server.resourceGroup, server.serverName, name);
+          // Followed through the backups list (status.lastBackup), so the operation itself is not recorded.
+          await beginOperation(scope, 'backups.create', name);
           extra.lastBackup = { name, startedAt: now.toISOString(), state: 'Running' };
           ctx.log.info({ backup: name }, 'on-demand backup started');
           await mgr.events.event(regarding(obj), 'Normal', 'BackupStarted', 'Backup', `on-demand backup ${name} started (${byAnnotation ? `annotation ${RUN_BACKUP_ANNOTATION}` : 'schedule'})`);
@@ -296,7 +325,7 @@ async function reconcile(mgr: Manager, settings: ControllerSettings, ctx: Reconc
           requeues.push(POLL_MS);
         } else if (excess.length > 0 && !retentionPending) {
           const victim = excess[0]!;
-          await clients.postgres.backupsAutomaticAndOnDemand.beginDelete(server.resourceGroup, server.serverName, victim.name!);
+          await beginOperation(scope, 'backups.delete', victim.name!);
           ctx.log.info({ backup: victim.name, keep: spec.onDemand.keep }, 'old on-demand backup deleted');
           await mgr.events.event(regarding(obj), 'Normal', 'BackupDeleted', 'Backup', `on-demand backup ${victim.name} deleted (keep ${spec.onDemand.keep})`);
           requeues.push(POLL_MS);

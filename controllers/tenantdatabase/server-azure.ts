@@ -2,10 +2,10 @@
 // pass reads the server and its children, and runs the first step whose pure diff (azure/desired.ts)
 // is not empty. Every write is a long-running operation that takes the server's lock, so at most one
 // is in flight per server: it is started, its poller state recorded in status, and the object requeued
-// after Retry-After; the next pass polls it once (azure/operations.ts). A converged pass only reads.
+// after Retry-After; the next pass polls it once (src/azure/arm/writes.ts). A converged pass only reads.
 //
 // Reads are a budget the whole subscription shares, so the server itself is read from its resource
-// group's shared list (azure/server-directory.ts: one paged list answers for every object of the
+// group's shared list (src/azure/arm/server-directory.ts: one paged list answers for every object of the
 // group; an absence that would lead to a create or end a deletion is confirmed by a GET of the server),
 // and a create is waited for by watching that list for the server to be Ready instead of polling its
 // operation (nor does its start poll right after the PUT); the operation is still recorded (a restarted
@@ -41,17 +41,33 @@ import {
   replicasToDelete,
   serverPatch,
 } from './azure/desired.js';
-import { pollOperation, startOperation, type OperationKind, type OperationRecord } from './azure/operations.js';
-import { cachedRead, clearPoll, invalidate, pollWait, setNextPoll } from './azure/read-cache.js';
-import { MIN_LIST_INTERVAL_MS, serversOf, WAIT_FRESH_MS } from './azure/server-directory.js';
+import {
+  armList,
+  beginOperation,
+  cachedRead,
+  DEFAULT_POLL_MS,
+  forgetOperation,
+  invalidate,
+  MIN_LIST_INTERVAL_MS,
+  operationKey,
+  operationLabel,
+  paceOperation,
+  pollDelay,
+  pollWait,
+  resumeOperation,
+  serverKey,
+  serversOf,
+  WAIT_FRESH_MS,
+  type ArmScope,
+  type OperationKind,
+  type OperationRecord,
+} from '../../src/azure/arm/index.js';
 
 export const ADOPT_ANNOTATION = 'tenantdb.io/adopt';
 /** Set on an administrator password Secret the operator generated (so adoption may apply it). */
 export const GENERATED_ANNOTATION = 'tenantdb.io/generated-password';
 
 const BACKUP_POLICIES = resourceOf('BackupPolicy');
-const DEFAULT_POLL_MS = 5_000;
-const MAX_POLL_MS = 60_000;
 const STALLED_RECHECK_MS = 10 * 60_000;
 /** A create watched through the list is still polled this often, should its server never turn Ready. */
 const LRO_CHECK_MS = 60_000;
@@ -72,8 +88,6 @@ interface Pass {
   st: AzureStatus;
   fields: Record<string, unknown>;
 }
-
-const pollDelay = (ms: number | undefined) => Math.min(Math.max(ms ?? DEFAULT_POLL_MS, 500), MAX_POLL_MS);
 
 /** How often an object whose (watched) credentials Secret does not exist looks again without an event. */
 const SECRET_RECHECK_MS = 5 * 60_000;
@@ -128,11 +142,6 @@ function decodeSecret(secret: KubeObject | undefined): Record<string, string> | 
 /** Length of a generated administrator password (Azure accepts 8-128). */
 export const ADMIN_PASSWORD_LENGTH = 32;
 
-/** In-memory key of an operation (for poll pacing). */
-function opKey(op: OperationRecord): string {
-  return `${op.kind}|${op.target}|${op.startedAt}`;
-}
-
 /** The server fields as status has them, for passes that do not read the server. */
 function currentServerFields(ctx: TenantDatabaseContext): Record<string, unknown> {
   const s = ctx.status;
@@ -146,15 +155,6 @@ function versionOf(s: Server): string | undefined {
   if (!s.version) return s.minorVersion;
   if (!s.minorVersion) return s.version;
   return s.minorVersion.includes('.') ? s.minorVersion : `${s.version}.${s.minorVersion}`;
-}
-
-// Read-cache keys: per clients (credentials may see different things), subscription, group and server.
-const clientIds = new WeakMap<AzureClients, number>();
-let nextClientId = 0;
-function keyOf(clients: AzureClients, rg: string, server: string): string {
-  let id = clientIds.get(clients);
-  if (id === undefined) clientIds.set(clients, (id = nextClientId++));
-  return `${id}|${clients.postgres.subscriptionId}|${rg}|${server}|`.toLowerCase();
 }
 
 /**
@@ -174,21 +174,17 @@ const watchEvery = new Map<string, number>();
 const lroPolledAt = new Map<string, number>();
 
 function forgetOp(op: OperationRecord): void {
-  const k = opKey(op);
-  clearPoll(k);
+  const k = operationKey(op);
+  forgetOperation(op);
   watchEvery.delete(k);
   lroPolledAt.delete(k);
 }
 
-function cachedList<T>(clients: AzureClients, rg: string, server: string, what: string, list: () => AsyncIterable<T>): Promise<T[]> {
-  return cachedRead(keyOf(clients, rg, server) + what, () => all(list()));
+function cachedList<T>(clients: AzureClients, rg: string, server: string, what: string, list: (options: object) => AsyncIterable<T>): Promise<T[]> {
+  return cachedRead(serverKey(clients, rg, server) + what, () => armList(list));
 }
 
-async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
+const scopeOf = (p: Pass): ArmScope => ({ clients: p.clients, resourceGroup: p.az.resourceGroup, server: p.az.name });
 
 /** The BackupPolicy that names this TenantDatabase, if any (it then owns backup retention). */
 function backupRetentionOwner(ctx: TenantDatabaseContext): string | undefined {
@@ -254,29 +250,15 @@ async function adminPassword(ctx: TenantDatabaseContext, az: AzureServerSpec): P
 
 /** Starts one write; records it when it did not finish at once. */
 async function begin(p: Pass, kind: OperationKind, target: string, body: unknown, reason: string, message: string): Promise<ServerOutcome> {
-  const { resourceGroup: rg, name } = p.az;
-  invalidate(keyOf(p.clients, rg, name));
-  const replica = kind === 'replicas.create' || kind === 'replicas.delete';
-  if (replica) invalidate(keyOf(p.clients, rg, target));
-  const dir = serversOf(p.clients, rg);
-  let r: Awaited<ReturnType<typeof startOperation>>;
-  try {
-    // A watched create needs no poll right after its PUT: the list shows when it is done.
-    r = await startOperation(p.clients.postgres, kind, rg, name, target, body, { poll: !WATCHED.has(kind) });
-  } finally {
-    // Sent (or maybe sent): later reads of these servers must not predate the write.
-    dir.touch(name);
-    if (replica) dir.touch(target);
-  }
+  // A watched create needs no poll right after its PUT: the list shows when it is done.
+  const r = await beginOperation(scopeOf(p), kind, target, body, { poll: !WATCHED.has(kind) });
   await p.ctx.event('Normal', reason, message);
   p.ctx.log.info({ kind, target }, 'azure operation started');
   if (r.done) return outcome(p, cond(false, reason, message, false), { requeueAfterMs: 500 });
-  p.st.operation = { kind, target, startedAt: new Date().toISOString(), pollerState: r.pollerState! };
-  const k = opKey(p.st.operation as OperationRecord);
-  setNextPoll(k, Date.now() + pollDelay(r.retryAfterMs));
+  p.st.operation = r.record;
   // After Retry-After, a watched create is looked at as often as its group's list may refresh: looking
   // costs no read of its own, and the object is Ready as soon as a list shows it.
-  if (WATCHED.has(kind)) watchEvery.set(k, Math.min(pollDelay(r.retryAfterMs), MIN_LIST_INTERVAL_MS));
+  if (WATCHED.has(kind)) watchEvery.set(operationKey(r.record), Math.min(pollDelay(r.retryAfterMs), MIN_LIST_INTERVAL_MS));
   return outcome(p, cond(false, reason, message, false), { requeueAfterMs: pollDelay(r.retryAfterMs) });
 }
 
@@ -304,16 +286,16 @@ function connectionOf(az: AzureServerSpec, server: Server, password: string | un
 async function converge(p: Pass): Promise<ServerOutcome> {
   const { ctx, az, clients, owner } = p;
   const rg = az.resourceGroup;
-  const opLabel = (op: OperationRecord) => `${op.kind} of ${op.target}`;
+  const opLabel = operationLabel;
 
   // 1. An operation in flight: a create is watched through the group's list, the others polled once.
   const passStart = Date.now();
   const op = p.st.operation as OperationRecord | undefined;
   if (op) {
-    const key = opKey(op);
+    const key = operationKey(op);
     const waiting = () => cond(false, op.kind === 'servers.create' ? 'Provisioning' : 'Updating', `waiting for ${opLabel(op)} (started ${op.startedAt})`, false);
     const wait = (ms: number) => {
-      setNextPoll(key, Date.now() + ms);
+      paceOperation(op, ms);
       p.fields = { ...p.fields, ...currentServerFields(ctx) };
       return outcome(p, waiting(), { requeueAfterMs: ms });
     };
@@ -330,8 +312,8 @@ async function converge(p: Pass): Promise<ServerOutcome> {
       if (state === 'ready') {
         p.st.operation = undefined;
         forgetOp(op);
-        invalidate(keyOf(clients, rg, az.name));
-        if (op.kind === 'replicas.create') invalidate(keyOf(clients, rg, op.target));
+        invalidate(serverKey(clients, rg, az.name));
+        if (op.kind === 'replicas.create') invalidate(serverKey(clients, rg, op.target));
         ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation succeeded (server Ready)');
         poll = false;
       } else if (s && CREATING_STATES.has(state) && Date.now() - (lroPolledAt.get(key) ?? startedAt) < LRO_CHECK_MS) {
@@ -339,37 +321,25 @@ async function converge(p: Pass): Promise<ServerOutcome> {
       } else lroPolledAt.set(key, Date.now());
     }
     if (poll) {
-      const polledAt = Date.now();
-      try {
-        const r = await pollOperation(clients.postgres, rg, az.name, op);
-        if (!r.done) {
-          p.st.operation = { ...op, pollerState: r.pollerState ?? op.pollerState };
-          return wait(WATCHED.has(op.kind) ? (watchEvery.get(key) ?? pollDelay(r.retryAfterMs)) : pollDelay(r.retryAfterMs));
-        }
-        p.st.operation = undefined;
-        forgetOp(op);
-        invalidate(keyOf(clients, rg, az.name));
-        if (op.kind === 'replicas.create' || op.kind === 'replicas.delete') invalidate(keyOf(clients, rg, op.target));
-        // The final GET of a server PUT/PATCH is the server as it is now: no need to read it again.
-        const res = r.result as Server | undefined;
-        if ((op.kind === 'servers.create' || op.kind === 'servers.update') && res?.name?.toLowerCase() === az.name.toLowerCase() && res.state) serversOf(clients, rg).remember(az.name, res, polledAt);
-        ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation succeeded');
-      } catch (err) {
-        p.st.operation = undefined;
-        forgetOp(op);
-        invalidate(keyOf(clients, rg, az.name));
-        serversOf(clients, rg).touch(op.target);
-        const e = classifyArmError(err);
-        if (e.kind === 'not-found' && e.code !== 'ResourceGroupNotFound') {
-          // The operation is gone (the emulator or ARM forgot it): look at the resource again.
-          ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation no longer known; re-reading');
-        } else if (e.kind === 'operation-failed' || e.kind === 'quota' || e.kind === 'server') {
-          await ctx.event('Warning', 'OperationFailed', `${opLabel(op)} failed: ${e.code}: ${e.message}`);
-          return outcome(p, cond(false, 'OperationFailed', `${opLabel(op)} failed: ${e.code}: ${e.message}; retrying`, false), { retry: true });
-        } else {
-          p.st.operation = op; // a failed poll (throttled, network): keep polling the same operation
-          return failure(p, err, `polling ${opLabel(op)}`);
-        }
+      const r = await resumeOperation(scopeOf(p), op);
+      if (r.state === 'early') return wait(r.waitMs);
+      if (r.state === 'running') {
+        p.st.operation = r.record;
+        return wait(WATCHED.has(op.kind) ? (watchEvery.get(key) ?? pollDelay(r.retryAfterMs)) : pollDelay(r.retryAfterMs));
+      }
+      p.st.operation = undefined;
+      forgetOp(op);
+      if (r.state === 'done') ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation succeeded');
+      else if (r.state === 'gone') {
+        // The operation is gone (the emulator or ARM forgot it): look at the resource again.
+        ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation no longer known; re-reading');
+      } else if (r.state === 'failed') {
+        const e = r.error;
+        await ctx.event('Warning', 'OperationFailed', `${opLabel(op)} failed: ${e.code}: ${e.message}`);
+        return outcome(p, cond(false, 'OperationFailed', `${opLabel(op)} failed: ${e.code}: ${e.message}; retrying`, false), { retry: true });
+      } else {
+        p.st.operation = op; // a failed poll (throttled, network): keep polling the same operation
+        return failure(p, r.error, `polling ${opLabel(op)}`);
       }
     }
   }
@@ -444,7 +414,7 @@ async function converge(p: Pass): Promise<ServerOutcome> {
 
   // 5. Firewall rules (only when the spec lists them: then the list is the whole set).
   if (az.network?.firewallRules !== undefined) {
-    const steps = firewallSteps(az, await cachedList(clients, rg, az.name, 'firewall', () => clients.postgres.firewallRules.listByServer(rg, az.name)));
+    const steps = firewallSteps(az, await cachedList(clients, rg, az.name, 'firewall', (o) => clients.postgres.firewallRules.listByServer(rg, az.name, o)));
     const s = steps[0];
     if (s) {
       return s.op === 'put'
@@ -457,7 +427,7 @@ async function converge(p: Pass): Promise<ServerOutcome> {
   const desiredParams = desiredParameters(ctx.spec);
   let pending: string[] = [];
   if (Object.keys(desiredParams).length) {
-    const configs = await cachedList(clients, rg, az.name, 'configurations', () => clients.postgres.configurations.listByServer(rg, az.name));
+    const configs = await cachedList(clients, rg, az.name, 'configurations', (o) => clients.postgres.configurations.listByServer(rg, az.name, o));
     const s = parameterSteps(desiredParams, configs)[0];
     if (s) return begin(p, 'configurations.update', s.name, { value: s.value, source: 'user-override' }, 'Updating', `setting server parameter ${s.name}`);
     pending = pendingRestartParameters(configs);
@@ -482,7 +452,7 @@ async function converge(p: Pass): Promise<ServerOutcome> {
 
   // 7. Microsoft Entra administrators (the spec's list is the whole set when present).
   if (az.entraAdministrators !== undefined) {
-    const s = adminSteps(az, await cachedList(clients, rg, az.name, 'administrators', () => clients.postgres.administratorsMicrosoftEntra.listByServer(rg, az.name)))[0];
+    const s = adminSteps(az, await cachedList(clients, rg, az.name, 'administrators', (o) => clients.postgres.administratorsMicrosoftEntra.listByServer(rg, az.name, o)))[0];
     if (s) {
       return s.op === 'put'
         ? begin(p, 'administrators.create', s.objectId, s.body, 'Updating', `adding Entra administrator ${s.body.principalName}`)
@@ -503,7 +473,7 @@ async function converge(p: Pass): Promise<ServerOutcome> {
   p.fields.replicas = replicaStatus.length ? replicaStatus : null;
   // Replicas to delete can only exist when the spec lists replicas or status reported some before.
   if (az.readReplicas !== undefined || (ctx.status.replicas ?? []).length > 0) {
-    const existing = await cachedList(clients, rg, az.name, 'replicas', () => clients.postgres.replicas.listByServer(rg, az.name));
+    const existing = await cachedList(clients, rg, az.name, 'replicas', (o) => clients.postgres.replicas.listByServer(rg, az.name, o));
     const gone = replicasToDelete(az, existing, owner)[0];
     if (gone) return begin(p, 'replicas.delete', gone, undefined, 'Updating', `deleting read replica ${gone}, not in the spec`);
   }
@@ -567,11 +537,7 @@ export const azureServerPart: ServerPart = {
           continue;
         }
         if (s.state === 'Dropping') return { done: false, requeueAfterMs: DEFAULT_POLL_MS, message: `waiting for ${name} to be deleted` };
-        try {
-          await clients.postgres.servers.beginDelete(rg, name);
-        } finally {
-          serversOf(clients, rg).touch(name);
-        }
+        await beginOperation({ clients, resourceGroup: rg, server: name }, 'servers.delete', name);
         await ctx.event('Normal', 'Deleting', `deleting server ${name} (deletionPolicy Delete)`);
         return { done: false, requeueAfterMs: DEFAULT_POLL_MS, message: `deleting ${name}` };
       }

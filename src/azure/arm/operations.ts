@@ -8,7 +8,8 @@
 // after the initial response is recorded instead, so later polls resume exactly as before.
 import type { OperationOptions } from '@azure/core-client';
 import type { PostgreSQLManagementFlexibleServerClient, Server } from '@azure/arm-postgresql-flexible';
-import { retryAfterMs } from '../../../src/azure/budget.js';
+import { retryAfterMs } from '../budget.js';
+import { deadline, withDeadline } from './timeout.js';
 
 export type OperationKind =
   | 'servers.create'
@@ -21,12 +22,14 @@ export type OperationKind =
   | 'firewallRules.delete'
   | 'configurations.update'
   | 'administrators.create'
-  | 'administrators.delete';
+  | 'administrators.delete'
+  | 'backups.create'
+  | 'backups.delete';
 
+/** What a poll needs of a recorded operation (writes.ts has the whole record). */
 export interface OperationRecord {
   kind: OperationKind;
   target: string;
-  startedAt: string;
   pollerState: string;
 }
 
@@ -62,12 +65,18 @@ const BEGIN: Record<OperationKind, Begin> = {
   'configurations.update': (c, rg, s, target, body, o) => c.configurations.beginUpdate(rg, s, target, body as never, o),
   'administrators.create': (c, rg, s, target, body, o) => c.administratorsMicrosoftEntra.beginCreateOrUpdate(rg, s, target, body as never, o),
   'administrators.delete': (c, rg, s, target, _b, o) => c.administratorsMicrosoftEntra.beginDelete(rg, s, target, o),
+  'backups.create': (c, rg, s, target, _b, o) => c.backupsAutomaticAndOnDemand.beginCreate(rg, s, target, o),
+  'backups.delete': (c, rg, s, target, _b, o) => c.backupsAutomaticAndOnDemand.beginDelete(rg, s, target, o),
 };
+
+/** Kinds whose target is a server (a write to it touches that server, not only the parent). */
+export const TARGETS_A_SERVER: ReadonlySet<OperationKind> = new Set(['servers.create', 'servers.update', 'servers.restart', 'servers.delete', 'replicas.create', 'replicas.delete']);
 
 function capture(): { options: OperationOptions; retryAfter: () => number | undefined } {
   let ra: number | undefined;
   return {
     options: {
+      abortSignal: deadline(),
       onResponse: (raw) => {
         const v = retryAfterMs(raw.headers);
         if (v !== undefined) ra = v;
@@ -97,7 +106,7 @@ async function startUnpolled(client: PostgreSQLManagementFlexibleServerClient, k
   let initial: { url: string; retryAfterMs: number | undefined } | undefined;
   let ra: number | undefined;
   const options: OperationOptions = {
-    abortSignal: ac.signal,
+    abortSignal: deadline(ac.signal),
     onResponse: (raw) => {
       const v = retryAfterMs(raw.headers);
       if (v !== undefined) ra = v;
