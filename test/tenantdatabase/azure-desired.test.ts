@@ -17,7 +17,7 @@ import {
   replicasToDelete,
   sameParameterValue,
   serverPatch,
-} from '../../controllers/tenantdatabase/azure/desired.js';
+} from '../../controllers/tenantdatabase/server-azure/desired.js';
 import { generatePassword } from '../../src/postgres/database/scram.js';
 
 const spec: AzureServerSpec = {
