@@ -20,7 +20,7 @@ import type { Manager } from '../../src/runtime/manager.js';
 import { patchStatus } from '../../src/runtime/status.js';
 import type { ControllerSettings } from '../../src/settings.js';
 import { DEFAULT_CONTROLLER_SETTINGS } from '../../src/settings.js';
-import { resourceOf } from '../../src/api/resources.js';
+import { FINALIZER, resourceOf } from '../../src/api/resources.js';
 import { effectiveRules } from './defaults.js';
 import {
   OWNER_TAG,
@@ -35,7 +35,7 @@ import {
   type ServerInfo,
 } from './desired.js';
 
-export const FINALIZER = 'tenantdb.io/finalizer';
+export { FINALIZER };
 const RESOURCE = resourceOf('AlertRuleSet');
 /** Drift check interval: Azure resources changed by hand come back within this. */
 const RESYNC_MS = 10 * 60_000;

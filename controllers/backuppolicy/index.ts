@@ -25,13 +25,13 @@ import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { patchStatus } from '../../src/runtime/status.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
-import { resourceOf } from '../../src/api/resources.js';
+import { FINALIZER, resourceOf } from '../../src/api/resources.js';
 import { advanceDrill, startDrill, DRILL_TAG, type DrillEnv, type DrillRecord } from './drill.js';
 import { drillLastPassed, drillRpoSeconds, drillRtoSeconds, drillsTotal } from './metrics.js';
 import { backupName, backupPrefix, backupsToDelete } from './naming.js';
 import { decide } from './schedule.js';
 
-export const FINALIZER = 'tenantdb.io/finalizer';
+export { FINALIZER };
 /** A user (or script) asks for a drill / backup now by setting a new value. */
 export const RUN_DRILL_ANNOTATION = 'tenantdb.io/run-drill';
 export const RUN_BACKUP_ANNOTATION = 'tenantdb.io/run-backup';

@@ -5,8 +5,7 @@
 // tracked tasks (runs.ts) whose end enqueues the Migration again. A converged Migration reads each
 // history once and writes nothing, neither to Kubernetes nor to the database.
 import os from 'node:os';
-import { API_GROUP_VERSION, KINDS } from '../../src/api/kinds.js';
-import { compareVersions, validateMigration, type Migration, type MigrationSpec, type MigrationStatus } from '../../src/api/migration.js';
+import { compareVersions, validateMigration, type MigrationSpec, type MigrationStatus } from '../../src/api/migration.js';
 import { appliedVersionOf, planMigration, type HistoryRow, type PlanOptions, type Resolve } from '../../src/migrations/plan.js';
 import { gatherSteps, inputFingerprint, type ConfigMapLike, type Step } from '../../src/migrations/steps.js';
 import { describePgError, postgresConnections, type PostgresConnections } from '../../src/postgres/connections.js';
@@ -14,15 +13,14 @@ import { readHistory } from '../../src/postgres/migrations/history.js';
 import { runMigration, type RunResult } from '../../src/postgres/migrations/runner.js';
 import { warmUpParser } from '../../src/postgres/migrations/split.js';
 import { adminTargetForTenantDatabase, type TenantDatabaseLike } from '../../src/postgres/tenant-target.js';
-import { metaTime, setHealth, type Condition, type Health } from '../../src/runtime/conditions.js';
+import { metaTime, type Condition, type Health } from '../../src/runtime/conditions.js';
 import type { ReconcileFn, Result } from '../../src/runtime/controller.js';
-import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../../src/runtime/finalizers.js';
-import type { KubeObject, ResourceRef } from '../../src/runtime/kubeclient.js';
+import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { selectorMatches } from '../../src/runtime/selectors.js';
-import { patchStatus } from '../../src/runtime/status.js';
+import { CONFIGMAPS, SECRETS, readyChanged, reconcileWith, secretValue, stalledChanged, type SpecContext } from '../../src/runtime/reconcile-kit.js';
 import type { ControllerSettings } from '../../src/settings.js';
-import { FINALIZER, resourceOf } from '../../src/api/resources.js';
+import { resourceOf } from '../../src/api/resources.js';
 import { migrationRunsInProgress, migrationRunsTotal, migrationStepDuration, migrationStepsTotal } from './metrics.js';
 import type { MigrationRuns, Run } from './runs.js';
 import { StepEvents } from './step-events.js';
@@ -30,8 +28,7 @@ import { clean, composeHealth, describeFailure, lowestVersion, type DatabaseFail
 
 export const MIGRATIONS = resourceOf('Migration');
 export const TENANT_DATABASES = resourceOf('TenantDatabase');
-export const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps' };
-export const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets' };
+export { CONFIGMAPS, SECRETS };
 
 /** A new value re-runs a failed step (as a spec change does). */
 export const RETRY_ANNOTATION = 'tenantdb.io/retry';
@@ -78,11 +75,6 @@ export function databaseReadiness(td: KubeObject): { ready: true } | { ready: fa
   return { ready: true };
 }
 
-function decode(secret: KubeObject | undefined, key: string): string | undefined {
-  const v = (secret as { data?: Record<string, string> } | undefined)?.data?.[key];
-  return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
-}
-
 interface Evaluation {
   progress: DatabaseProgress;
   /** Work is pending and may start when the rollout allows. */
@@ -111,60 +103,43 @@ export function migrationReconciler(mgr: Manager, settings: ControllerSettings, 
   const progressMs = opts.progressIntervalMs ?? 2_000;
 
   let watchingShutdown = false;
-  return async (rctx, req): Promise<Result> => {
-    if (!watchingShutdown) {
-      // The controller's signal fires when the manager stops: runs end at their next step boundary
-      // (the step in flight finishes or rolls back with its session), so a successor resumes cleanly.
-      watchingShutdown = true;
-      rctx.signal.addEventListener('abort', () => void runs.abortEverything(), { once: true });
-    }
-    const namespace = req.namespace ?? 'default';
-    const key = `${namespace}/${req.name}`;
-    const obj = mgr.getCached(MIGRATIONS, req.namespace, req.name);
-    if (!obj) {
-      await runs.abortAll(key);
-      return {};
-    }
-    const regarding: KubeObject = { ...obj, apiVersion: API_GROUP_VERSION, kind: KINDS.Migration.kind };
-    const event = (type: 'Normal' | 'Warning', reason: string, note: string) => mgr.events.event(regarding, type, reason, 'Migrate', note);
-
-    if (isBeingDeleted(obj)) {
-      if (!hasFinalizer(obj, FINALIZER)) return {};
-      // Nothing in the databases is removed (the history stays, as the schema does); runs in progress
-      // stop at the next step boundary first, so no step is cut off by the deletion.
-      if (runs.activeCount(key) > 0) {
-        void runs.abortAll(key);
+  return reconcileWith<MigrationSpec, MigrationStatus>(mgr, {
+    kind: 'Migration',
+    validate: validateMigration,
+    action: 'Migrate',
+    gone: (key) => runs.abortAll(key),
+    before: (kit) => {
+      if (!watchingShutdown) {
+        // The controller's signal fires when the manager stops: runs end at their next step boundary
+        // (the step in flight finishes or rolls back with its session), so a successor resumes cleanly.
+        watchingShutdown = true;
+        kit.signal.addEventListener('abort', () => void runs.abortEverything(), { once: true });
+      }
+      return undefined;
+    },
+    // Nothing in the databases is removed (the history stays, as the schema does); runs in progress
+    // stop at the next step boundary first, so no step is cut off by the deletion.
+    finalize: async (kit) => {
+      if (runs.activeCount(kit.key) > 0) {
+        void runs.abortAll(kit.key);
         return { requeueAfterMs: 1_000 };
       }
-      await runs.abortAll(key);
-      await removeFinalizer(mgr.client, MIGRATIONS, obj, FINALIZER, mgr.fieldManager);
-      return {};
-    }
-    if (!hasFinalizer(obj, FINALIZER)) {
-      await ensureFinalizer(mgr.client, MIGRATIONS, obj, FINALIZER, mgr.fieldManager);
-      return {};
-    }
+      await runs.abortAll(kit.key);
+      return 'done';
+    },
+    reconcile: (kit) => reconcileMigration(kit),
+  });
 
-    const generation = obj.metadata.generation;
-    const current = (obj.status ?? {}) as MigrationStatus;
+  async function reconcileMigration(kit: SpecContext<MigrationSpec, MigrationStatus>): Promise<Result> {
+    const { obj, namespace, key, spec } = kit;
+    const req = { namespace: obj.metadata.namespace, name: obj.metadata.name };
+    const rctx = kit;
+    const event = (type: 'Normal' | 'Warning', reason: string, note: string) => kit.event(type, reason, note);
+    const current = kit.status;
+    // Progress (Migrating, WaitingForLock) is status, not news; states a person may act on are Events.
     const writeHealth = async (health: Health, extra: Record<string, unknown> = {}): Promise<void> => {
-      const desired = { ...extra, observedGeneration: generation, conditions: setHealth(current.conditions, health, generation) };
-      const updated = await patchStatus(mgr.client, MIGRATIONS, obj, clean(desired), mgr.fieldManager);
-      if (!updated) return;
-      const before = current.conditions?.find((c) => c.type === 'Ready');
-      const beforeStalled = current.conditions?.find((c) => c.type === 'Stalled');
-      const changed = before?.status !== (health.state === 'Ready' ? 'True' : 'False') || before?.reason !== health.reason || (health.state === 'Stalled') !== (beforeStalled?.status === 'True');
-      // Progress (Migrating, WaitingForLock) is status, not news; states a person may act on are Events.
-      if (changed && health.reason !== 'Migrating' && health.reason !== 'WaitingForLock') await event(health.state === 'Stalled' ? 'Warning' : 'Normal', health.reason, health.message);
-      rctx.log.info({ generation, state: health.state, reason: health.reason }, 'status updated');
+      await kit.writeHealth(health, extra, { normalize: clean, event: (prev, h) => (readyChanged(prev, h) || stalledChanged(prev, h)) && h.reason !== 'Migrating' && h.reason !== 'WaitingForLock' });
     };
-
-    const validation = validateMigration({ ...obj, status: undefined });
-    if (!validation.ok) {
-      await writeHealth({ state: 'Stalled', reason: 'InvalidSpec', message: validation.error.message.slice(0, 32_000) });
-      return {};
-    }
-    const spec = (validation.value as Migration).spec;
     const annotations = obj.metadata.annotations ?? {};
     const retry = annotations[RETRY_ANNOTATION];
     const repair = annotations[REPAIR_ANNOTATION];
@@ -197,7 +172,7 @@ export function migrationReconciler(mgr: Manager, settings: ControllerSettings, 
       if (!td) return { progress: { name, ...keep, phase: 'Pending', reason: 'WaitingForDatabase', message: `TenantDatabase ${name} not found` } };
       const readiness = databaseReadiness(td);
       if (!readiness.ready) return { progress: { name, ...keep, phase: 'Pending', reason: 'WaitingForDatabase', message: readiness.message } };
-      const t = adminTargetForTenantDatabase(td as TenantDatabaseLike, (s, k) => decode(mgr.getCached(SECRETS, namespace, s), k));
+      const t = adminTargetForTenantDatabase(td as TenantDatabaseLike, (s, k) => secretValue(mgr.getCached(SECRETS, namespace, s), k));
       if (!t.ok) return { progress: { name, ...keep, phase: 'Pending', reason: t.reason, message: t.message }, retryable: true };
 
       const mem = runs.remembered(key, name);
@@ -391,7 +366,7 @@ export function migrationReconciler(mgr: Manager, settings: ControllerSettings, 
     // watch (and the sync period); polling it too would cost every waiting Migration a reconcile each 30 s.
     if (dbs.some((d) => d.phase === 'Pending' && d.reason !== 'WaitingForDatabase')) return { requeueAfterMs: 30_000 };
     return {};
-  };
+  }
 }
 
 function runningMessage(run: Run): { reason: string; message: string } {

@@ -6,11 +6,11 @@ import type { Logger } from 'pino';
 import type { TenantDatabaseSpec, TenantDatabaseStatus } from '../../src/api/tenantdatabase.js';
 import type { ControllerSettings } from '../../src/settings.js';
 import type { EventType } from '../../src/runtime/events.js';
-import type { KubeObject, ResourceRef } from '../../src/runtime/kubeclient.js';
+import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
 
-export const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets' };
-export const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps' };
+// One definition for the whole operator (src/runtime/reconcile-kit.ts); re-exported for the parts.
+export { CONFIGMAPS, SECRETS } from '../../src/runtime/reconcile-kit.js';
 
 export interface TenantDatabaseContext {
   mgr: Manager;

@@ -2,18 +2,18 @@
 // inside it), composes Ready from their conditions and writes status once. Level-based: every pass
 // reads the object from the cache and the actual state from Azure/PostgreSQL; a converged object
 // writes nothing (each part diffs before it applies, and status is patched only when it changed).
-import { API_GROUP_VERSION, KINDS } from '../../src/api/kinds.js';
+import { KINDS } from '../../src/api/kinds.js';
 import { validateTenantDatabase, type TenantDatabaseSpec, type TenantDatabaseStatus } from '../../src/api/tenantdatabase.js';
-import { setCondition, setHealth, type Condition, type Health } from '../../src/runtime/conditions.js';
-import type { ReconcileFn, Request } from '../../src/runtime/controller.js';
-import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../../src/runtime/finalizers.js';
+import { setCondition, type Condition, type Health } from '../../src/runtime/conditions.js';
+import type { ReconcileFn, Request, Result } from '../../src/runtime/controller.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
+import { reconcileWith, SECRETS, type FinalizeOutcome, type ObjectContext } from '../../src/runtime/reconcile-kit.js';
 import { selectorMatches, type LabelSelector } from '../../src/runtime/selectors.js';
 import { patchStatus } from '../../src/runtime/status.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
-import { FINALIZER, resourceOf } from '../../src/api/resources.js';
-import { SECRETS, type DatabasePart, type PartCondition, type PartOutcome, type ServerPart, type TenantDatabaseContext } from './context.js';
+import { resourceOf } from '../../src/api/resources.js';
+import type { DatabasePart, PartCondition, PartOutcome, ServerPart, TenantDatabaseContext } from './context.js';
 import { databasePart } from './database.js';
 import { externalServerPart } from './server-external.js';
 import { azureServerPart } from './server-azure.js';
@@ -46,12 +46,6 @@ export function referencedSecrets(spec: Partial<TenantDatabaseSpec> | undefined)
   return [...names];
 }
 
-function decode(secret: KubeObject | undefined, key: string): string | undefined {
-  const data = (secret as { data?: Record<string, string> } | undefined)?.data;
-  const v = data?.[key];
-  return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
-}
-
 /** Overall health from the parts' conditions: the first part not in shape gives the reason. */
 export function composeHealth(conditions: PartCondition[]): Health {
   const bad = conditions.find((c) => !c.ok);
@@ -73,106 +67,91 @@ function partConditions(current: Condition[] | undefined, parts: PartCondition[]
   return list ?? [];
 }
 
-export function tenantDatabaseReconciler(mgr: Manager, settings: ControllerSettings, parts: TenantDatabaseParts): ReconcileFn {
-  return async (rctx, req) => {
-    const obj = mgr.getCached(RESOURCE, req.namespace, req.name);
-    if (!obj) return {};
-    const namespace = obj.metadata.namespace ?? 'default';
-    const regarding: KubeObject = { ...obj, apiVersion: API_GROUP_VERSION, kind: KINDS.TenantDatabase.kind };
-    const validation = validateTenantDatabase({ ...obj, status: undefined });
-    const current = (obj.status ?? {}) as TenantDatabaseStatus;
-    const generation = obj.metadata.generation;
+function serverPart(parts: TenantDatabaseParts, spec: TenantDatabaseSpec): ServerPart {
+  return spec.server.azure ? parts.azure : parts.external;
+}
 
-    const ctx: TenantDatabaseContext = {
-      mgr,
-      obj,
-      namespace,
-      name: obj.metadata.name,
-      generation,
-      spec: validation.ok ? (validation.value as { spec: TenantDatabaseSpec }).spec : ((obj as { spec?: TenantDatabaseSpec }).spec as TenantDatabaseSpec),
-      status: current,
-      settings,
-      log: rctx.log,
-      signal: rctx.signal,
-      event: (type, reason, message) => mgr.events.event(regarding, type, reason, 'Reconcile', message),
-      secret: (name) => mgr.getCached(SECRETS, namespace, name),
-      secretValue: (name, key) => decode(mgr.getCached(SECRETS, namespace, name), key),
-    };
-
-    if (isBeingDeleted(obj)) {
-      if (!hasFinalizer(obj, FINALIZER)) return {};
-      if (!validation.ok) {
-        // Nothing we made can be identified safely from an invalid spec: keep everything, let go.
-        await removeFinalizer(mgr.client, RESOURCE, obj, FINALIZER, mgr.fieldManager);
-        return {};
-      }
-      const server = ctx.spec.server.azure ? parts.azure : parts.external;
-      const finalized = new Set(current.finalizedParts ?? []);
-      const pending = [...parts.inside].reverse().filter((p) => p.finalize && p.applies(ctx.spec) && !finalized.has(p.name));
-      if (pending.length > 0) {
-        const conn = await server.connectionForCleanup(ctx);
-        for (const part of pending) {
-          const r = await (part.finalize as NonNullable<DatabasePart['finalize']>)(ctx, conn);
-          if (!r.done) return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true };
-          finalized.add(part.name);
-        }
-        // Recorded before the server goes: once it is being deleted the inside parts cannot be reached.
-        await patchStatus(mgr.client, RESOURCE, obj, { finalizedParts: [...finalized].sort() }, mgr.fieldManager);
-      }
-      const r = await server.finalize(ctx);
-      if (!r.done) return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true };
-      await removeFinalizer(mgr.client, RESOURCE, obj, FINALIZER, mgr.fieldManager);
-      rctx.log.info('cleanup done; finalizer removed');
-      return {};
-    }
-
-    if (!hasFinalizer(obj, FINALIZER)) {
-      // The finalizer patch brings the object back through the watch; work continues on that pass.
-      await ensureFinalizer(mgr.client, RESOURCE, obj, FINALIZER, mgr.fieldManager);
-      return {};
-    }
-
-    if (!validation.ok) {
-      const health: Health = { state: 'Stalled', reason: 'InvalidSpec', message: validation.error.message.slice(0, 32_000) };
-      const updated = await patchStatus(mgr.client, RESOURCE, obj, { observedGeneration: generation, conditions: setHealth(current.conditions, health, generation) }, mgr.fieldManager);
-      if (updated) await ctx.event('Warning', 'InvalidSpec', health.message);
-      return {};
-    }
-
-    // Run the parts in order; a part not in shape stops the ones that depend on it.
-    const outcomes: PartOutcome[] = [];
-    const server = ctx.spec.server.azure ? parts.azure : parts.external;
-    const so = await server.reconcile(ctx);
-    // A server part that reports in shape but gives no way in would make Ready claim what nobody checked.
-    if (so.condition.ok && !so.connection) so.condition = { ...so.condition, ok: false, stalled: false, reason: 'NoConnection', message: 'the server is in shape but gave no connection for the database' };
-    outcomes.push(so);
-    if (so.condition.ok && so.connection) {
-      for (const part of parts.inside) {
-        if (!part.applies(ctx.spec)) continue;
-        const o = await part.reconcile(ctx, so.connection);
-        outcomes.push(o);
-        if (!o.condition.ok) break;
-      }
-    }
-
-    const conds = outcomes.map((o) => o.condition);
-    const health = composeHealth(conds);
-    const statusFields: Record<string, unknown> = {};
-    for (const o of outcomes) Object.assign(statusFields, o.status ?? {});
-    const conditions = setHealth(partConditions(current.conditions, conds, generation), health, generation);
-    const desired = { ...statusFields, observedGeneration: generation, conditions };
-    const updated = await patchStatus(mgr.client, RESOURCE, obj, desired, mgr.fieldManager);
-    if (updated) {
-      const before = current.conditions?.find((c) => c.type === 'Ready');
-      const changed = before?.status !== (health.state === 'Ready' ? 'True' : 'False') || before?.reason !== health.reason;
-      if (changed) await ctx.event(health.state === 'Stalled' ? 'Warning' : 'Normal', health.reason, health.message);
-      rctx.log.info({ generation, state: health.state, reason: health.reason }, 'status updated');
-    }
-
-    if (outcomes.some((o) => o.retry)) return { requeue: true };
-    const delays = outcomes.map((o) => o.requeueAfterMs).filter((d): d is number => d !== undefined && d > 0);
-    return delays.length ? { requeueAfterMs: Math.min(...delays) } : {};
+function partContext(kit: ObjectContext<TenantDatabaseStatus>, spec: TenantDatabaseSpec, settings: ControllerSettings): TenantDatabaseContext {
+  return {
+    mgr: kit.mgr,
+    obj: kit.obj,
+    namespace: kit.namespace,
+    name: kit.name,
+    generation: kit.generation,
+    spec,
+    status: kit.status,
+    settings,
+    log: kit.log,
+    signal: kit.signal,
+    event: (type, reason, message) => kit.event(type, reason, message),
+    secret: kit.secret,
+    secretValue: kit.secretValue,
   };
+}
+
+const again = (r: { requeueAfterMs?: number }): Result => (r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true });
+
+/** Deletion: the inside parts in reverse order (each once, recorded in status), then the server. */
+async function finalizeParts(ctx: TenantDatabaseContext, parts: TenantDatabaseParts): Promise<FinalizeOutcome> {
+  const server = serverPart(parts, ctx.spec);
+  const finalized = new Set(ctx.status.finalizedParts ?? []);
+  const pending = [...parts.inside].reverse().filter((p) => p.finalize && p.applies(ctx.spec) && !finalized.has(p.name));
+  if (pending.length > 0) {
+    const conn = await server.connectionForCleanup(ctx);
+    for (const part of pending) {
+      const r = await (part.finalize as NonNullable<DatabasePart['finalize']>)(ctx, conn);
+      if (!r.done) return again(r);
+      finalized.add(part.name);
+    }
+    // Recorded before the server goes: once it is being deleted the inside parts cannot be reached.
+    await patchStatus(ctx.mgr.client, RESOURCE, ctx.obj, { finalizedParts: [...finalized].sort() }, ctx.mgr.fieldManager);
+  }
+  const r = await server.finalize(ctx);
+  if (!r.done) return again(r);
+  ctx.log.info('cleanup done; finalizer removed');
+  return 'done';
+}
+
+/** The parts in order; a part not in shape stops the ones that depend on it. */
+async function runParts(ctx: TenantDatabaseContext, parts: TenantDatabaseParts): Promise<PartOutcome[]> {
+  const outcomes: PartOutcome[] = [];
+  const so = await serverPart(parts, ctx.spec).reconcile(ctx);
+  // A server part that reports in shape but gives no way in would make Ready claim what nobody checked.
+  if (so.condition.ok && !so.connection) so.condition = { ...so.condition, ok: false, stalled: false, reason: 'NoConnection', message: 'the server is in shape but gave no connection for the database' };
+  outcomes.push(so);
+  if (!so.condition.ok || !so.connection) return outcomes;
+  for (const part of parts.inside) {
+    if (!part.applies(ctx.spec)) continue;
+    const o = await part.reconcile(ctx, so.connection);
+    outcomes.push(o);
+    if (!o.condition.ok) break;
+  }
+  return outcomes;
+}
+
+function nextLook(outcomes: PartOutcome[]): Result {
+  if (outcomes.some((o) => o.retry)) return { requeue: true };
+  const delays = outcomes.map((o) => o.requeueAfterMs).filter((d): d is number => d !== undefined && d > 0);
+  return delays.length ? { requeueAfterMs: Math.min(...delays) } : {};
+}
+
+export function tenantDatabaseReconciler(mgr: Manager, settings: ControllerSettings, parts: TenantDatabaseParts): ReconcileFn {
+  return reconcileWith<TenantDatabaseSpec, TenantDatabaseStatus>(mgr, {
+    kind: 'TenantDatabase',
+    validate: validateTenantDatabase,
+    // An invalid spec: nothing we made can be identified safely from it, so everything is kept.
+    finalize: async (kit) => (kit.spec ? finalizeParts(partContext(kit, kit.spec, settings), parts) : 'done'),
+    reconcile: async (kit) => {
+      const ctx = partContext(kit, kit.spec, settings);
+      const outcomes = await runParts(ctx, parts);
+      const conds = outcomes.map((o) => o.condition);
+      const statusFields: Record<string, unknown> = {};
+      for (const o of outcomes) Object.assign(statusFields, o.status ?? {});
+      const conditions = partConditions(kit.status.conditions, conds, kit.generation);
+      await kit.writeHealth(composeHealth(conds), statusFields, { conditions });
+      return nextLook(outcomes);
+    },
+  });
 }
 
 export function registerTenantDatabaseController(mgr: Manager, settings: ControllerSettings = DEFAULT_CONTROLLER_SETTINGS, parts: TenantDatabaseParts = defaultParts()): void {

@@ -5,9 +5,10 @@ import { API_GROUP, API_VERSION, KINDS } from '../api/kinds.js';
 import type { KubeObject, ResourceRef } from '../runtime/kubeclient.js';
 import type { Manager } from '../runtime/manager.js';
 import type { Request } from '../runtime/controller.js';
+import { cachedSecretData, SECRETS } from '../runtime/reconcile-kit.js';
 
 export const TENANT_DATABASES: ResourceRef = { group: API_GROUP, version: API_VERSION, plural: KINDS.TenantDatabase.plural };
-export const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets' };
+export { SECRETS };
 
 export interface AzureServerRef {
   td: KubeObject;
@@ -35,15 +36,7 @@ interface AzureSpec {
 }
 
 /** Decoded data of a cached Secret, undefined when it is absent. */
-export function secretData(mgr: Manager, namespace: string | undefined, name: string): Record<string, string> | undefined {
-  const s = mgr.getCached(SECRETS, namespace, name);
-  if (!s) return undefined;
-  const data = ((s as { data?: Record<string, string> }).data ?? {}) as Record<string, string>;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data)) out[k] = Buffer.from(v, 'base64').toString('utf8');
-  for (const [k, v] of Object.entries(((s as { stringData?: Record<string, string> }).stringData ?? {}) as Record<string, string>)) out[k] = v;
-  return out;
-}
+export const secretData = cachedSecretData;
 
 export function lookupAzureServer(mgr: Manager, namespace: string | undefined, databaseName: string, kind: string): ServerLookup {
   const td = mgr.getCached(TENANT_DATABASES, namespace, databaseName);

@@ -1,0 +1,225 @@
+// The reconcile kit: the steps every controller of this operator takes before and around its own work,
+// written once (controller-runtime's reconcile.Reconciler plus the usual helpers around it).
+//
+// How to use it:
+//
+//   const reconcile = reconcileWith<FooSpec, FooStatus>(mgr, {
+//     kind: 'Foo',                                   // resource, apiVersion/kind of Events, FINALIZER
+//     validate: validateFoo,                         // the kind's zod validator (src/api/foo.ts)
+//     finalize: async (ctx) => 'done',               // optional: cleanup while the finalizer is held
+//     reconcile: async (ctx) => {                     // ctx.spec is the parsed, valid spec
+//       await ctx.writeHealth({ state: 'Ready', reason: 'Ready', message: '...' }, { someField: 1 });
+//       return {};
+//     },
+//   });
+//   mgr.addController({ name: controllerName('Foo'), resource: resourceOf('Foo'), reconcile, watches });
+//
+// What the kit does on each pass, in order:
+//   1. reads the object from the informer cache (gone: `gone(key)`, then nothing);
+//   2. `before` (optional) may answer first (e.g. "my cache is older than my last write: come back");
+//   3. being deleted: runs `finalize` (with the spec, or undefined when it does not validate) until it
+//      says 'done', then removes FINALIZER; without `finalize` the finalizer is just removed;
+//   4. no finalizer yet: adds FINALIZER and returns (the patch brings the object back through the watch);
+//   5. spec does not validate: Stalled/InvalidSpec in status and one Warning Event per distinct message;
+//   6. `reconcile` with the parsed spec; it writes status with ctx.writeHealth / ctx.patchStatus, which
+//      write only when something changed (a converged object costs no write).
+// Secrets: SECRETS, decodeSecret and ctx.secretValue are the one way to read them (never log values).
+import type { Logger } from 'pino';
+import { API_GROUP_VERSION, KINDS, type KindName } from '../api/kinds.js';
+import type { ValidationResult } from '../api/object.js';
+import { FINALIZER, resourceOf } from '../api/resources.js';
+import { findCondition, setHealth, type Condition, type Health } from './conditions.js';
+import type { ReconcileFn, Result } from './controller.js';
+import type { EventType } from './events.js';
+import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from './finalizers.js';
+import type { KubeObject, ResourceRef } from './kubeclient.js';
+import type { Manager } from './manager.js';
+import { patchStatus } from './status.js';
+
+export { FINALIZER };
+export const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets' };
+export const CONFIGMAPS: ResourceRef = { group: '', version: 'v1', plural: 'configmaps' };
+
+/** Decoded data of a Secret (base64 `data`, then `stringData` over it); undefined when there is no Secret. */
+export function decodeSecret(secret: KubeObject | undefined): Record<string, string> | undefined {
+  if (!secret) return undefined;
+  const { data, stringData } = secret as { data?: Record<string, string>; stringData?: Record<string, string> };
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  for (const [k, v] of Object.entries(stringData ?? {})) out[k] = v;
+  return out;
+}
+
+/** Decoded value of one key of a Secret; undefined when the Secret or the key is missing. */
+export function secretValue(secret: KubeObject | undefined, key: string): string | undefined {
+  return decodeSecret(secret)?.[key];
+}
+
+/** Decoded data of a cached Secret of `namespace`. */
+export function cachedSecretData(mgr: Manager, namespace: string | undefined, name: string): Record<string, string> | undefined {
+  return decodeSecret(mgr.getCached(SECRETS, namespace, name));
+}
+
+/** The object as an Event's `regarding` needs it (cached objects may lack apiVersion/kind). */
+export function regardingOf(obj: KubeObject, kind: KindName): KubeObject {
+  return { ...obj, apiVersion: API_GROUP_VERSION, kind: KINDS[kind].kind };
+}
+
+/** True when `health` changes Ready's status or reason: worth an Event (progress messages are not). */
+export function readyChanged(prev: readonly Condition[] | undefined, health: Health): boolean {
+  const before = findCondition(prev, 'Ready');
+  return before?.status !== (health.state === 'Ready' ? 'True' : 'False') || before?.reason !== health.reason;
+}
+
+/** True when `health` moves the object into or out of Stalled. */
+export function stalledChanged(prev: readonly Condition[] | undefined, health: Health): boolean {
+  return (health.state === 'Stalled') !== (findCondition(prev, 'Stalled')?.status === 'True');
+}
+
+/** True when `health` changes Ready's reason or message (InvalidSpec: one Event per distinct problem). */
+export function readyMessageChanged(prev: readonly Condition[] | undefined, health: Health): boolean {
+  const before = findCondition(prev, 'Ready');
+  return before?.reason !== health.reason || before?.message !== health.message;
+}
+
+/** Stalled/InvalidSpec for a validation error (the message is capped to what a condition holds). */
+export function invalidSpecHealth(message: string): Health {
+  return { state: 'Stalled', reason: 'InvalidSpec', message: message.slice(0, 32_000) };
+}
+
+export interface WriteHealthOptions {
+  /** Conditions to start from instead of the stored ones (e.g. with the parts' own conditions set). */
+  conditions?: Condition[];
+  /** When the write deserves an Event (given the stored conditions); default readyChanged; false: never. */
+  event?: false | ((prev: readonly Condition[] | undefined, health: Health) => boolean);
+  /** Post-process the desired status before the compare-and-write (e.g. drop undefined fields). */
+  normalize?: (desired: Record<string, unknown>) => Record<string, unknown>;
+}
+
+/** What every step of a kind's reconcile gets: the cached object and ways to write back. */
+export interface ObjectContext<Status> {
+  mgr: Manager;
+  obj: KubeObject;
+  /** namespace/name, the work-queue key. */
+  key: string;
+  namespace: string;
+  name: string;
+  generation: number | undefined;
+  /** Status as last written (output, never input for where a secret or write goes). */
+  status: Status;
+  regarding: KubeObject;
+  log: Logger;
+  reconcileID: string;
+  signal: AbortSignal;
+  /** Records an Event on the object (action defaults to the kind's). Never pass secret material. */
+  event(type: EventType, reason: string, note: string, action?: string): Promise<void>;
+  /** Merge-patches status fields; undefined (no write) when they already hold these values. */
+  patchStatus(desired: Record<string, unknown>): Promise<KubeObject | undefined>;
+  /** Writes observedGeneration + Ready/Reconciling/Stalled (+ `extra`); Event per `opts.event`. True when written. */
+  writeHealth(health: Health, extra?: Record<string, unknown>, opts?: WriteHealthOptions): Promise<boolean>;
+  /** A Secret of the object's namespace from the cache. */
+  secret(name: string): KubeObject | undefined;
+  /** Decoded value of `key` in Secret `name` of the object's namespace. */
+  secretValue(name: string, key: string): string | undefined;
+}
+
+export interface SpecContext<Spec, Status> extends ObjectContext<Status> {
+  spec: Spec;
+}
+
+export type FinalizeOutcome = 'done' | Result;
+
+export interface KindReconciler<Spec, Status> {
+  kind: KindName;
+  /** The kind's validator from src/api (called with status stripped: status is never input). */
+  validate: (obj: unknown) => ValidationResult<{ spec: Spec }>;
+  /** Event action for ctx.event; default 'Reconcile'. */
+  action?: string;
+  /** The object is no longer in the cache. */
+  gone?: (key: string, namespace: string | undefined, name: string) => Promise<void> | void;
+  /** Runs first on every pass that has an object; a Result ends the pass. */
+  before?: (ctx: ObjectContext<Status>) => Result | undefined | Promise<Result | undefined>;
+  /** Cleanup while FINALIZER is held; spec is undefined when it does not validate. 'done' lets the object go. */
+  finalize?: (ctx: ObjectContext<Status> & { spec: Spec | undefined }) => Promise<FinalizeOutcome>;
+  reconcile: (ctx: SpecContext<Spec, Status>) => Promise<Result | void>;
+}
+
+/** Builds the ObjectContext for one cached object (exported for controllers with steps outside reconcileWith). */
+export function objectContext<Status>(
+  mgr: Manager,
+  kind: KindName,
+  obj: KubeObject,
+  rctx: { log: Logger; reconcileID: string; signal: AbortSignal },
+  action = 'Reconcile',
+): ObjectContext<Status> {
+  const resource = resourceOf(kind);
+  const namespace = obj.metadata.namespace ?? 'default';
+  const generation = obj.metadata.generation;
+  const status = (obj.status ?? {}) as Status;
+  const regarding = regardingOf(obj, kind);
+  const prevConditions = (status as { conditions?: Condition[] }).conditions;
+  const ctx: ObjectContext<Status> = {
+    mgr,
+    obj,
+    key: `${namespace}/${obj.metadata.name}`,
+    namespace,
+    name: obj.metadata.name,
+    generation,
+    status,
+    regarding,
+    log: rctx.log,
+    reconcileID: rctx.reconcileID,
+    signal: rctx.signal,
+    event: (type, reason, note, a = action) => mgr.events.event(regarding, type, reason, a, note),
+    patchStatus: (desired) => patchStatus(mgr.client, resource, obj, desired, mgr.fieldManager),
+    writeHealth: async (health, extra = {}, opts = {}) => {
+      let desired: Record<string, unknown> = { ...extra, observedGeneration: generation, conditions: setHealth(opts.conditions ?? prevConditions, health, generation) };
+      if (opts.normalize) desired = opts.normalize(desired);
+      const updated = await ctx.patchStatus(desired);
+      if (!updated) return false;
+      const due = opts.event === false ? false : (opts.event ?? readyChanged)(prevConditions, health);
+      if (due) await ctx.event(health.state === 'Stalled' ? 'Warning' : 'Normal', health.reason, health.message);
+      rctx.log.info({ generation, state: health.state, reason: health.reason }, 'status updated');
+      return true;
+    },
+    secret: (name) => mgr.getCached(SECRETS, namespace, name),
+    secretValue: (name, key) => secretValue(mgr.getCached(SECRETS, namespace, name), key),
+  };
+  return ctx;
+}
+
+/** The reconcile function for a kind: cache read, finalizer, validation, then the kind's own steps. */
+export function reconcileWith<Spec, Status>(mgr: Manager, r: KindReconciler<Spec, Status>): ReconcileFn {
+  const resource = resourceOf(r.kind);
+  return async (rctx, req) => {
+    const obj = mgr.getCached(resource, req.namespace, req.name);
+    if (!obj) {
+      await r.gone?.(`${req.namespace ?? 'default'}/${req.name}`, req.namespace, req.name);
+      return {};
+    }
+    const ctx = objectContext<Status>(mgr, r.kind, obj, rctx, r.action);
+    const early = await r.before?.(ctx);
+    if (early) return early;
+    const validation = r.validate({ ...obj, status: undefined });
+
+    if (isBeingDeleted(obj)) {
+      if (!hasFinalizer(obj, FINALIZER)) return {};
+      if (r.finalize) {
+        const out = await r.finalize({ ...ctx, spec: validation.ok ? validation.value.spec : undefined });
+        if (out !== 'done') return out;
+      }
+      await removeFinalizer(mgr.client, resource, obj, FINALIZER, mgr.fieldManager);
+      return {};
+    }
+    if (!hasFinalizer(obj, FINALIZER)) {
+      // The finalizer patch brings the object back through the watch; work continues on that pass.
+      await ensureFinalizer(mgr.client, resource, obj, FINALIZER, mgr.fieldManager);
+      return {};
+    }
+    if (!validation.ok) {
+      await ctx.writeHealth(invalidSpecHealth(validation.error.message), {}, { event: readyMessageChanged });
+      return {};
+    }
+    return (await r.reconcile({ ...ctx, spec: validation.value.spec })) ?? {};
+  };
+}
