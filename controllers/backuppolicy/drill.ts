@@ -14,6 +14,7 @@ import type { PostgresConnections } from '../../src/postgres/connections.js';
 import { inspectRestoredCopy, writeDrillMarker, type DrillCheck } from '../../src/postgres/drill/index.js';
 import { adminTargetForTenantDatabase, type SecretValueFn } from '../../src/postgres/tenant-target.js';
 import { drillServerName, newRunId } from './naming.js';
+import type { DrillRecord } from './pass.js';
 
 export const DRILL_TAG = 'tenantdb-drill';
 const POLL_MS = 5_000;
@@ -24,23 +25,7 @@ function pollDelay(drill: DrillRecord, now: Date): number {
   return Math.min(30_000, Math.max(1_000, Math.round(elapsed / 10)));
 }
 
-export interface DrillRecord {
-  startedAt?: string;
-  completedAt?: string;
-  result?: 'Running' | 'Passed' | 'Failed';
-  restorePoint?: string;
-  durationSeconds?: number;
-  failedChecks?: string[];
-  message?: string;
-  runId?: string;
-  trigger?: string;
-  serverName?: string;
-  phase?: 'Restoring' | 'Checking' | 'CleaningUp' | 'Done';
-  pendingResult?: 'Passed' | 'Failed';
-  markerAt?: string;
-  rtoSeconds?: number;
-  rpoSeconds?: number;
-}
+export type { DrillRecord };
 
 export interface DrillEnv {
   clients: AzureClients;

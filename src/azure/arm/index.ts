@@ -7,6 +7,6 @@
 export * from './timeout.js';
 export * from './read-cache.js';
 export * from './server-directory.js';
-export { startOperation, pollOperation, TARGETS_A_SERVER, type OperationKind, type PollOutcome } from './operations.js';
+export { startOperation, pollOperation, isOperationKind, TARGETS_A_SERVER, type OperationKind, type PollOutcome } from './operations.js';
 export * from './writes.js';
 export * from './calls.js';

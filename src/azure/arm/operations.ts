@@ -69,6 +69,11 @@ const BEGIN: Record<OperationKind, Begin> = {
   'backups.delete': (c, rg, s, target, _b, o) => c.backupsAutomaticAndOnDemand.beginDelete(rg, s, target, o),
 };
 
+/** True for the kinds this module can start and resume (a record read back from status is checked). */
+export function isOperationKind(kind: string): kind is OperationKind {
+  return Object.hasOwn(BEGIN, kind);
+}
+
 /** Kinds whose target is a server (a write to it touches that server, not only the parent). */
 export const TARGETS_A_SERVER: ReadonlySet<OperationKind> = new Set(['servers.create', 'servers.update', 'servers.restart', 'servers.delete', 'replicas.create', 'replicas.delete']);
 

@@ -6,7 +6,7 @@
 import type { Server } from '@azure/arm-postgresql-flexible';
 import type { AzureClients } from '../clients.js';
 import { classifyArmError, type ArmErrorInfo } from '../errors.js';
-import { pollOperation, startOperation, TARGETS_A_SERVER, type OperationKind } from './operations.js';
+import { isOperationKind, pollOperation, startOperation, TARGETS_A_SERVER, type OperationKind } from './operations.js';
 import { clearPoll, invalidate, pollWait, serverKey, setNextPoll } from './read-cache.js';
 import { serversOf } from './server-directory.js';
 
@@ -113,13 +113,17 @@ export function pollsOwnEndpoint(clients: AzureClients, pollerState: string): bo
   return urls.every((u) => URL.canParse(u) && new URL(u).origin === origin);
 }
 
+/** A record as read back from status (its kind checked before use). */
+export type RecordedOperation = Omit<OperationRecord, 'kind'> & { kind: string };
+
 /** Polls a recorded operation once (unless its Retry-After has not passed). */
-export async function resumeOperation(scope: ArmScope, op: OperationRecord): Promise<Resumed> {
+export async function resumeOperation(scope: ArmScope, recorded: RecordedOperation): Promise<Resumed> {
   const { clients, resourceGroup: rg, server } = scope;
-  if (!pollsOwnEndpoint(clients, op.pollerState)) {
-    forgetOperation(op);
+  if (!isOperationKind(recorded.kind) || !pollsOwnEndpoint(clients, recorded.pollerState)) {
+    clearPoll(operationKey(recorded as OperationRecord));
     return { state: 'gone' };
   }
+  const op = recorded as OperationRecord;
   const early = pollWait(operationKey(op));
   if (early > 0) return { state: 'early', waitMs: early };
   const polledAt = Date.now();
