@@ -6,7 +6,8 @@ import type { AzureClients } from '../../../src/azure/clients.js';
 import { CredentialSecretError } from '../../../src/azure/credentials.js';
 import { azureClientsFor } from '../../../src/azure/provider.js';
 import { generatePassword } from '../../../src/postgres/database/scram.js';
-import { isConflict, type KubeObject } from '../../../src/runtime/kubeclient.js';
+import { isConflict } from '../../../src/runtime/kubeclient.js';
+import { decodeSecret } from '../../../src/runtime/reconcile-kit.js';
 import { SECRETS, type PartCondition, type ServerOutcome, type TenantDatabaseContext } from '../context.js';
 import { ownerValue } from './desired.js';
 import { cond, outcome, type AdminPassword, type Pass } from './pass.js';
@@ -15,12 +16,6 @@ import { cond, outcome, type AdminPassword, type Pass } from './pass.js';
 export const GENERATED_ANNOTATION = 'tenantdb.io/generated-password';
 /** Length of a generated administrator password (Azure accepts 8-128). */
 export const ADMIN_PASSWORD_LENGTH = 32;
-
-function decodeSecret(secret: KubeObject | undefined): Record<string, string> | undefined {
-  const data = (secret as { data?: Record<string, string> } | undefined)?.data;
-  if (!data) return undefined;
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-}
 
 export interface Credentials {
   clients?: AzureClients;
