@@ -5,7 +5,7 @@
 // after Retry-After. The diff: is there a record in status? The apply: look at it, once.
 import { DEFAULT_POLL_MS, invalidate, operationKey, operationLabel, paceOperation, pollDelay, pollWait, resumeOperation, serverKey, serversOf, WAIT_FRESH_MS, type OperationRecord } from '../../../src/azure/arm/index.js';
 import type { ServerOutcome } from '../context.js';
-import { forgetOp, lroPolledAt, watchEvery, WATCHED } from './apply.js';
+import { forgetOp, lroPolledAt, operationEnded, unseenOperation, watchEvery, WATCHED } from './apply.js';
 import { cond, currentServerFields, failure, outcome, scopeOf, type Pass } from './pass.js';
 
 /** A create watched through the list is still polled this often, should its server never turn Ready. */
@@ -13,12 +13,15 @@ const LRO_CHECK_MS = 60_000;
 /** States a server passes through while a create runs; any other (or none) sends us to the operation. */
 const CREATING_STATES = new Set(['provisioning', 'updating', 'starting', 'restarting']);
 
+function waiting(op: OperationRecord) {
+  return cond(false, op.kind === 'servers.create' ? 'Provisioning' : 'Updating', `waiting for ${operationLabel(op)} (started ${op.startedAt})`, false);
+}
+
 /** The outcome that waits `ms` for the operation (the next pass looks no earlier). */
 function waitFor(p: Pass, op: OperationRecord, ms: number): ServerOutcome {
   paceOperation(op, ms);
   p.fields = { ...p.fields, ...currentServerFields(p.ctx) };
-  const reason = op.kind === 'servers.create' ? 'Provisioning' : 'Updating';
-  return outcome(p, cond(false, reason, `waiting for ${operationLabel(op)} (started ${op.startedAt})`, false), { requeueAfterMs: ms });
+  return outcome(p, waiting(op), { requeueAfterMs: ms });
 }
 
 /** A watched create: 'done' when the list shows it Ready, an outcome to wait, or 'poll' to ask its operation. */
@@ -34,6 +37,7 @@ async function watchCreate(p: Pass, op: OperationRecord): Promise<'done' | 'poll
   if (state === 'ready') {
     p.st.operation = undefined;
     forgetOp(op);
+    operationEnded(p, op);
     invalidate(serverKey(clients, rg, az.name));
     if (op.kind === 'replicas.create') invalidate(serverKey(clients, rg, op.target));
     p.ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation succeeded (server Ready)');
@@ -57,6 +61,7 @@ async function poll(p: Pass, op: OperationRecord): Promise<ServerOutcome | undef
   }
   p.st.operation = undefined;
   forgetOp(op);
+  if (r.state !== 'retry') operationEnded(p, op);
   if (r.state === 'done') ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation succeeded');
   else if (r.state === 'gone') {
     // The operation is gone (the emulator or ARM forgot it): look at the resource again.
@@ -73,6 +78,9 @@ async function poll(p: Pass, op: OperationRecord): Promise<ServerOutcome | undef
 }
 
 export async function operationInFlight(p: Pass): Promise<ServerOutcome | undefined> {
+  // A cache older than our last status write: wait for it, and write nothing from it.
+  const unseen = unseenOperation(p);
+  if (unseen) return { condition: waiting(unseen), requeueAfterMs: 200 };
   const op = p.st.operation as OperationRecord | undefined;
   if (!op) return undefined;
   // Reconciled again before Retry-After (our own status write, a related object): do not look yet.
