@@ -27,7 +27,7 @@ export type OperationKind =
   | 'backups.delete';
 
 /** What a poll needs of a recorded operation (writes.ts has the whole record). */
-export interface OperationRecord {
+export interface PollableOperation {
   kind: OperationKind;
   target: string;
   pollerState: string;
@@ -157,7 +157,7 @@ export async function startOperation(
 }
 
 /** Polls a recorded operation once. Throws the operation's error when it ended Failed. */
-export async function pollOperation(client: PostgreSQLManagementFlexibleServerClient, rg: string, server: string, op: OperationRecord): Promise<PollOutcome> {
+export async function pollOperation(client: PostgreSQLManagementFlexibleServerClient, rg: string, server: string, op: PollableOperation): Promise<PollOutcome> {
   const c = capture();
   const poller = await BEGIN[op.kind](client, rg, server, op.target, {}, { ...c.options, resumeFrom: op.pollerState });
   const ra = c.retryAfter();
