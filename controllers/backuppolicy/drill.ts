@@ -8,11 +8,13 @@
 import type { Server } from '@azure/arm-postgresql-flexible';
 import type { AzureClients } from '../../src/azure/clients.js';
 import { classifyArmError } from '../../src/azure/errors.js';
+import { beginOperation, serversOf, WAIT_FRESH_MS, type ArmScope } from '../../src/azure/arm/index.js';
 import type { AzureServerRef } from '../../src/databaseref/azure-server.js';
 import type { PostgresConnections } from '../../src/postgres/connections.js';
 import { inspectRestoredCopy, writeDrillMarker, type DrillCheck } from '../../src/postgres/drill/index.js';
 import { adminTargetForTenantDatabase, type SecretValueFn } from '../../src/postgres/tenant-target.js';
 import { drillServerName, newRunId } from './naming.js';
+import type { DrillRecord } from './pass.js';
 
 export const DRILL_TAG = 'tenantdb-drill';
 const POLL_MS = 5_000;
@@ -23,23 +25,7 @@ function pollDelay(drill: DrillRecord, now: Date): number {
   return Math.min(30_000, Math.max(1_000, Math.round(elapsed / 10)));
 }
 
-export interface DrillRecord {
-  startedAt?: string;
-  completedAt?: string;
-  result?: 'Running' | 'Passed' | 'Failed';
-  restorePoint?: string;
-  durationSeconds?: number;
-  failedChecks?: string[];
-  message?: string;
-  runId?: string;
-  trigger?: string;
-  serverName?: string;
-  phase?: 'Restoring' | 'Checking' | 'CleaningUp' | 'Done';
-  pendingResult?: 'Passed' | 'Failed';
-  markerAt?: string;
-  rtoSeconds?: number;
-  rpoSeconds?: number;
-}
+export type { DrillRecord };
 
 export interface DrillEnv {
   clients: AzureClients;
@@ -86,14 +72,14 @@ export async function startDrill(env: DrillEnv, trigger: string, now: Date): Pro
   };
 }
 
+/** The throw-away server from its group's shared list (recent: the drill waits on its state); an absence is confirmed by a GET. */
 async function getServer(env: DrillEnv, name: string): Promise<Server | undefined> {
-  try {
-    return await env.clients.postgres.servers.get(env.server.resourceGroup, name);
-  } catch (err) {
-    if (classifyArmError(err).kind === 'not-found') return undefined;
-    throw err;
-  }
+  const dir = serversOf(env.clients, env.server.resourceGroup);
+  return (await dir.get(name, { notBefore: Date.now() - WAIT_FRESH_MS })) ?? (await dir.read(name));
 }
+
+/** Writes to the throw-away server go through the ARM operation path as writes concerning the source server. */
+const scopeOf = (env: DrillEnv): ArmScope => ({ clients: env.clients, resourceGroup: env.server.resourceGroup, server: env.server.serverName });
 
 const ours = (env: DrillEnv, s: Server) => s.tags?.[DRILL_TAG] === env.owner;
 
@@ -116,7 +102,7 @@ export async function advanceDrill(env: DrillEnv, drill: DrillRecord, now: Date)
             pointInTimeUTC: new Date(drill.restorePoint!),
             tags: { [DRILL_TAG]: env.owner },
           };
-          await env.clients.postgres.servers.beginCreateOrUpdate(env.server.resourceGroup, name, body);
+          await beginOperation(scopeOf(env), 'servers.create', name, body);
           return { drill, requeueMs: pollDelay(drill, now) };
         }
         if (!ours(env, s)) return { drill: { ...drill, phase: 'Done', result: 'Failed', completedAt: iso(now), message: `a server named ${name} exists and was not made by this policy; it was left alone` }, requeueMs: 1, finished: 'Failed' };
@@ -155,7 +141,7 @@ export async function advanceDrill(env: DrillEnv, drill: DrillRecord, now: Date)
             finished: result,
           };
         }
-        if (s.state !== 'Dropping') await env.clients.postgres.servers.beginDelete(env.server.resourceGroup, name);
+        if (s.state !== 'Dropping') await beginOperation(scopeOf(env), 'servers.delete', name);
         return { drill, requeueMs: pollDelay(drill, now) };
       }
       default:

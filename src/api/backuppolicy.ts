@@ -5,6 +5,7 @@ import { immutable, listMap } from './cel.js';
 import { KINDS } from './kinds.js';
 import { cronSchedule, databaseRef, isoDuration } from './fields.js';
 import { AGE_COLUMN, READY_COLUMNS, kindObjectSchema, validateWith, type KindDefinition } from './object.js';
+import { armOperationSchema } from './arm-operation.js';
 import { statusBaseShape, timestampField } from './status.js';
 
 export const DRILL_CHECK_SQL_MAX = 16384;
@@ -93,6 +94,7 @@ export const backupPolicyStatusSchema = z
     retentionDays: z.int().min(0).max(100).optional().describe('Backup retention the server reports.'),
     handledBackupRequest: z.string().max(128).optional().describe('Last tenantdb.io/run-backup annotation value acted on.'),
     handledDrillRequest: z.string().max(128).optional().describe('Last tenantdb.io/run-drill annotation value acted on.'),
+    operation: armOperationSchema.optional().describe('Backup retention change in flight on the server (resumed after a restart).'),
   })
   .describe('Observed state of the backup policy.');
 

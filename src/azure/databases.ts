@@ -5,6 +5,7 @@
 // runs only once the server is Ready.
 import type { AzureClients } from './clients.js';
 import { classifyArmError } from './errors.js';
+import { withDeadline } from './arm/timeout.js';
 
 export interface AzureDatabaseRef {
   resourceGroup: string;
@@ -14,7 +15,7 @@ export interface AzureDatabaseRef {
 
 async function exists(clients: AzureClients, ref: AzureDatabaseRef): Promise<boolean> {
   try {
-    await clients.postgres.databases.get(ref.resourceGroup, ref.serverName, ref.database);
+    await clients.postgres.databases.get(ref.resourceGroup, ref.serverName, ref.database, withDeadline());
     return true;
   } catch (err) {
     if (classifyArmError(err).kind === 'not-found') return false;
@@ -25,13 +26,13 @@ async function exists(clients: AzureClients, ref: AzureDatabaseRef): Promise<boo
 /** Creates the database (UTF8) unless it exists. Idempotent. Throws the SDK error otherwise. */
 export async function ensureAzureDatabase(clients: AzureClients, ref: AzureDatabaseRef): Promise<'exists' | 'created'> {
   if (await exists(clients, ref)) return 'exists';
-  await clients.postgres.databases.beginCreateAndWait(ref.resourceGroup, ref.serverName, ref.database, { charset: 'UTF8' });
+  await clients.postgres.databases.beginCreateAndWait(ref.resourceGroup, ref.serverName, ref.database, { charset: 'UTF8' }, withDeadline());
   return 'created';
 }
 
 /** Deletes the database if present. Idempotent. Only call when the user asked for deletion. */
 export async function deleteAzureDatabase(clients: AzureClients, ref: AzureDatabaseRef): Promise<'absent' | 'deleted'> {
   if (!(await exists(clients, ref))) return 'absent';
-  await clients.postgres.databases.beginDeleteAndWait(ref.resourceGroup, ref.serverName, ref.database);
+  await clients.postgres.databases.beginDeleteAndWait(ref.resourceGroup, ref.serverName, ref.database, withDeadline());
   return 'deleted';
 }

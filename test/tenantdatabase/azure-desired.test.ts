@@ -17,8 +17,8 @@ import {
   replicasToDelete,
   sameParameterValue,
   serverPatch,
-} from '../../controllers/tenantdatabase/azure/desired.js';
-import { generatePassword } from '../../controllers/tenantdatabase/server-azure.js';
+} from '../../controllers/tenantdatabase/server-azure/desired.js';
+import { generatePassword } from '../../src/postgres/database/scram.js';
 
 const spec: AzureServerSpec = {
   subscriptionId: '6a1f3c2e-8b4d-4e7a-9c0f-1d2e3f4a5b6c',
@@ -122,7 +122,7 @@ test('replicas to delete: only ours, created by us, no longer in the spec', () =
 
 test('generated passwords are long and meet Azure complexity', () => {
   for (let i = 0; i < 50; i++) {
-    const p = generatePassword();
+    const p = generatePassword(32);
     expect(p).toHaveLength(32);
     expect([/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((r) => r.test(p)).length).toBeGreaterThanOrEqual(3);
   }

@@ -23,7 +23,24 @@ export function scramVerifier(password: string, opts: { salt?: Buffer; iteration
   return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
-/** A strong random password: 32 random bytes, base64url (43 characters, no quoting issues in URIs). */
-export function generatePassword(): string {
-  return randomBytes(32).toString('base64url');
+/** Default length of a generated password: 256 random bits' worth of base64url characters. */
+export const DEFAULT_PASSWORD_LENGTH = 43;
+
+/** At least one upper-case letter, one lower-case letter and one digit: three of Azure's four classes. */
+const COMPLEX = [/[A-Z]/, /[a-z]/, /[0-9]/];
+
+/**
+ * The operator's one password generator (database logins, the Azure administrator). Exactly `length`
+ * characters of the base64url alphabet (uniform: 6 random bits each; no quoting issues in URIs,
+ * connection strings or SQL), always holding an upper-case letter, a lower-case letter and a digit, so
+ * it meets Azure's rule (8-128 chars, three of: upper, lower, digit, symbol) and PASSWORD_PATTERN.
+ * Draws that miss a class are drawn again (rejection keeps the distribution uniform over the accepted
+ * set; at 32 characters a redraw happens about once in 10^7 calls).
+ */
+export function generatePassword(length = DEFAULT_PASSWORD_LENGTH): string {
+  if (!Number.isInteger(length) || length < 16 || length > 128) throw new Error('password length must be an integer from 16 to 128');
+  for (;;) {
+    const p = randomBytes(Math.ceil((length * 3) / 4)).toString('base64url').slice(0, length);
+    if (COMPLEX.every((r) => r.test(p))) return p;
+  }
 }

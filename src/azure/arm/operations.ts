@@ -8,7 +8,8 @@
 // after the initial response is recorded instead, so later polls resume exactly as before.
 import type { OperationOptions } from '@azure/core-client';
 import type { PostgreSQLManagementFlexibleServerClient, Server } from '@azure/arm-postgresql-flexible';
-import { retryAfterMs } from '../../../src/azure/budget.js';
+import { retryAfterMs } from '../budget.js';
+import { deadline, withDeadline } from './timeout.js';
 
 export type OperationKind =
   | 'servers.create'
@@ -21,12 +22,14 @@ export type OperationKind =
   | 'firewallRules.delete'
   | 'configurations.update'
   | 'administrators.create'
-  | 'administrators.delete';
+  | 'administrators.delete'
+  | 'backups.create'
+  | 'backups.delete';
 
-export interface OperationRecord {
+/** What a poll needs of a recorded operation (writes.ts has the whole record). */
+export interface PollableOperation {
   kind: OperationKind;
   target: string;
-  startedAt: string;
   pollerState: string;
 }
 
@@ -62,12 +65,23 @@ const BEGIN: Record<OperationKind, Begin> = {
   'configurations.update': (c, rg, s, target, body, o) => c.configurations.beginUpdate(rg, s, target, body as never, o),
   'administrators.create': (c, rg, s, target, body, o) => c.administratorsMicrosoftEntra.beginCreateOrUpdate(rg, s, target, body as never, o),
   'administrators.delete': (c, rg, s, target, _b, o) => c.administratorsMicrosoftEntra.beginDelete(rg, s, target, o),
+  'backups.create': (c, rg, s, target, _b, o) => c.backupsAutomaticAndOnDemand.beginCreate(rg, s, target, o),
+  'backups.delete': (c, rg, s, target, _b, o) => c.backupsAutomaticAndOnDemand.beginDelete(rg, s, target, o),
 };
+
+/** True for the kinds this module can start and resume (a record read back from status is checked). */
+export function isOperationKind(kind: string): kind is OperationKind {
+  return Object.hasOwn(BEGIN, kind);
+}
+
+/** Kinds whose target is a server (a write to it touches that server, not only the parent). */
+export const TARGETS_A_SERVER: ReadonlySet<OperationKind> = new Set(['servers.create', 'servers.update', 'servers.restart', 'servers.delete', 'replicas.create', 'replicas.delete']);
 
 function capture(): { options: OperationOptions; retryAfter: () => number | undefined } {
   let ra: number | undefined;
   return {
     options: {
+      abortSignal: deadline(),
       onResponse: (raw) => {
         const v = retryAfterMs(raw.headers);
         if (v !== undefined) ra = v;
@@ -97,7 +111,7 @@ async function startUnpolled(client: PostgreSQLManagementFlexibleServerClient, k
   let initial: { url: string; retryAfterMs: number | undefined } | undefined;
   let ra: number | undefined;
   const options: OperationOptions = {
-    abortSignal: ac.signal,
+    abortSignal: deadline(ac.signal),
     onResponse: (raw) => {
       const v = retryAfterMs(raw.headers);
       if (v !== undefined) ra = v;
@@ -143,7 +157,7 @@ export async function startOperation(
 }
 
 /** Polls a recorded operation once. Throws the operation's error when it ended Failed. */
-export async function pollOperation(client: PostgreSQLManagementFlexibleServerClient, rg: string, server: string, op: OperationRecord): Promise<PollOutcome> {
+export async function pollOperation(client: PostgreSQLManagementFlexibleServerClient, rg: string, server: string, op: PollableOperation): Promise<PollOutcome> {
   const c = capture();
   const poller = await BEGIN[op.kind](client, rg, server, op.target, {}, { ...c.options, resumeFrom: op.pollerState });
   const ra = c.retryAfter();

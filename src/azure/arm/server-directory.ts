@@ -18,9 +18,10 @@
 // per server for FORBIDDEN_RETRY_MS; a group that does not exist is empty.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server } from '@azure/arm-postgresql-flexible';
-import type { AzureClients } from '../../../src/azure/clients.js';
-import { classifyArmError } from '../../../src/azure/errors.js';
-import { READ_TTL_MS } from './read-cache.js';
+import type { AzureClients } from '../clients.js';
+import { classifyArmError } from '../errors.js';
+import { clientKey, READ_TTL_MS } from './read-cache.js';
+import { withDeadline } from './timeout.js';
 
 /** A list of a group starts at most this often (at most 2 reads per page per second and group). */
 export const MIN_LIST_INTERVAL_MS = 500;
@@ -109,7 +110,7 @@ export class GroupServers {
     const promise = (async (): Promise<Snapshot> => {
       const servers = new Map<string, Server>();
       try {
-        for await (const page of this.clients.postgres.servers.listByResourceGroup(this.rg).byPage()) {
+        for await (const page of this.clients.postgres.servers.listByResourceGroup(this.rg, withDeadline()).byPage()) {
           for (const s of page) if (s.name) servers.set(s.name.toLowerCase(), s);
         }
       } catch (err) {
@@ -138,7 +139,7 @@ export class GroupServers {
     const at = Date.now();
     let server: Server | undefined;
     try {
-      server = await this.clients.postgres.servers.get(this.rg, name);
+      server = await this.clients.postgres.servers.get(this.rg, name, withDeadline());
     } catch (err) {
       if (classifyArmError(err).kind !== 'not-found') throw err;
     }
@@ -148,14 +149,10 @@ export class GroupServers {
 }
 
 // One directory per clients (credentials may see different things) and resource group.
-const clientIds = new WeakMap<AzureClients, number>();
-let nextClientId = 0;
 const groups = new Map<string, GroupServers>();
 
 export function serversOf(clients: AzureClients, rg: string): GroupServers {
-  let id = clientIds.get(clients);
-  if (id === undefined) clientIds.set(clients, (id = nextClientId++));
-  const key = `${id}|${clients.postgres.subscriptionId}|${rg}`.toLowerCase();
+  const key = `${clientKey(clients)}|${rg}`.toLowerCase();
   let g = groups.get(key);
   if (!g) groups.set(key, (g = new GroupServers(clients, rg)));
   return g;

@@ -8,7 +8,30 @@
 // same TTL.) Also kept here (in memory only, losing it costs one extra poll): when an operation may be
 // polled next, so that a reconcile triggered early (by our own status write) does not poll.
 
+import type { AzureClients } from '../clients.js';
+
 export const READ_TTL_MS = 10_000;
+
+// Keys are per clients (credentials may see different things), subscription, group and resource.
+const clientIds = new WeakMap<AzureClients, number>();
+let nextClientId = 0;
+
+/** The key part naming a set of clients and its subscription. */
+export function clientKey(clients: AzureClients): string {
+  let id = clientIds.get(clients);
+  if (id === undefined) clientIds.set(clients, (id = nextClientId++));
+  return `${id}|${clients.postgres.subscriptionId}`.toLowerCase();
+}
+
+/** Prefix of the entries about a server and its children (a write to the server invalidates it). */
+export function serverKey(clients: AzureClients, rg: string, server: string): string {
+  return `${clientKey(clients)}|${rg}|${server}|`.toLowerCase();
+}
+
+/** Prefix of the entries about a resource group's own collections (Azure Monitor resources). */
+export function groupKey(clients: AzureClients, rg: string): string {
+  return `${clientKey(clients)}|${rg}||`.toLowerCase();
+}
 
 interface Entry {
   at: number;

@@ -1,0 +1,93 @@
+// The Azure part: provision, adopt and keep a Flexible Server in shape through ARM. Level-based: each
+// pass reads the server and its children and runs the steps below in order; each step is a pure diff
+// (desired.ts) plus one apply (apply.ts: a write started as a recorded operation), and the first step
+// with something to do ends the pass. Every write takes the server's lock, so at most one is in flight
+// per server: it is started, its poller state recorded in status, and the object requeued after
+// Retry-After; the next pass looks at it once (operation.ts). A converged pass only reads.
+//
+// Reads are a budget the whole subscription shares: the server comes from its resource group's shared
+// list (src/azure/arm/server-directory.ts; an absence that would lead to a create or end a deletion is
+// confirmed by a GET), child lists from the read cache, and only when the spec declares those children.
+import { classifyArmError } from '../../../src/azure/errors.js';
+import type { ServerOutcome, ServerPart } from '../context.js';
+import { connectionOf } from './connection.js';
+import { administratorPassword, clientsFor } from './credentials.js';
+import { deleteCreatedServers } from './deletion.js';
+import { entraAdministrators } from './entra-admins.js';
+import { firewall } from './firewall.js';
+import { operationInFlight } from './operation.js';
+import { parameters } from './parameters.js';
+import { cond, failure, getServer, newPass, outcome, type Pass, type Step } from './pass.js';
+import { properties } from './properties.js';
+import { replicas } from './replicas.js';
+import { createWhenAbsent, ownedAndReady } from './server.js';
+
+export { ADOPT_ANNOTATION } from './server.js';
+export { GENERATED_ANNOTATION } from './credentials.js';
+
+/** How often an object whose (watched) credentials Secret does not exist looks again without an event. */
+const SECRET_RECHECK_MS = 5 * 60_000;
+
+/** The steps of a pass, in order. */
+const STEPS: readonly Step[] = [
+  operationInFlight, // 1. an operation in flight: watched (a create) or polled once
+  administratorPassword, // 2. the administrator password Secret (generated when absent)
+  createWhenAbsent, // 3. the server: created when it does not exist
+  ownedAndReady, // 4. ours (or adopted on request), and Ready
+  properties, // 5. properties, tags, password, backup retention (unless a BackupPolicy owns it)
+  firewall, // 6. firewall rules
+  parameters, // 7. server parameters, then the restart they may need
+  entraAdministrators, // 8. Microsoft Entra administrators
+  replicas, // 9. read replicas
+];
+
+async function converge(p: Pass): Promise<ServerOutcome> {
+  for (const step of STEPS) {
+    const out = await step(p);
+    if (out) return out;
+  }
+  const { az } = p;
+  return outcome(p, cond(true, 'ServerReady', `server ${az.name} is Ready and matches the spec${p.restartNote}`), {
+    connection: connectionOf(az, p.server!, p.admin?.password, p.clients),
+  });
+}
+
+export const azureServerPart: ServerPart = {
+  async reconcile(ctx) {
+    const az = ctx.spec.server.azure!;
+    const creds = clientsFor(ctx, az);
+    const p = newPass(ctx, az, creds.clients);
+    if (creds.problem) {
+      if (creds.problem.stalled) return outcome(p, creds.problem);
+      // A missing credentials Secret is watched: its creation reconciles this object at once, so the
+      // retry is only a slow safety net instead of the rate limiter's (up to 10/s across a fleet).
+      if (creds.problem.reason === 'SecretNotFound') return outcome(p, creds.problem, { requeueAfterMs: SECRET_RECHECK_MS });
+      return outcome(p, creds.problem, { retry: true });
+    }
+    try {
+      return await converge(p);
+    } catch (err) {
+      return failure(p, err, `server ${az.name}`);
+    }
+  },
+
+  finalize: deleteCreatedServers,
+
+  async connectionForCleanup(ctx) {
+    const az = ctx.spec.server.azure!;
+    const creds = clientsFor(ctx, az);
+    if (!creds.clients) return undefined;
+    try {
+      const s = await getServer(creds.clients, az.resourceGroup, az.name);
+      if (!s || s.state !== 'Ready' || !s.fullyQualifiedDomainName) {
+        ctx.log.debug({ state: s?.state ?? 'absent' }, 'no server connection for cleanup');
+        return undefined;
+      }
+      const ref = az.administratorPasswordSecretRef;
+      return connectionOf(az, s, ref ? ctx.secretValue(ref.name, ref.key) : undefined, creds.clients);
+    } catch (err) {
+      ctx.log.info({ code: classifyArmError(err).code }, 'server not reachable through ARM for cleanup');
+      return undefined;
+    }
+  },
+};

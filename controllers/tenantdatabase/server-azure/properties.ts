@@ -1,0 +1,44 @@
+// Step 5: the server's properties as one PATCH (serverPatch in desired.ts is the diff). Adoption writes
+// the ownership tags through this same PATCH, and a changed administrator password Secret is applied
+// here. Backup retention belongs to the BackupPolicy governing this database when there is one (the
+// same rule the BackupPolicy controller uses: src/databaseref/backup-owner.ts).
+import { backupPolicyOwning } from '../../../src/databaseref/backup-owner.js';
+import type { ServerOutcome } from '../context.js';
+import { begin } from './apply.js';
+import { desiredTags, serverPatch } from './desired.js';
+import type { Pass } from './pass.js';
+
+/** Which BackupPolicy owns retention; one Warning per ignored spec value. */
+async function retentionOwner(p: Pass): Promise<string | undefined> {
+  const { ctx, az } = p;
+  const bpOwner = backupPolicyOwning(ctx.mgr, ctx.namespace, ctx.name)?.metadata.name;
+  p.st.backupRetentionOwner = bpOwner;
+  const ignored = bpOwner && az.backup && az.backup.retentionDays !== p.server!.backup?.backupRetentionDays ? az.backup.retentionDays : undefined;
+  if (ignored !== undefined && ignored !== p.st.backupRetentionIgnoredDays) {
+    await ctx.event('Warning', 'BackupRetentionOwnedByPolicy', `BackupPolicy ${bpOwner} owns backup retention of ${az.name}; spec.server.azure.backup.retentionDays (${ignored}) is ignored`);
+  }
+  p.st.backupRetentionIgnoredDays = ignored;
+  return bpOwner;
+}
+
+/** Apply the Secret's password when it changed since last applied, or on adoption when we generated it. */
+function passwordToApply(p: Pass): string | undefined {
+  const pw = p.admin ?? {};
+  const unowned = p.ownership?.kind === 'unowned';
+  const apply = pw.password !== undefined && ((p.st.passwordSecretVersion !== undefined && p.st.passwordSecretVersion !== pw.version) || (p.st.passwordSecretVersion === undefined && unowned && pw.generated));
+  if (p.st.passwordSecretVersion === undefined && pw.version !== undefined && !apply) p.st.passwordSecretVersion = pw.version;
+  return apply ? pw.password : undefined;
+}
+
+export async function properties(p: Pass): Promise<ServerOutcome | undefined> {
+  const { az } = p;
+  const bpOwner = await retentionOwner(p);
+  const tags = desiredTags(az, p.server!.tags, p.owner, p.st.origin ?? 'adopted', p.st.appliedTags ?? []);
+  const password = passwordToApply(p);
+  const diff = serverPatch(az, p.server!, { skipBackupRetention: bpOwner !== undefined, tags, ...(password !== undefined ? { adminPassword: password } : {}) });
+  p.st.appliedTags = Object.keys(az.tags ?? {}).sort();
+  if (!diff) return undefined;
+  if (password !== undefined) p.st.passwordSecretVersion = p.admin!.version;
+  const verb = p.ownership?.kind === 'unowned' ? 'Adopting' : 'Updating';
+  return begin(p, 'servers.update', az.name, diff.patch, verb, `${verb.toLowerCase()} server ${az.name}: ${diff.changed.join(', ')}`);
+}
