@@ -14,7 +14,7 @@ import type { ControllerSettings } from '../../src/settings.js';
 import type { DatabasePart, PartCondition, PartOutcome, ServerPart, TenantDatabaseContext } from './context.js';
 import { databasePart } from './database/index.js';
 import { externalServerPart } from './server-external.js';
-import { azureServerPart } from './server-azure.js';
+import { azureServerPart } from './server-azure/index.js';
 import { tenancyPart } from './tenancy/index.js';
 
 const RESOURCE = resourceOf('TenantDatabase');
