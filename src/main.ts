@@ -41,8 +41,8 @@ async function main(): Promise<number> {
     gracefulShutdownTimeoutMs: cfg.gracefulShutdownTimeoutMs,
     // Caches keep objects without managedFields and kubectl's last-applied copy, which no controller reads.
     informer: { transformFor: cacheTransformFor },
-    // Secrets stay cached cluster-wide ('cluster', the default) until every controller reads them through
-    // mgr.getSecret/getSecretData; then `secrets: { cache: 'selective' }` caches only the operator's own.
+    // Secrets: the Manager's default ('selective') caches only the Secrets the operator writes; the ones a
+    // spec names are read by name (a small cache, dropped on change), never listed into memory.
   });
   registerControllers(manager, { azure: cfg.azure, postgres: cfg.postgres });
 

@@ -8,14 +8,13 @@
 // This file: registration and watches. reconcile.ts: the pass and its ordered steps (action-groups.ts,
 // metric-alerts.ts, cleanup.ts, diagnostic-setting.ts).
 import { KINDS } from '../../src/api/kinds.js';
-import type { AlertRuleSetSpec } from '../../src/api/alertruleset.js';
 import { FINALIZER, resourceOf } from '../../src/api/resources.js';
-import { SECRETS, TENANT_DATABASES, referrersOf } from '../../src/databaseref/azure-server.js';
-import type { Request } from '../../src/runtime/controller.js';
-import type { KubeObject } from '../../src/runtime/kubeclient.js';
+import { SECRETS } from '../../src/runtime/reconcile-kit.js';
+import { TENANT_DATABASES, referrersOf } from '../../src/tenantdatabase/index.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
 import { alertRuleSetReconciler } from './reconcile.js';
+import { setsReadingSecret } from './webhook-secrets.js';
 
 export { FINALIZER };
 const RESOURCE = resourceOf('AlertRuleSet');
@@ -27,15 +26,7 @@ export function registerAlertRuleSetController(mgr: Manager, settings: Controlle
     reconcile: alertRuleSetReconciler(mgr, settings),
     watches: [
       { resource: TENANT_DATABASES, map: referrersOf(mgr, RESOURCE) },
-      { resource: SECRETS, map: (s) => secretReferrers(mgr, s) },
+      { resource: SECRETS, map: setsReadingSecret(mgr) },
     ],
   });
-}
-
-/** A Secret → the rule sets whose webhook receivers read it. */
-function secretReferrers(mgr: Manager, secret: KubeObject): Request[] {
-  return mgr
-    .listCached(RESOURCE, secret.metadata.namespace)
-    .filter((o) => ((o.spec as AlertRuleSetSpec | undefined)?.actionGroups ?? []).some((g) => (g.webhookReceivers ?? []).some((r) => r.uriSecretRef.name === secret.metadata.name)))
-    .map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name }));
 }

@@ -9,7 +9,6 @@ import { azureClientsFor } from '../../src/azure/provider.js';
 import { lookupAzureServer, redact, type AzureServerRef } from '../../src/databaseref/azure-server.js';
 import type { Health } from '../../src/runtime/conditions.js';
 import type { Result } from '../../src/runtime/controller.js';
-import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { reconcileWith, readyMessageChanged, type ObjectContext, type SpecContext } from '../../src/runtime/reconcile-kit.js';
 import type { ControllerSettings } from '../../src/settings.js';
@@ -19,6 +18,8 @@ import { ownerTagValue, type ServerInfo } from './desired.js';
 import { diagnosticSetting } from './diagnostic-setting.js';
 import { metricAlerts } from './metric-alerts.js';
 import { InputError, type AlertPass } from './pass.js';
+import { webhookSecrets } from './webhook-secrets.js';
+import { databaseRefOf, tenantDatabaseStatusOf } from '../../src/tenantdatabase/index.js';
 
 type SetContext = SpecContext<AlertRuleSetSpec, AlertRuleSetStatus>;
 
@@ -39,10 +40,8 @@ function clientsFor(settings: ControllerSettings, s: AzureServerRef): AzureClien
   return azureClientsFor(settings.azure, { subscriptionId: s.subscriptionId, ...(s.credentialsSecretData ? { credentialsSecretData: s.credentialsSecretData } : {}) });
 }
 
-function hasReplicas(td: KubeObject): boolean {
-  const spec = (td.spec ?? {}) as { server?: { azure?: { readReplicas?: unknown[] } } };
-  const status = (td.status ?? {}) as { replicas?: unknown[] };
-  return (spec.server?.azure?.readReplicas?.length ?? 0) > 0 || (status.replicas?.length ?? 0) > 0;
+function hasReplicas(s: AzureServerRef): boolean {
+  return (s.spec.server.azure?.readReplicas?.length ?? 0) > 0 || (tenantDatabaseStatusOf(s.td).replicas?.length ?? 0) > 0;
 }
 
 /** Status write: one Warning Event per new Stalled reason or message. */
@@ -95,7 +94,7 @@ async function converge(ctx: SetContext, p: AlertPass): Promise<Result> {
 }
 
 async function reconcileSet(settings: ControllerSettings, ctx: SetContext): Promise<Result> {
-  const lookup = lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, ctx.spec.databaseRef.name, 'AlertRuleSet');
+  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, ctx.spec.databaseRef.name, 'AlertRuleSet');
   if (!lookup.ok) {
     await write(ctx, { state: lookup.state, reason: lookup.reason, message: lookup.message });
     // Waiting on the TenantDatabase (or its Secrets): the watch on it brings this object back when it
@@ -114,7 +113,7 @@ async function reconcileSet(settings: ControllerSettings, ctx: SetContext): Prom
     owner: ownerTagValue(ctx.obj.metadata.namespace, ctx.name),
     setName: ctx.name,
     uris: hooks.uris,
-    replicas: hasReplicas(lookup.server.td),
+    replicas: hasReplicas(lookup.server),
     groupsNow: [],
     alertsNow: [],
     keepGroups: new Set(),
@@ -127,9 +126,10 @@ async function reconcileSet(settings: ControllerSettings, ctx: SetContext): Prom
 }
 
 /** Deletion: what the set made goes (alerts are not data); a busy server is waited for, a gone one is not. */
-async function finalizeSet(settings: ControllerSettings, ctx: ObjectContext<AlertRuleSetStatus>): Promise<'done' | Result> {
-  const spec = ctx.obj.spec as AlertRuleSetSpec;
-  const lookup = lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, spec.databaseRef.name, 'AlertRuleSet');
+async function finalizeSet(settings: ControllerSettings, ctx: ObjectContext<AlertRuleSetStatus> & { spec: AlertRuleSetSpec | undefined }): Promise<'done' | Result> {
+  const database = ctx.spec?.databaseRef.name ?? databaseRefOf(ctx.obj);
+  if (!database) return 'done';
+  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, database, 'AlertRuleSet');
   if (lookup.ok) {
     const owner = ownerTagValue(ctx.obj.metadata.namespace, ctx.name);
     const x = { clients: clientsFor(settings, lookup.server), server: info(lookup.server), owner, setName: ctx.name, keepAlerts: new Set<string>(), keepGroups: new Set<string>(), dropDiagnostics: true };
@@ -152,6 +152,8 @@ export function alertRuleSetReconciler(mgr: Manager, settings: ControllerSetting
   return reconcileWith<AlertRuleSetSpec, AlertRuleSetStatus>(mgr, {
     kind: 'AlertRuleSet',
     validate: validateAlertRuleSet,
+    // The webhook URIs, read by name (the operator does not cache other teams' Secrets).
+    secrets: (spec) => webhookSecrets(spec),
     finalize: (ctx) => finalizeSet(settings, ctx),
     reconcile: (ctx) => reconcileSet(settings, ctx),
   });

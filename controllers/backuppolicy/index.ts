@@ -9,8 +9,9 @@
 // This file: registration and watches. reconcile.ts: the pass and its ordered steps (retention.ts,
 // restore-drill.ts, on-demand.ts); status.ts: the status write.
 import { KINDS } from '../../src/api/kinds.js';
+import { SECRETS, requestFor } from '../../src/runtime/reconcile-kit.js';
+import { TENANT_DATABASES, databaseRefOf, objectsReferring, referrersOf, tenantDatabasesUsingSecret } from '../../src/tenantdatabase/index.js';
 import { FINALIZER, resourceOf } from '../../src/api/resources.js';
-import { SECRETS, TENANT_DATABASES, referrersOf } from '../../src/databaseref/azure-server.js';
 import type { Request } from '../../src/runtime/controller.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
@@ -22,8 +23,6 @@ import { RUN_DRILL_ANNOTATION } from './restore-drill.js';
 
 export { DRILL_TAG, FINALIZER, RUN_BACKUP_ANNOTATION, RUN_DRILL_ANNOTATION };
 const RESOURCE = resourceOf('BackupPolicy');
-
-const databaseRefOf = (o: KubeObject) => ((o.spec ?? {}) as { databaseRef?: { name?: string } }).databaseRef?.name;
 
 export function registerBackupPolicyController(mgr: Manager, settings: ControllerSettings = DEFAULT_CONTROLLER_SETTINGS): void {
   mgr.addController({
@@ -42,16 +41,13 @@ export function registerBackupPolicyController(mgr: Manager, settings: Controlle
 
 function otherPoliciesOfDatabase(mgr: Manager, p: KubeObject): Request[] {
   const db = databaseRefOf(p);
-  return mgr
-    .listCached(RESOURCE, p.metadata.namespace)
-    .filter((o) => o.metadata.name !== p.metadata.name && databaseRefOf(o) === db)
-    .map((o) => ({ namespace: o.metadata.namespace, name: o.metadata.name }));
+  if (!db) return [];
+  return objectsReferring(mgr, RESOURCE, p.metadata.namespace, db)
+    .filter((o) => o.metadata.name !== p.metadata.name)
+    .map(requestFor);
 }
 
+/** A Secret → the policies of the TenantDatabases that read it (credentials, administrator password). */
 function secretReferrers(mgr: Manager, secret: KubeObject): Request[] {
-  const tds = mgr.listCached(TENANT_DATABASES, secret.metadata.namespace).filter((td) => {
-    const az = ((td.spec ?? {}) as { server?: { azure?: { credentialsSecretRef?: { name: string }; administratorPasswordSecretRef?: { name: string } } } }).server?.azure;
-    return az?.credentialsSecretRef?.name === secret.metadata.name || az?.administratorPasswordSecretRef?.name === secret.metadata.name;
-  });
-  return tds.flatMap(referrersOf(mgr, RESOURCE));
+  return tenantDatabasesUsingSecret(mgr, secret.metadata.namespace, secret.metadata.name).flatMap(referrersOf(mgr, RESOURCE));
 }

@@ -2,9 +2,7 @@
 // governs the database (one writer per property), its server on Azure, then the steps in order —
 // retention, restore drill, on-demand backups — and one status write when something changed.
 import { validateBackupPolicy, type BackupPolicySpec, type BackupPolicyStatus } from '../../src/api/backuppolicy.js';
-import type { AzureServerRef } from '../../src/databaseref/azure-server.js';
-import { lookupAzureServer } from '../../src/databaseref/azure-server.js';
-import { backupPolicyOwning } from '../../src/databaseref/backup-owner.js';
+import { TENANT_DATABASES, adminSecrets, backupPolicyOwning, lookupAzureServer, tenantDatabaseSpecOf, type AzureServerRef } from '../../src/tenantdatabase/index.js';
 import { azureClientsFor } from '../../src/azure/provider.js';
 import type { AzureClients } from '../../src/azure/clients.js';
 import { classifyArmError } from '../../src/azure/errors.js';
@@ -66,7 +64,7 @@ async function reconcilePolicy(settings: ControllerSettings, ctx: PolicyContext)
     await writeStatus(ctx, { state: 'Stalled', reason: 'ConflictingPolicy', message });
     return { requeueAfterMs: RESYNC_MS };
   }
-  const lookup = lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, spec.databaseRef.name, 'BackupPolicy');
+  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, spec.databaseRef.name, 'BackupPolicy');
   if (!lookup.ok) {
     await writeStatus(ctx, { state: lookup.state, reason: lookup.reason, message: lookup.message });
     // Waiting on the TenantDatabase (or its Secrets): the watch on it brings this object back when it
@@ -79,12 +77,18 @@ async function reconcilePolicy(settings: ControllerSettings, ctx: PolicyContext)
   return converge({ ctx, settings, server, clients, scope, now: new Date(), extra: {}, conditions: ctx.status.conditions, requeues: [RESYNC_MS] });
 }
 
+function drillSecrets(mgr: Manager, namespace: string, spec: BackupPolicySpec | undefined): string[] {
+  const td = spec ? mgr.getCached(TENANT_DATABASES, namespace, spec.databaseRef.name) : undefined;
+  return td ? adminSecrets(tenantDatabaseSpecOf(td)) : [];
+}
+
 /** Deletion: a drill in flight has its throw-away server deleted first. Backups stay (they are data), retention too. */
-async function finalizePolicy(settings: ControllerSettings, ctx: ObjectContext<BackupPolicyStatus>): Promise<'done' | Result> {
+async function finalizePolicy(settings: ControllerSettings, ctx: ObjectContext<BackupPolicyStatus> & { spec: BackupPolicySpec | undefined }): Promise<'done' | Result> {
   const drill = ctx.status.lastDrill;
-  if (drill?.result !== 'Running' || !drill.serverName) return 'done';
-  const spec = ctx.obj.spec as BackupPolicySpec;
-  const lookup = lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, spec.databaseRef.name, 'BackupPolicy');
+  const { spec } = ctx;
+  // An invalid spec names no database safely: its drill server (tagged as the drill's) is left for a person.
+  if (drill?.result !== 'Running' || !drill.serverName || !spec) return 'done';
+  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, spec.databaseRef.name, 'BackupPolicy');
   if (!lookup.ok) return 'done';
   const env = drillEnv(ctx, settings, lookup.server, clientsFor(settings, lookup.server), spec);
   const cleaning = drill.phase === 'CleaningUp' ? drill : { ...drill, phase: 'CleaningUp' as const, pendingResult: 'Failed' as const, message: 'the BackupPolicy was deleted during the drill' };
@@ -104,6 +108,8 @@ export function backupPolicyReconciler(mgr: Manager, settings: ControllerSetting
       rememberWrites(ctx);
       return undefined;
     },
+    // The administrator's Secrets of the TenantDatabase, for restore drills (read by name, not cached).
+    secrets: (spec, ctx) => drillSecrets(ctx.mgr, ctx.namespace, spec),
     finalize: (ctx) => finalizePolicy(settings, ctx),
     reconcile: (ctx) => reconcilePolicy(settings, ctx),
   });

@@ -10,7 +10,7 @@ import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { selectorMatches } from '../../src/runtime/selectors.js';
 import { resourceOf } from '../../src/api/resources.js';
-import { adminTargetOf, tenantDatabaseStatusOf, type AdminTargetResult } from '../../src/tenantdatabase/index.js';
+import { adminSecrets, adminTargetOf, tenantDatabaseSpecOf, tenantDatabaseStatusOf, type AdminTargetResult } from '../../src/tenantdatabase/index.js';
 import type { Evaluation, MigrationPass } from './pass.js';
 import { runningMessage, runStarter } from './run.js';
 import { describeFailure, type DatabaseFailure, type DatabaseProgress } from './status.js';
@@ -51,6 +51,14 @@ export function databaseReadiness(td: KubeObject): { ready: true } | { ready: fa
     return { ready: false, message: `TenantDatabase ${td.metadata.name} has changes the operator has not finished yet (generation ${gen})` };
   }
   return { ready: true };
+}
+
+/** The Secrets the administrator's connections to these databases read (read once per pass, by name). */
+export function adminSecretsOf(pass: MigrationPass, names: readonly string[]): string[] {
+  return names.flatMap((name) => {
+    const td = pass.env.mgr.getCached(TENANT_DATABASES, pass.kit.namespace, name);
+    return td ? adminSecrets(tenantDatabaseSpecOf(td)) : [];
+  });
 }
 
 /** What the last runs left for a database: the failure and annotation values acted on. */

@@ -20,7 +20,7 @@ import type { Manager } from '../../src/runtime/manager.js';
 import { CONFIGMAPS, SECRETS, readyChanged, reconcileWith, stalledChanged, type SpecContext, type WriteHealthOptions } from '../../src/runtime/reconcile-kit.js';
 import type { ControllerSettings } from '../../src/settings.js';
 import type { Evaluation, MigrationControllerOptions, MigrationEnv, MigrationPass } from './pass.js';
-import { evaluate, targetNames } from './plan.js';
+import { adminSecretsOf, evaluate, targetNames } from './plan.js';
 import { applyRollout } from './rollout.js';
 import type { MigrationRuns } from './runs.js';
 import { readInputs } from './sources.js';
@@ -50,6 +50,7 @@ async function reconcileMigration(env: MigrationEnv, kit: Kit): Promise<Result> 
   }
   const pass: MigrationPass = { env, kit, inputs: read.inputs, prevDbs: new Map((kit.status.databases ?? []).map((d) => [d.name, d])) };
   const names = targetNames(env.mgr, kit.namespace, kit.spec);
+  await kit.readSecrets(adminSecretsOf(pass, names));
   const evals = new Map<string, Evaluation>();
   for (const name of names) evals.set(name, await evaluate(pass, name));
   applyRollout(pass, evals);

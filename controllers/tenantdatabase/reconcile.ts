@@ -3,6 +3,7 @@
 // conditions and status written once. Level-based: every pass reads the object from the cache and the
 // actual state from Azure/PostgreSQL; a converged object writes nothing (each part diffs before it
 // applies, and status is patched only when it changed). On deletion the parts finalize in reverse.
+import { referencedSecrets } from '../../src/tenantdatabase/index.js';
 import { validateTenantDatabase, type TenantDatabaseSpec, type TenantDatabaseStatus } from '../../src/api/tenantdatabase.js';
 import { resourceOf } from '../../src/api/resources.js';
 import { setCondition, type Condition, type Health } from '../../src/runtime/conditions.js';
@@ -124,6 +125,9 @@ export function tenantDatabaseReconciler(mgr: Manager, settings: ControllerSetti
     kind: 'TenantDatabase',
     validate: validateTenantDatabase,
     // An invalid spec: nothing we made can be identified safely from it, so everything is kept.
+    // The Secrets the spec names (credentials, administrator password, CA), read by name: the operator
+    // caches only the Secrets it writes itself.
+    secrets: (spec) => referencedSecrets(spec),
     finalize: async (kit) => (kit.spec ? finalizeParts(partContext(kit, kit.spec, settings), parts) : 'done'),
     reconcile: async (kit) => {
       const ctx = partContext(kit, kit.spec, settings);

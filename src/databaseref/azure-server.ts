@@ -3,6 +3,6 @@
 import { resourceOf } from '../api/resources.js';
 
 export const TENANT_DATABASES = resourceOf('TenantDatabase');
-export { SECRETS, cachedSecretData as secretData, redact } from '../runtime/reconcile-kit.js';
+export { SECRETS, redact } from '../runtime/reconcile-kit.js';
 export { lookupAzureServer, type AzureServerRef, type ServerLookup } from '../tenantdatabase/server.js';
 export { DATABASE_REF_INDEX, indexDatabaseRef, referrersOf } from '../tenantdatabase/referrers.js';

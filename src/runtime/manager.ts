@@ -54,10 +54,10 @@ export interface ManagerOptions {
    */
   watchSelector?: { labelSelector: string; appliesTo: (resource: ResourceRef) => boolean };
   /**
-   * How Secrets are read (getSecret). 'cluster' (default): one informer caches every Secret in full.
-   * 'selective': the operator's own Secrets (managed-by label) are cached, the others watched for metadata
-   * only and read by name into a bounded cache (secret-cache.ts); getCached/listCached of Secrets then
-   * throw, as their answer would be incomplete.
+   * How Secrets are read (getSecret). 'selective' (default): the operator's own Secrets (managed-by
+   * label) are cached, the others watched for metadata only and read by name into a bounded cache
+   * (secret-cache.ts); getCached/listCached of Secrets then throw, as their answer would be incomplete.
+   * 'cluster': one informer caches every Secret in full (for tools that list Secrets).
    */
   secrets?: { cache: 'cluster' | 'selective'; maxEntries?: number; ttlMs?: number };
 }
@@ -112,15 +112,15 @@ export class Manager {
     this.events = new EventRecorder(this.client, opts.logger);
     this.fieldManager = opts.fieldManager ?? 'tenantdb-operator';
     this.done = new Promise((r) => (this.resolveDone = r));
-    if (opts.secrets?.cache === 'selective') {
+    if (opts.secrets?.cache !== 'cluster') {
       this.secretCache = new SecretCache({
         client: this.client,
         logger: this.logger,
         namespaces: this.namespaces(),
         informer: (ns, o) => this.informer(SECRETS, ns, o),
         transform: this.transformFor(SECRETS),
-        ...(opts.secrets.maxEntries !== undefined ? { maxEntries: opts.secrets.maxEntries } : {}),
-        ...(opts.secrets.ttlMs !== undefined ? { ttlMs: opts.secrets.ttlMs } : {}),
+        ...(opts.secrets?.maxEntries !== undefined ? { maxEntries: opts.secrets?.maxEntries } : {}),
+        ...(opts.secrets?.ttlMs !== undefined ? { ttlMs: opts.secrets?.ttlMs } : {}),
       });
     }
   }
@@ -175,6 +175,15 @@ export class Manager {
    */
   async getSecret(namespace: string, name: string): Promise<KubeObject | undefined> {
     if (this.secretCache) return this.secretCache.get(namespace, name);
+    return this.getCached(SECRETS, namespace, name);
+  }
+
+  /**
+   * The Secret as held now, without a request: one the operator owns (cached by label) or one read by name
+   * and still valid. For reads after getSecret warmed the cache, and for the operator's own Secrets.
+   */
+  peekSecret(namespace: string, name: string): KubeObject | undefined {
+    if (this.secretCache) return this.secretCache.peek(namespace, name);
     return this.getCached(SECRETS, namespace, name);
   }
 

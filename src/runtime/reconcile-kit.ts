@@ -24,6 +24,9 @@
 //   6. `reconcile` with the parsed spec; it writes status with ctx.writeHealth / ctx.patchStatus, which
 //      write only when something changed (a converged object costs no write).
 // Secrets: SECRETS, decodeSecret and ctx.secretValue are the one way to read them (never log values).
+// The Secrets a pass reads are named up front (`secrets`, or ctx.readSecrets for those found on the way)
+// and read by name once per pass: the operator caches only the Secrets it owns, not every Secret of the
+// cluster, so a read is a request unless the small by-name cache still holds it.
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { API_GROUP_VERSION, KINDS, type KindName } from '../api/kinds.js';
@@ -66,10 +69,6 @@ export function secretValue(secret: KubeObject | undefined, key: string): string
   return decodeSecret(secret)?.[key];
 }
 
-/** Decoded data of a cached Secret of `namespace`. */
-export function cachedSecretData(mgr: Manager, namespace: string | undefined, name: string): Record<string, string> | undefined {
-  return decodeSecret(mgr.getCached(SECRETS, namespace, name));
-}
 
 // Parsed specs and statuses per schema, keyed by the cached object's field: the informer replaces an
 // object on every change, so an entry is valid as long as the cached copy lives, and goes with it.
@@ -169,7 +168,9 @@ export interface ObjectContext<Status> {
   patchStatus(desired: Record<string, unknown>): Promise<KubeObject | undefined>;
   /** Writes observedGeneration + Ready/Reconciling/Stalled (+ `extra`); Event per `opts.event`. True when written. */
   writeHealth(health: Health, extra?: Record<string, unknown>, opts?: WriteHealthOptions): Promise<boolean>;
-  /** A Secret of the object's namespace from the cache. */
+  /** Reads Secrets of the object's namespace by name (a request unless cached); secret/secretValue then answer. */
+  readSecrets(names: Iterable<string>): Promise<void>;
+  /** A Secret of the object's namespace read this pass (readSecrets), or one the operator owns. */
   secret(name: string): KubeObject | undefined;
   /** Decoded value of `key` in Secret `name` of the object's namespace. */
   secretValue(name: string, key: string): string | undefined;
@@ -193,6 +194,8 @@ export interface KindReconciler<Spec, Status> {
   before?: (ctx: ObjectContext<Status>) => Result | undefined | Promise<Result | undefined>;
   /** Cleanup while FINALIZER is held; spec is undefined when it does not validate. 'done' lets the object go. */
   finalize?: (ctx: ObjectContext<Status> & { spec: Spec | undefined }) => Promise<FinalizeOutcome>;
+  /** The Secrets of the object's namespace the pass reads (read before finalize and reconcile). */
+  secrets?: (spec: Spec | undefined, ctx: ObjectContext<Status>) => Iterable<string>;
   reconcile: (ctx: SpecContext<Spec, Status>) => Promise<Result | void>;
 }
 
@@ -210,6 +213,8 @@ export function objectContext<Status>(
   const status = (obj.status ?? {}) as Status;
   const regarding = regardingOf(obj, kind);
   const prevConditions = (status as { conditions?: Condition[] }).conditions;
+  const read = new Map<string, KubeObject | undefined>();
+  const secret = (name: string): KubeObject | undefined => (read.has(name) ? read.get(name) : mgr.peekSecret(namespace, name));
   const ctx: ObjectContext<Status> = {
     mgr,
     obj,
@@ -234,8 +239,13 @@ export function objectContext<Status>(
       rctx.log.info({ generation, state: health.state, reason: health.reason }, 'status updated');
       return true;
     },
-    secret: (name) => mgr.getCached(SECRETS, namespace, name),
-    secretValue: (name, key) => secretValue(mgr.getCached(SECRETS, namespace, name), key),
+    readSecrets: async (names) => {
+      const todo = [...new Set(names)].filter((n) => !read.has(n));
+      const got = await Promise.all(todo.map((n) => mgr.getSecret(namespace, n)));
+      todo.forEach((n, i) => read.set(n, got[i]));
+    },
+    secret,
+    secretValue: (name, key) => secretValue(secret(name), key),
   };
   return ctx;
 }
@@ -253,11 +263,13 @@ export function reconcileWith<Spec, Status>(mgr: Manager, r: KindReconciler<Spec
     const early = await r.before?.(ctx);
     if (early) return early;
     const validation = r.validate({ ...obj, status: undefined });
+    const spec = validation.ok ? validation.value.spec : undefined;
+    if (r.secrets) await ctx.readSecrets(r.secrets(spec, ctx));
 
     if (isBeingDeleted(obj)) {
       if (!hasFinalizer(obj, FINALIZER)) return {};
       if (r.finalize) {
-        const out = await r.finalize({ ...ctx, spec: validation.ok ? validation.value.spec : undefined });
+        const out = await r.finalize({ ...ctx, spec });
         if (out !== 'done') return out;
       }
       await removeFinalizer(mgr.client, resource, obj, FINALIZER, mgr.fieldManager);

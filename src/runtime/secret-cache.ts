@@ -46,7 +46,7 @@ export class SecretCache {
   readonly stats = { managedHits: 0, cacheHits: 0, gets: 0, absent: 0 };
 
   constructor(private readonly opts: SecretCacheOptions) {
-    this.maxEntries = opts.maxEntries ?? 512;
+    this.maxEntries = opts.maxEntries ?? 4096;
     this.ttlMs = opts.ttlMs ?? 10 * 60_000;
     for (const ns of opts.namespaces) {
       this.managed.set(ns, opts.informer(ns, { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, metadataOnly: false }));

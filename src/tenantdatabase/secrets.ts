@@ -1,12 +1,9 @@
 // Which Secrets a TenantDatabase reads, and the index that answers the reverse ("which TenantDatabases
 // read this Secret") for every controller's Secret watch.
-import { resourceOf } from '../api/resources.js';
 import type { TenantDatabaseSpec } from '../api/tenantdatabase.js';
 import type { KubeObject } from '../runtime/kubeclient.js';
 import type { Manager } from '../runtime/manager.js';
-import { tenantDatabaseSpecOf } from './view.js';
-
-const TENANT_DATABASES = resourceOf('TenantDatabase');
+import { TENANT_DATABASES, tenantDatabaseSpecOf } from './view.js';
 
 type SpecSecrets = { server?: Partial<Pick<TenantDatabaseSpec['server'], 'azure' | 'external'>> } | undefined;
 

@@ -9,11 +9,7 @@ import type { TenantDatabaseSpec, TenantDatabaseStatus } from '../api/tenantdata
 import type { DbTarget } from '../postgres/connections.js';
 import type { KubeObject } from '../runtime/kubeclient.js';
 import type { Manager } from '../runtime/manager.js';
-import { cachedSecretData } from '../runtime/reconcile-kit.js';
-import { resourceOf } from '../api/resources.js';
-import { tenantDatabaseSpecOf, tenantDatabaseStatusOf } from './view.js';
-
-const TENANT_DATABASES = resourceOf('TenantDatabase');
+import { TENANT_DATABASES, tenantDatabaseSpecOf, tenantDatabaseStatusOf } from './view.js';
 
 /** Every field optional, recursively: what a partly filled object (a test, a copy with another FQDN) may hold. */
 type Partly<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: Partly<T[K]> } : T;
@@ -104,7 +100,7 @@ export interface AzureServerRef {
 export type ServerLookup = { ok: true; server: AzureServerRef } | { ok: false; state: 'Reconciling' | 'Stalled'; reason: string; message: string; exists?: boolean };
 
 /** The Azure server of TenantDatabase `databaseName`, Ready as its controller reports it (caches only). */
-export function lookupAzureServer(mgr: Manager, namespace: string | undefined, databaseName: string, kind: string): ServerLookup {
+export async function lookupAzureServer(mgr: Manager, namespace: string | undefined, databaseName: string, kind: string): Promise<ServerLookup> {
   const td = mgr.getCached(TENANT_DATABASES, namespace, databaseName);
   if (!td) return { ok: false, state: 'Reconciling', reason: 'DatabaseNotFound', message: `waiting for TenantDatabase ${databaseName}, which does not exist` };
   const spec = tenantDatabaseSpecOf(td);
@@ -120,7 +116,7 @@ export function lookupAzureServer(mgr: Manager, namespace: string | undefined, d
   }
   let credentialsSecretData: Record<string, string> | undefined;
   if (az.credentialsSecretRef) {
-    credentialsSecretData = cachedSecretData(mgr, namespace, az.credentialsSecretRef.name);
+    credentialsSecretData = await mgr.getSecretData(namespace ?? 'default', az.credentialsSecretRef.name);
     if (!credentialsSecretData) {
       return { ok: false, state: 'Reconciling', reason: 'CredentialsSecretNotFound', message: `waiting for Secret ${az.credentialsSecretRef.name} (Azure credentials of TenantDatabase ${databaseName})` };
     }
