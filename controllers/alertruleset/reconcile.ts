@@ -3,9 +3,7 @@
 // converged set reads, it never writes), then the steps in order and one status write when it changed.
 import { validateAlertRuleSet, type AlertRuleSetSpec, type AlertRuleSetStatus } from '../../src/api/alertruleset.js';
 import { armList } from '../../src/azure/arm/index.js';
-import type { AzureClients } from '../../src/azure/clients.js';
 import { classifyArmError } from '../../src/azure/errors.js';
-import { azureClientsFor } from '../../src/azure/provider.js';
 import { lookupAzureServer, redact, type AzureServerRef } from '../../src/databaseref/azure-server.js';
 import type { Health } from '../../src/runtime/conditions.js';
 import type { Result } from '../../src/runtime/controller.js';
@@ -34,10 +32,6 @@ const STEPS: ReadonlyArray<(p: AlertPass) => Promise<void>> = [actionGroups, met
 
 function info(s: AzureServerRef): ServerInfo {
   return { subscriptionId: s.subscriptionId, resourceGroup: s.resourceGroup, serverName: s.serverName, serverId: s.serverId };
-}
-
-function clientsFor(settings: ControllerSettings, s: AzureServerRef): AzureClients {
-  return azureClientsFor(settings.azure, { subscriptionId: s.subscriptionId, ...(s.credentialsSecretData ? { credentialsSecretData: s.credentialsSecretData } : {}) });
 }
 
 function hasReplicas(s: AzureServerRef): boolean {
@@ -94,12 +88,13 @@ async function converge(ctx: SetContext, p: AlertPass): Promise<Result> {
 }
 
 async function reconcileSet(settings: ControllerSettings, ctx: SetContext): Promise<Result> {
-  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, ctx.spec.databaseRef.name, 'AlertRuleSet');
+  // Only a server its TenantDatabase holds (at its current generation, confirmed by ARM) is acted on.
+  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, ctx.spec.databaseRef.name, 'AlertRuleSet', settings.azure);
   if (!lookup.ok) {
     await write(ctx, { state: lookup.state, reason: lookup.reason, message: lookup.message });
     // Waiting on the TenantDatabase (or its Secrets): the watch on it brings this object back when it
-    // changes, so a fleet of waiting objects costs no polling.
-    return {};
+    // changes, so a fleet of waiting objects costs no polling. An ARM failure is retried.
+    return lookup.retry ? { requeue: true } : {};
   }
   const hooks = webhookUris(ctx);
   if ('missing' in hooks) {
@@ -107,7 +102,7 @@ async function reconcileSet(settings: ControllerSettings, ctx: SetContext): Prom
     return { requeueAfterMs: WAIT_MS };
   }
   return converge(ctx, {
-    clients: clientsFor(settings, lookup.server),
+    clients: lookup.server.clients,
     server: info(lookup.server),
     spec: ctx.spec,
     owner: ownerTagValue(ctx.obj.metadata.namespace, ctx.name),
@@ -129,10 +124,10 @@ async function reconcileSet(settings: ControllerSettings, ctx: SetContext): Prom
 async function finalizeSet(settings: ControllerSettings, ctx: ObjectContext<AlertRuleSetStatus> & { spec: AlertRuleSetSpec | undefined }): Promise<'done' | Result> {
   const database = ctx.spec?.databaseRef.name ?? databaseRefOf(ctx.obj);
   if (!database) return 'done';
-  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, database, 'AlertRuleSet');
+  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, database, 'AlertRuleSet', settings.azure);
   if (lookup.ok) {
     const owner = ownerTagValue(ctx.obj.metadata.namespace, ctx.name);
-    const x = { clients: clientsFor(settings, lookup.server), server: info(lookup.server), owner, setName: ctx.name, keepAlerts: new Set<string>(), keepGroups: new Set<string>(), dropDiagnostics: true };
+    const x = { clients: lookup.server.clients, server: info(lookup.server), owner, setName: ctx.name, keepAlerts: new Set<string>(), keepGroups: new Set<string>(), dropDiagnostics: true };
     const n = await deleteOwned(x);
     ctx.log.info({ removed: n }, 'deleted the alerts, action groups and diagnostic setting this set made');
     if (n > 0) await ctx.event('Normal', 'Deleted', `deleted ${n} Azure Monitor resources this AlertRuleSet made`, 'Delete');

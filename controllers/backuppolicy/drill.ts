@@ -54,7 +54,8 @@ function fail(drill: DrillRecord, message: string, failedChecks?: string[]): Dri
 /** Writes the marker and returns the drill's first record (Restoring); throws when the source cannot be written. */
 export async function startDrill(env: DrillEnv, trigger: string, now: Date): Promise<DrillRecord> {
   const runId = newRunId(now);
-  const target = adminTargetForTenantDatabase(env.server.td as never, env.secretValue);
+  // The source's address is ARM's (lookupAzureServer), never its TenantDatabase's status.serverFQDN.
+  const target = adminTargetForTenantDatabase({ spec: env.server.spec }, env.secretValue, env.server.fqdn);
   if (!target.ok) throw new Error(`cannot reach the source database to write the drill marker: ${target.message}`);
   const markerAt = await writeDrillMarker(env.conns, target.target, runId, env.owner);
   // The restore point is the moment after the marker: the copy should hold it, and what it lacks is the loss.
@@ -112,9 +113,7 @@ export async function advanceDrill(env: DrillEnv, drill: DrillRecord, now: Date)
       case 'Checking': {
         const s = await getServer(env, name);
         if (!s?.fullyQualifiedDomainName) return { drill: fail(drill, `the restored server ${name} disappeared before the checks ran`), requeueMs: 1 };
-        const td = env.server.td as { spec?: unknown; status?: Record<string, unknown> };
-        const copyTd = { ...td, status: { ...(td.status ?? {}), serverFQDN: s.fullyQualifiedDomainName } };
-        const target = adminTargetForTenantDatabase(copyTd as never, env.secretValue);
+        const target = adminTargetForTenantDatabase({ spec: env.server.spec }, env.secretValue, s.fullyQualifiedDomainName);
         if (!target.ok) return { drill: fail(drill, `cannot reach the restored copy: ${target.message}`), requeueMs: 1 };
         const inspection = await inspectRestoredCopy(env.conns, target.target, env.checks, { ownerRole: target.ownerRole });
         const done = new Date();

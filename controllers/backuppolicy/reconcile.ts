@@ -2,9 +2,7 @@
 // governs the database (one writer per property), its server on Azure, then the steps in order —
 // retention, restore drill, on-demand backups — and one status write when something changed.
 import { validateBackupPolicy, type BackupPolicySpec, type BackupPolicyStatus } from '../../src/api/backuppolicy.js';
-import { TENANT_DATABASES, adminSecrets, backupPolicyOwning, lookupAzureServer, tenantDatabaseSpecOf, type AzureServerRef } from '../../src/tenantdatabase/index.js';
-import { azureClientsFor } from '../../src/azure/provider.js';
-import type { AzureClients } from '../../src/azure/clients.js';
+import { TENANT_DATABASES, adminSecrets, backupPolicyOwning, lookupAzureServer, tenantDatabaseSpecOf } from '../../src/tenantdatabase/index.js';
 import { classifyArmError } from '../../src/azure/errors.js';
 import type { Health } from '../../src/runtime/conditions.js';
 import type { Manager } from '../../src/runtime/manager.js';
@@ -20,10 +18,6 @@ import { forgetWrites, rememberWrites, staleCache, writeStatus } from './status.
 
 /** The steps of a pass, in order (each reads what the earlier ones found). */
 const STEPS: ReadonlyArray<(p: PolicyPass) => Promise<void>> = [retention, restoreDrill, onDemandBackups];
-
-function clientsFor(settings: ControllerSettings, s: AzureServerRef): AzureClients {
-  return azureClientsFor(settings.azure, { subscriptionId: s.subscriptionId, ...(s.credentialsSecretData ? { credentialsSecretData: s.credentialsSecretData } : {}) });
-}
 
 function healthOf(p: PolicyPass): Health {
   const { spec } = p.ctx;
@@ -64,15 +58,16 @@ async function reconcilePolicy(settings: ControllerSettings, ctx: PolicyContext)
     await writeStatus(ctx, { state: 'Stalled', reason: 'ConflictingPolicy', message });
     return { requeueAfterMs: RESYNC_MS };
   }
-  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, spec.databaseRef.name, 'BackupPolicy');
+  // Only a server its TenantDatabase holds (at its current generation, confirmed by ARM) is acted on.
+  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, spec.databaseRef.name, 'BackupPolicy', settings.azure);
   if (!lookup.ok) {
     await writeStatus(ctx, { state: lookup.state, reason: lookup.reason, message: lookup.message });
     // Waiting on the TenantDatabase (or its Secrets): the watch on it brings this object back when it
-    // changes, so a fleet of waiting objects costs no polling.
-    return {};
+    // changes, so a fleet of waiting objects costs no polling. An ARM failure is retried.
+    return lookup.retry ? { requeue: true } : {};
   }
   const server = lookup.server;
-  const clients = clientsFor(settings, server);
+  const clients = server.clients;
   const scope = { clients, resourceGroup: server.resourceGroup, server: server.serverName };
   return converge({ ctx, settings, server, clients, scope, now: new Date(), extra: {}, conditions: ctx.status.conditions, requeues: [RESYNC_MS] });
 }
@@ -88,9 +83,9 @@ async function finalizePolicy(settings: ControllerSettings, ctx: ObjectContext<B
   const { spec } = ctx;
   // An invalid spec names no database safely: its drill server (tagged as the drill's) is left for a person.
   if (drill?.result !== 'Running' || !drill.serverName || !spec) return 'done';
-  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, spec.databaseRef.name, 'BackupPolicy');
+  const lookup = await lookupAzureServer(ctx.mgr, ctx.obj.metadata.namespace, spec.databaseRef.name, 'BackupPolicy', settings.azure);
   if (!lookup.ok) return 'done';
-  const env = drillEnv(ctx, settings, lookup.server, clientsFor(settings, lookup.server), spec);
+  const env = drillEnv(ctx, settings, lookup.server, lookup.server.clients, spec);
   const cleaning = drill.phase === 'CleaningUp' ? drill : { ...drill, phase: 'CleaningUp' as const, pendingResult: 'Failed' as const, message: 'the BackupPolicy was deleted during the drill' };
   const step = await advanceDrill(env, cleaning, new Date());
   if (step.finished) return 'done';

@@ -23,6 +23,7 @@ async function operationInFlight(p: PolicyPass): Promise<OperationRecord | undef
     p.extra.operation = recorded;
     throw r.error;
   }
+  if (r.state === 'gone' && r.rejected) await p.ctx.event('Warning', 'OperationRecordRejected', r.rejected, 'Update');
   if (r.state === 'failed') {
     // The retention still differs: the next PATCH goes out on this pass, as a new operation.
     await p.ctx.event('Warning', 'RetentionUpdateFailed', `backup retention change of ${p.server.serverName} failed: ${r.error.code}: ${r.error.message}`.slice(0, 1000), 'Update');

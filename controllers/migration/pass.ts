@@ -6,6 +6,7 @@ import type { HistoryRow, PlanOptions, Resolve } from '../../src/migrations/plan
 import type { Step } from '../../src/migrations/steps.js';
 import type { PostgresConnections } from '../../src/postgres/connections.js';
 import type { Manager } from '../../src/runtime/manager.js';
+import type { AzureSettings } from '../../src/settings.js';
 import type { SpecContext } from '../../src/runtime/reconcile-kit.js';
 import type { MigrationRuns, Run } from './runs.js';
 import type { DatabaseProgress } from './status.js';
@@ -22,6 +23,8 @@ export interface MigrationControllerOptions {
 /** The controller's parts every pass shares. */
 export interface MigrationEnv {
   mgr: Manager;
+  /** Where an Azure server's address is read (ARM), never from a TenantDatabase's status. */
+  azure: AzureSettings;
   runs: MigrationRuns;
   conns: PostgresConnections;
   identity: string;

@@ -70,13 +70,16 @@ interface Memo {
   runError?: string;
 }
 
-/** The database is there, Ready, and reachable as its administrator; otherwise why it waits. */
-function gate(pass: MigrationPass, name: string, keep: Partial<DatabaseProgress>): { target: AdminTarget } | { wait: Evaluation } {
+/**
+ * The database is there, Ready, and reachable as its administrator; otherwise why it waits. An Azure
+ * server goes through lookupAzureServer (held by its TenantDatabase, the address from ARM).
+ */
+async function gate(pass: MigrationPass, name: string, keep: Partial<DatabaseProgress>): Promise<{ target: AdminTarget } | { wait: Evaluation }> {
   const td = pass.env.mgr.getCached(TENANT_DATABASES, pass.kit.namespace, name);
   if (!td) return { wait: { progress: { name, ...keep, phase: 'Pending', reason: 'WaitingForDatabase', message: `TenantDatabase ${name} not found` } } };
   const readiness = databaseReadiness(td);
   if (!readiness.ready) return { wait: { progress: { name, ...keep, phase: 'Pending', reason: 'WaitingForDatabase', message: readiness.message } } };
-  const t = adminTargetOf(td, pass.kit.secretValue);
+  const t = await adminTargetOf(td, pass.kit.secretValue, { mgr: pass.env.mgr, azure: pass.env.azure, kind: 'Migration' });
   if (!t.ok) return { wait: { progress: { name, ...keep, phase: 'Pending', reason: t.reason, message: t.message }, retryable: true } };
   return { target: t };
 }
@@ -165,7 +168,7 @@ function decide(pass: MigrationPass, name: string, t: AdminTarget, history: Hist
 export async function evaluate(pass: MigrationPass, name: string): Promise<Evaluation> {
   const prev = pass.prevDbs.get(name);
   const keep = { ...(prev?.appliedVersion !== undefined ? { appliedVersion: prev.appliedVersion } : {}), ...(prev?.pending ? { pending: prev.pending } : {}) };
-  const g = gate(pass, name, keep);
+  const g = await gate(pass, name, keep);
   if ('wait' in g) return g.wait;
   const memo = takeRun(pass, name, prev, keep);
   if ('running' in memo) return memo.running;

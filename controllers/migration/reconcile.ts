@@ -76,7 +76,7 @@ function nextLook(env: MigrationEnv, key: string, evals: Evaluation[]): Result {
 
 export function migrationReconciler(mgr: Manager, settings: ControllerSettings, runs: MigrationRuns, opts: MigrationControllerOptions = {}): ReconcileFn {
   const identity = opts.identity ?? `tenantdb-operator@${process.env.POD_NAME ?? os.hostname()}`;
-  const env: MigrationEnv = { mgr, runs, conns: postgresConnections(settings.postgres), identity, opts };
+  const env: MigrationEnv = { mgr, azure: settings.azure, runs, conns: postgresConnections(settings.postgres), identity, opts };
   let watchingShutdown = false;
   return reconcileWith<MigrationSpec, MigrationStatus>(mgr, {
     kind: 'Migration',

@@ -3,18 +3,32 @@
 // the Azure server through ARM (BackupPolicy, AlertRuleSet), where it is and the credentials for it.
 // The same rules everywhere, from the object and its Secrets alone, so no controller imports another.
 // External servers: the spec's host/port/sslMode, the admin Secret (username, password), the CA Secret.
-// Azure: the FQDN the server part recorded in status, port 5432, verify-full, the administrator login and
-// its password Secret.
+// Azure: the FQDN as ARM reports it (never status.serverFQDN: status is output, never input), port 5432,
+// verify-full, the administrator login and its password Secret.
+//
+// Ownership before action: every controller acting on an Azure server (BackupPolicy, AlertRuleSet,
+// Migration, restore drills) goes through lookupAzureServer, which requires the TenantDatabase to hold
+// the server at its current generation (ServerReady=True for metadata.generation, written by the
+// TenantDatabase controller only once the server's owner tag names it) and then checks that tag and
+// reads the server's id and FQDN from ARM (the shared server directory), never from status fields.
 import type { TenantDatabaseSpec, TenantDatabaseStatus } from '../api/tenantdatabase.js';
+import type { AzureClients } from '../azure/clients.js';
+import { classifyArmError } from '../azure/errors.js';
+import { serversOf } from '../azure/arm/index.js';
+import { azureClientsFor } from '../azure/provider.js';
+import type { AzureSettings } from '../config.js';
 import type { DbTarget } from '../postgres/connections.js';
 import type { KubeObject } from '../runtime/kubeclient.js';
 import type { Manager } from '../runtime/manager.js';
 import { TENANT_DATABASES, tenantDatabaseSpecOf, tenantDatabaseStatusOf } from './view.js';
 
-/** Every field optional, recursively: what a partly filled object (a test, a copy with another FQDN) may hold. */
+/** Tag naming the TenantDatabase (`<namespace>/<name>`) that holds a server; the server part writes it (OWNER_TAG there). */
+export const SERVER_OWNER_TAG = 'tenantdb-owner';
+
+/** Every field optional, recursively: what a partly filled object (a test, a copy) may hold. */
 type Partly<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: Partly<T[K]> } : T;
 
-/** The parts of a TenantDatabase adminTarget reads (the parsed spec and status both fit). */
+/** The parts of a TenantDatabase adminTarget reads (the parsed spec fits; status is never read). */
 export interface TenantDatabaseLike {
   spec?: Partly<Pick<TenantDatabaseSpec, 'server' | 'database' | 'roles'>> | undefined;
   status?: Pick<TenantDatabaseStatus, 'serverFQDN'> | undefined;
@@ -24,8 +38,12 @@ export type AdminTargetResult = { ok: true; target: DbTarget; ownerRole: string 
 
 export type SecretValueFn = (secretName: string, key: string) => string | undefined;
 
-/** The administrator's target for the object's database, or why it cannot be built (reason for a condition). */
-export function adminTarget(td: TenantDatabaseLike, secretValue: SecretValueFn): AdminTargetResult {
+/**
+ * The administrator's target for the object's database, or why it cannot be built (reason for a
+ * condition). On Azure the host is `azureHost`, the FQDN as ARM reports it (lookupAzureServer): status
+ * is output, never input, so a status.serverFQDN someone wrote never decides where the password goes.
+ */
+export function adminTarget(td: TenantDatabaseLike, secretValue: SecretValueFn, azureHost?: string): AdminTargetResult {
   const spec = td.spec;
   const database = spec?.database?.name;
   const ownerRole = spec?.roles?.owner;
@@ -34,15 +52,14 @@ export function adminTarget(td: TenantDatabaseLike, secretValue: SecretValueFn):
   if (ext) return externalTarget(ext, database, ownerRole, secretValue);
   const az = spec?.server?.azure;
   if (az) {
-    const host = td.status?.serverFQDN;
-    if (!host) return { ok: false, reason: 'ServerNotReady', message: 'the server has no fully qualified domain name in status yet' };
+    if (!azureHost) return { ok: false, reason: 'ServerNotReady', message: 'the server has no fully qualified domain name in Azure yet' };
     const user = az.administratorLogin;
     const ref = az.administratorPasswordSecretRef;
     if (!user || !ref?.name) return { ok: false, reason: 'NoAdministratorLogin', message: 'spec.server.azure has no administratorLogin/administratorPasswordSecretRef (password authentication is needed to connect)' };
     const key = ref.key ?? 'password';
     const password = secretValue(ref.name, key);
     if (password === undefined) return { ok: false, reason: 'AdminSecretMissing', message: `Secret ${ref.name} (spec.server.azure.administratorPasswordSecretRef) is missing or lacks the key ${key}` };
-    return { ok: true, ownerRole, target: { host, port: 5432, sslMode: 'verify-full', user, password, database } };
+    return { ok: true, ownerRole, target: { host: azureHost, port: 5432, sslMode: 'verify-full', user, password, database } };
   }
   return { ok: false, reason: 'InvalidSpec', message: 'spec.server names neither azure nor external' };
 }
@@ -71,11 +88,19 @@ function externalTarget(ext: ExternalLike, database: string, ownerRole: string, 
   };
 }
 
-/** adminTarget for a cached TenantDatabase (spec parsed with its schema; an invalid spec is InvalidSpec). */
-export function adminTargetOf(td: KubeObject, secretValue: SecretValueFn): AdminTargetResult {
+/**
+ * adminTarget for a cached TenantDatabase (spec parsed with its schema; an invalid spec is InvalidSpec).
+ * On Azure the server goes through lookupAzureServer (held at the current generation, the FQDN from
+ * ARM); without `arm` an Azure TenantDatabase has no target.
+ */
+export async function adminTargetOf(td: KubeObject, secretValue: SecretValueFn, arm?: { mgr: Manager; azure: AzureSettings; kind: string }): Promise<AdminTargetResult> {
   const spec = tenantDatabaseSpecOf(td);
   if (!spec) return { ok: false, reason: 'InvalidSpec', message: `TenantDatabase ${td.metadata.name} has an invalid spec` };
-  return adminTarget({ spec, status: tenantDatabaseStatusOf(td) }, secretValue);
+  if (!spec.server.azure) return adminTarget({ spec }, secretValue);
+  if (!arm) return { ok: false, reason: 'ServerNotReady', message: `TenantDatabase ${td.metadata.name} is on Azure and its server was not looked up` };
+  const lookup = await lookupAzureServer(arm.mgr, td.metadata.namespace, td.metadata.name, arm.kind, arm.azure);
+  if (!lookup.ok) return { ok: false, reason: lookup.reason, message: lookup.message };
+  return adminTarget({ spec }, secretValue, lookup.server.fqdn);
 }
 
 export interface AzureServerRef {
@@ -86,21 +111,52 @@ export interface AzureServerRef {
   resourceGroup: string;
   serverName: string;
   location: string;
-  /** ARM id of the server as the TenantDatabase reports it. */
+  /** ARM id of the server as ARM reports it. */
   serverId: string;
+  /** Its FQDN as ARM reports it. */
   fqdn: string | undefined;
   /** Decoded data of spec.server.azure.credentialsSecretRef, when set. */
   credentialsSecretData: Record<string, string> | undefined;
+  /** The clients the server was read with (the object's credentials). */
+  clients: AzureClients;
 }
 
 /**
  * Why the server cannot be acted on yet (waiting) or at all (stalled). `exists`: the server has been
- * created in Azure (it may still be busy); false when it never was or is gone.
+ * created in Azure (it may still be busy); false when it never was or is gone. `retry`: a transient
+ * failure (ARM unreachable, throttled) rather than a wait the TenantDatabase's watch ends.
  */
-export type ServerLookup = { ok: true; server: AzureServerRef } | { ok: false; state: 'Reconciling' | 'Stalled'; reason: string; message: string; exists?: boolean };
+export type ServerLookup =
+  | { ok: true; server: AzureServerRef }
+  | { ok: false; state: 'Reconciling' | 'Stalled'; reason: string; message: string; exists?: boolean; retry?: boolean };
 
-/** The Azure server of TenantDatabase `databaseName`, Ready as its controller reports it (caches only). */
-export async function lookupAzureServer(mgr: Manager, namespace: string | undefined, databaseName: string, kind: string): Promise<ServerLookup> {
+type LookupFailure = Extract<ServerLookup, { ok: false }>;
+
+/** Reasons of ServerReady=False that mean the TenantDatabase does not hold its server (until someone acts). */
+const NOT_HELD = new Set(['OwnedByAnother', 'AdoptionRequired']);
+
+/** The TenantDatabase holds its server at its current generation (its ServerReady condition), or why not. */
+export function serverHeld(td: KubeObject, kind: string): LookupFailure | undefined {
+  const name = td.metadata.name;
+  const status = tenantDatabaseStatusOf(td);
+  const c = status.conditions?.find((x) => x.type === 'ServerReady');
+  const gen = td.metadata.generation;
+  if (c?.status === 'False' && NOT_HELD.has(c.reason)) {
+    return { ok: false, state: 'Stalled', reason: 'ServerNotHeld', message: `TenantDatabase ${name} does not hold its server (${c.reason}: ${c.message}); this ${kind} acts only on a server its TenantDatabase owns`, exists: true };
+  }
+  if (c?.status !== 'True' || gen === undefined || c.observedGeneration !== gen) {
+    const why = !c ? 'is not reported yet' : c.status !== 'True' ? `is not ready (${c.reason}: ${c.message})` : `has changes not reconciled yet (generation ${gen})`;
+    return { ok: false, state: 'Reconciling', reason: 'ServerNotReady', message: `waiting for the server of TenantDatabase ${name}: it ${why}`, exists: Boolean(status.azureResourceId) };
+  }
+  return undefined;
+}
+
+/**
+ * The Azure server of TenantDatabase `databaseName`, held by it (serverHeld) and confirmed by ARM: its
+ * owner tag names the TenantDatabase; its id and FQDN are ARM's. The one way any controller gets at a
+ * server to act on it.
+ */
+export async function lookupAzureServer(mgr: Manager, namespace: string | undefined, databaseName: string, kind: string, azure: AzureSettings): Promise<ServerLookup> {
   const td = mgr.getCached(TENANT_DATABASES, namespace, databaseName);
   if (!td) return { ok: false, state: 'Reconciling', reason: 'DatabaseNotFound', message: `waiting for TenantDatabase ${databaseName}, which does not exist` };
   const spec = tenantDatabaseSpecOf(td);
@@ -109,18 +165,43 @@ export async function lookupAzureServer(mgr: Manager, namespace: string | undefi
   if (!az) {
     return { ok: false, state: 'Stalled', reason: 'ExternalServer', message: `TenantDatabase ${databaseName} is on an external server; a ${kind} applies only to servers on Azure (spec.server.azure)` };
   }
-  const status = tenantDatabaseStatusOf(td);
-  if (!status.azureResourceId || status.serverState !== 'Ready') {
-    const state = status.serverState ? `is ${status.serverState}` : 'is not reported yet';
-    return { ok: false, state: 'Reconciling', reason: 'ServerNotReady', message: `waiting for the server of TenantDatabase ${databaseName}: it ${state}`, exists: Boolean(status.azureResourceId) };
-  }
+  const notHeld = serverHeld(td, kind);
+  if (notHeld) return notHeld;
   let credentialsSecretData: Record<string, string> | undefined;
   if (az.credentialsSecretRef) {
-    credentialsSecretData = await mgr.getSecretData(namespace ?? 'default', az.credentialsSecretRef.name);
+    credentialsSecretData = namespace ? await mgr.getSecretData(namespace, az.credentialsSecretRef.name) : undefined;
     if (!credentialsSecretData) {
       return { ok: false, state: 'Reconciling', reason: 'CredentialsSecretNotFound', message: `waiting for Secret ${az.credentialsSecretRef.name} (Azure credentials of TenantDatabase ${databaseName})` };
     }
   }
-  const server = { td, spec, subscriptionId: az.subscriptionId, resourceGroup: az.resourceGroup, serverName: az.name, location: az.location };
-  return { ok: true, server: { ...server, serverId: status.azureResourceId, fqdn: status.serverFQDN, credentialsSecretData } };
+  const base = { td, spec, subscriptionId: az.subscriptionId, resourceGroup: az.resourceGroup, serverName: az.name, location: az.location, credentialsSecretData };
+  return confirmedByArm(base, azure, `${td.metadata.namespace}/${databaseName}`, kind);
+}
+
+type ServerBase = Omit<AzureServerRef, 'serverId' | 'fqdn' | 'clients'>;
+
+/** The server as ARM reports it (the shared, cached server directory), tagged with `owner`. */
+async function confirmedByArm(base: ServerBase, azure: AzureSettings, owner: string, kind: string): Promise<ServerLookup> {
+  const { serverName: name, td } = base;
+  const db = td.metadata.name;
+  let clients: AzureClients;
+  let s;
+  try {
+    clients = azureClientsFor(azure, { subscriptionId: base.subscriptionId, ...(base.credentialsSecretData ? { credentialsSecretData: base.credentialsSecretData } : {}) });
+    s = await serversOf(clients, base.resourceGroup).get(name);
+  } catch (err) {
+    if ((err as Error).name === 'CredentialSecretError') return { ok: false, state: 'Stalled', reason: 'CredentialsInvalid', message: `the Azure credentials of TenantDatabase ${db}: ${(err as Error).message}` };
+    const e = classifyArmError(err);
+    return { ok: false, state: 'Reconciling', reason: 'AzureRetrying', message: `reading server ${name} from Azure: ${e.code}: ${e.message}`, retry: true };
+  }
+  if (!s) return { ok: false, state: 'Reconciling', reason: 'ServerNotReady', message: `waiting for server ${name} of TenantDatabase ${db}: Azure does not report it`, exists: false };
+  const tagged = s.tags?.[SERVER_OWNER_TAG];
+  if (tagged !== owner) {
+    const who = tagged === undefined ? 'carries no owner tag' : `is tagged ${SERVER_OWNER_TAG}=${tagged}`;
+    return { ok: false, state: 'Stalled', reason: 'ServerNotHeld', message: `server ${name} ${who} in Azure, not ${owner}; this ${kind} acts only on a server its TenantDatabase owns`, exists: true };
+  }
+  // Its state is not asked here: the TenantDatabase's ServerReady says it was Ready, and a server busy
+  // with a caller's own write (a retention PATCH) must not stop that caller from following it.
+  if (!s.id) return { ok: false, state: 'Reconciling', reason: 'ServerNotReady', message: `waiting for server ${name} of TenantDatabase ${db}: Azure reports no id for it`, exists: true, retry: true };
+  return { ok: true, server: { ...base, serverId: s.id, fqdn: s.fullyQualifiedDomainName, clients } };
 }

@@ -1,6 +1,7 @@
 // Shared set-up of the BackupPolicy and AlertRuleSet controller tests: a private in-process ARM emulator
 // with a real server created through the SDK, a TenantDatabase pointing at it whose status the test
-// writes itself (as the TenantDatabase controller would: azureResourceId, serverFQDN, serverState Ready),
+// writes itself (as the TenantDatabase controller would: azureResourceId, serverFQDN, serverState Ready,
+// ServerReady=True for its generation; the server carries the owner tag naming it),
 // and an in-process Manager running only the controller under test. Logs go to a buffer so a test can
 // grep them.
 import { Writable } from 'node:stream';
@@ -107,7 +108,12 @@ export async function serverAndDatabase(h: ControllerHarness, opts: { rg: string
   const created = await h.clients.postgres.servers.beginCreateOrUpdateAndWait(
     opts.rg,
     opts.server,
-    { ...burstableServer(password), backup: { backupRetentionDays: opts.retentionDays ?? 7, geoRedundantBackup: 'Disabled' } },
+    {
+      ...burstableServer(password),
+      backup: { backupRetentionDays: opts.retentionDays ?? 7, geoRedundantBackup: 'Disabled' },
+      // What the TenantDatabase controller puts on a server it creates: the owner tag the other controllers check.
+      tags: { 'tenantdb-owner': `${h.ns}/${opts.td}`, 'tenantdb-origin': 'created' },
+    },
     { updateIntervalInMs: 100 },
   );
   await run(['apply', '-n', h.ns, '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${opts.td}-admin` }, stringData: { password } }));
@@ -132,13 +138,19 @@ export async function serverAndDatabase(h: ControllerHarness, opts: { rg: string
     },
   };
   await run(['apply', '-n', h.ns, '-f', '-'], JSON.stringify(td));
+  const generation = JSON.parse(await run(['get', 'tenantdatabases.tenantdb.io', opts.td, '-n', h.ns, '-o', 'json'])).metadata.generation as number;
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const status = {
     status: {
       serverName: opts.server,
       azureResourceId: created.id,
       serverFQDN: created.fullyQualifiedDomainName,
       serverState: 'Ready',
-      conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'test', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }],
+      observedGeneration: generation,
+      conditions: [
+        { type: 'Ready', status: 'True', reason: 'Ready', message: 'test', lastTransitionTime: now, observedGeneration: generation },
+        { type: 'ServerReady', status: 'True', reason: 'ServerReady', message: 'test', lastTransitionTime: now, observedGeneration: generation },
+      ],
     },
   };
   await run(['patch', 'tenantdatabases.tenantdb.io', opts.td, '-n', h.ns, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);

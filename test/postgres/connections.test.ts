@@ -124,9 +124,10 @@ describe('adminTargetForTenantDatabase', () => {
     expect(adminTargetForTenantDatabase({ spec: { ...base, server: { external: { host: 'h', adminSecretRef: { name: 'admin' }, caSecretRef: { name: 'nope' } } } } }, sv)).toMatchObject({ ok: false, reason: 'CASecretMissing' });
   });
 
-  test('azure: FQDN from status, 5432, verify-full, administrator login and password Secret', () => {
-    const td = { spec: { ...base, server: { azure: { administratorLogin: 'tdbadmin', administratorPasswordSecretRef: { name: 'azpw', key: 'password' } } } }, status: { serverFQDN: 's.postgres.database.azure.com' } };
-    expect(adminTargetForTenantDatabase(td, sv)).toEqual({ ok: true, ownerRole: 'orders_owner', target: { host: 's.postgres.database.azure.com', port: 5432, sslMode: 'verify-full', user: 'tdbadmin', password: 'azpw', database: 'orders' } });
-    expect(adminTargetForTenantDatabase({ ...td, status: {} }, sv)).toMatchObject({ ok: false, reason: 'ServerNotReady' });
+  test('azure: FQDN from ARM (never status.serverFQDN), 5432, verify-full, administrator login and password Secret', () => {
+    const td = { spec: { ...base, server: { azure: { administratorLogin: 'tdbadmin', administratorPasswordSecretRef: { name: 'azpw', key: 'password' } } } }, status: { serverFQDN: 'attacker.example' } };
+    expect(adminTargetForTenantDatabase(td, sv, 's.postgres.database.azure.com')).toEqual({ ok: true, ownerRole: 'orders_owner', target: { host: 's.postgres.database.azure.com', port: 5432, sslMode: 'verify-full', user: 'tdbadmin', password: 'azpw', database: 'orders' } });
+    // Status is output, never input: without ARM's answer there is no target, whatever status says.
+    expect(adminTargetForTenantDatabase(td, sv)).toMatchObject({ ok: false, reason: 'ServerNotReady' });
   });
 });

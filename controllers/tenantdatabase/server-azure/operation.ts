@@ -63,7 +63,12 @@ async function poll(p: Pass, op: OperationRecord): Promise<ServerOutcome | undef
   forgetOp(op);
   if (r.state !== 'retry') operationEnded(p, op);
   if (r.state === 'done') ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation succeeded');
-  else if (r.state === 'gone') {
+  else if (r.state === 'gone' && r.rejected) {
+    // Status is output, never input: a record someone else wrote is dropped, reported, and the pass
+    // goes on from what ARM reports.
+    ctx.log.warn({ target: String(op.target).slice(0, 256) }, 'recorded azure operation rejected');
+    await ctx.event('Warning', 'OperationRecordRejected', r.rejected);
+  } else if (r.state === 'gone') {
     // The operation is gone (the emulator or ARM forgot it): look at the resource again.
     ctx.log.info({ kind: op.kind, target: op.target }, 'azure operation no longer known; re-reading');
   } else if (r.state === 'failed') {

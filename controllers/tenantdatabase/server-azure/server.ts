@@ -34,11 +34,25 @@ export async function createWhenAbsent(p: Pass): Promise<ServerOutcome | undefin
   return begin(p, 'servers.create', az.name, createBody(az, tags, p.admin?.password), 'Provisioning', `creating Flexible Server ${az.name} in ${rg} (${az.location})`);
 }
 
-/** Step 4: the server is ours (or adopted on request) and Ready. */
+/** What status says about a server this object does not hold: its name (from the spec) and nothing Azure reports. */
+const NOT_HELD_FIELDS = { serverState: null, serverFQDN: null, serverVersion: null, azureResourceId: null };
+
+/**
+ * Step 4: the server is ours (or adopted on request) and Ready. Whose it is comes first: nothing Azure
+ * reports about a server this object does not hold (its id, FQDN, state) is published in its status.
+ */
 export async function ownedAndReady(p: Pass): Promise<ServerOutcome | undefined> {
   const { ctx, az } = p;
   const server = p.server!;
   const own = ownershipOf(server.tags, p.owner);
+  if (own.kind === 'other') {
+    p.fields = { ...p.fields, serverName: az.name, ...NOT_HELD_FIELDS };
+    return outcome(p, cond(false, 'OwnedByAnother', `server ${az.name} belongs to TenantDatabase ${own.owner} (tag ${OWNER_TAG}); it is never written by this one`, true));
+  }
+  if (own.kind === 'unowned' && ctx.obj.metadata.annotations?.[ADOPT_ANNOTATION] !== 'true') {
+    p.fields = { ...p.fields, serverName: az.name, ...NOT_HELD_FIELDS };
+    return outcome(p, cond(false, 'AdoptionRequired', `server ${az.name} exists and is not managed by the operator; to manage it, annotate this object with ${ADOPT_ANNOTATION}="true"`, true));
+  }
   p.fields = {
     ...p.fields,
     serverName: az.name,
@@ -47,12 +61,6 @@ export async function ownedAndReady(p: Pass): Promise<ServerOutcome | undefined>
     serverVersion: versionOf(server) ?? null,
     azureResourceId: server.id ?? null,
   };
-  if (own.kind === 'other') {
-    return outcome(p, cond(false, 'OwnedByAnother', `server ${az.name} belongs to TenantDatabase ${own.owner} (tag ${OWNER_TAG}); it is never written by this one`, true));
-  }
-  if (own.kind === 'unowned' && ctx.obj.metadata.annotations?.[ADOPT_ANNOTATION] !== 'true') {
-    return outcome(p, cond(false, 'AdoptionRequired', `server ${az.name} exists and is not managed by the operator; to manage it, annotate this object with ${ADOPT_ANNOTATION}="true"`, true));
-  }
   p.ownership = own;
   p.st.origin = own.kind === 'ours' ? own.origin : 'adopted';
 

@@ -79,8 +79,12 @@ export type Resumed =
   /** Still running: keep this (updated) record; the caller paces the next poll. */
   | { state: 'running'; record: OperationRecord; retryAfterMs: number | undefined }
   | { state: 'done'; result: unknown }
-  /** ARM no longer knows the operation: look at the resource again. */
-  | { state: 'gone' }
+  /**
+   * ARM no longer knows the operation: look at the resource again. `rejected`: the record read back
+   * from status was never ours to poll (an unknown kind, URLs off the ARM endpoint); it is dropped
+   * unpolled and the caller reports it with a Warning Event.
+   */
+  | { state: 'gone'; rejected?: string }
   /** The operation ended Failed (or ARM refused it for good): drop the record. */
   | { state: 'failed'; error: ArmErrorInfo }
   /** The poll itself failed (throttled, network): keep the record and poll again. */
@@ -116,12 +120,23 @@ export function pollsOwnEndpoint(clients: AzureClients, pollerState: string): bo
 /** A record as read back from status (its kind checked before use). */
 export type RecordedOperation = Omit<OperationRecord, 'kind'> & { kind: string };
 
+/** Why a record read back from status is not polled (status is output, never input), or undefined. */
+export function rejectedRecord(clients: AzureClients, recorded: RecordedOperation): string | undefined {
+  const kind = String(recorded.kind).slice(0, 64);
+  if (!isOperationKind(recorded.kind)) return `the recorded operation has an unknown kind "${kind}"; it was dropped without polling`;
+  if (!pollsOwnEndpoint(clients, recorded.pollerState)) {
+    return `the recorded ${kind} operation points outside the ARM endpoint ${new URL(clients.armEndpoint).host}; it was dropped without polling (no token was sent)`;
+  }
+  return undefined;
+}
+
 /** Polls a recorded operation once (unless its Retry-After has not passed). */
 export async function resumeOperation(scope: ArmScope, recorded: RecordedOperation): Promise<Resumed> {
   const { clients, resourceGroup: rg, server } = scope;
-  if (!isOperationKind(recorded.kind) || !pollsOwnEndpoint(clients, recorded.pollerState)) {
+  const rejected = rejectedRecord(clients, recorded);
+  if (rejected) {
     clearPoll(operationKey(recorded as OperationRecord));
-    return { state: 'gone' };
+    return { state: 'gone', rejected };
   }
   const op = recorded as OperationRecord;
   const early = pollWait(operationKey(op));
