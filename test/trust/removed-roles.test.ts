@@ -35,12 +35,13 @@ async function ownerTable(p: string): Promise<void> {
   await asAdmin([`SET ROLE ${ident(`${p}_owner`)}`, 'CREATE TABLE items (id int PRIMARY KEY)', 'INSERT INTO items VALUES (1)'], `${p}_db`);
 }
 
+/** What the role can do in the database; usage is its own grant on public (PUBLIC's USAGE there is PostgreSQL's default, not ours). */
 async function access(p: string, role: string): Promise<{ exists: boolean; login?: boolean; connect?: boolean; usage?: boolean; select?: boolean }> {
   const r = await asSuperuser(
     (c) =>
       c.query(
         `SELECT r.rolcanlogin AS login, has_database_privilege(r.rolname, current_database(), 'CONNECT') AS connect,
-                has_schema_privilege(r.rolname, 'public', 'USAGE') AS usage, has_table_privilege(r.rolname, 'public.items', 'SELECT') AS select
+                EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a WHERE n.nspname = 'public' AND a.grantee = r.oid) AS usage, has_table_privilege(r.rolname, 'public.items', 'SELECT') AS select
            FROM pg_roles r WHERE r.rolname = $1`,
         [role],
       ),
