@@ -118,6 +118,23 @@ describe('a database that existed before', () => {
   });
 });
 
+describe('an object of the same name later', () => {
+  test('is another object: what a deleted object left behind (Retain) is not its to change or drop', async () => {
+    const name = `again-${stamp}`;
+    const p = name.replace(/-/g, '_');
+    await applyJson(externalTd(h.ns, name, { deletionPolicy: 'Retain' }));
+    await waitReady(h.ns, name);
+    await deleteTd(name);
+    const before = { db: await asSuperuser((c) => c.query(`SELECT datdba, shobj_description(oid, 'pg_database') AS comment, datacl::text FROM pg_database WHERE datname = $1`, [`${p}_db`])).then((r) => r.rows), app: await roleSnapshot(`${p}_app`) };
+    await applyJson(externalTd(h.ns, name, { deletionPolicy: 'Delete' }));
+    await waitCondition(h.ns, name, 'DatabaseReady', (c) => c.reason === 'DatabaseExists');
+    await deleteTd(name);
+    const after = { db: await asSuperuser((c) => c.query(`SELECT datdba, shobj_description(oid, 'pg_database') AS comment, datacl::text FROM pg_database WHERE datname = $1`, [`${p}_db`])).then((r) => r.rows), app: await roleSnapshot(`${p}_app`) };
+    expect(after).toEqual(before);
+    expect(before.db).toHaveLength(1);
+  });
+});
+
 describe('a role that existed before', () => {
   test('not adopted: Stalled RoleExists, its LOGIN, password hash, comment and memberships unchanged, before and after Delete', async () => {
     const name = `oldrole-${stamp}`;

@@ -52,10 +52,10 @@ function markersOf(ctx: TenantDatabaseContext): Markers {
 }
 
 /** Roles spec.roles.adopt names (by kind): the only existing roles that may be taken over. */
-function adoptionOf(ctx: TenantDatabaseContext, markers: Markers): Adoption {
+function adoptionOf(ctx: TenantDatabaseContext): Adoption {
   const roles = managedRoles(ctx);
   const names = (ctx.spec.roles.adopt ?? []).map((k) => roles[k]).filter((n): n is string => n !== undefined);
-  return { names: new Set(names), marker: markers.adopted };
+  return { names: new Set(names) };
 }
 
 function target(conn: ServerConnection, database: string, user = conn.adminUser, password = conn.adminPassword): DbTarget {
@@ -134,7 +134,7 @@ async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string
   await conns.withClient(target(conn, MAINTENANCE_DATABASE), async (c) => {
     // What existed before is judged first (reads only): a refusal leaves the server exactly as it was.
     await checkDatabase(c, database, markers.created, adoptDatabase);
-    out.created = (await syncRoles(c, roles, markers.created, passwordOf, log, adoptionOf(ctx, markers))).created;
+    out.created = (await syncRoles(c, roles, markers.created, passwordOf, log, adoptionOf(ctx))).created;
     await syncDatabase(c, database, roles, markers.created, log, conn.databases, adoptDatabase);
   });
   await conns.withClient(target(conn, database), async (c) => {
@@ -292,7 +292,7 @@ async function dropWhatWeCreated(ctx: TenantDatabaseContext, conn: ServerConnect
   const database = ctx.spec.database.name;
   const server = target(conn, MAINTENANCE_DATABASE);
   const log = new StatementLog();
-  const { db, created } = await conns.withClient(server, async (c) => ({ db: await readDatabase(c, database, []), created: await readRolesMarked(c, [markers.created]) }));
+  const { db, created } = await conns.withClient(server, async (c) => ({ db: await readDatabase(c, database, []), created: (await readRolesMarked(c, [markers.created])).map((r) => r.name) }));
   const owner = ctx.spec.roles.owner;
   // Login roles first, the owner last: it owns what the others were granted.
   const ordered = [...created.filter((n) => n !== owner), ...created.filter((n) => n === owner)];

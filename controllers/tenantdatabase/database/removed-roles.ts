@@ -36,18 +36,16 @@ export async function retireRemovedRoles(input: RetireInput): Promise<{ retired:
   // Connection Secrets of login kinds the spec no longer has (the application role is always there).
   for (const kind of LOGIN_KINDS) if (!roles[kind]) await deleteSecret(ctx, secretNameFor(ctx, kind));
   const wanted = new Set(allRoleNames(roles));
-  const marked = await conns.withClient(input.server, async (c) => ({
-    created: (await readRolesMarked(c, [markers.created])).filter((n) => !wanted.has(n)),
-    adopted: (await readRolesMarked(c, [markers.adopted])).filter((n) => !wanted.has(n)),
-  }));
-  const removed = [...marked.created, ...marked.adopted];
+  const gone = (await conns.withClient(input.server, (c) => readRolesMarked(c, [markers.created, markers.adopted]))).filter((r) => !wanted.has(r.name));
+  const removed = gone.map((r) => r.name);
+  const created = gone.filter((r) => r.comment === markers.created).map((r) => r.name);
   if (!removed.length) return { retired: [], dropped: [] };
   const before = log.statements.length;
   await conns.withClient(input.server, (c) => retireLogins(c, removed, input.database, roles.owner, log));
   await conns.withClient(input.inDatabase, (c) => revokeInDatabase(c, removed, roles.owner, log));
   if (log.statements.length > before) await ctx.event('Normal', 'RolesRetired', `role(s) ${removed.join(', ')} are no longer in spec.roles: logins blocked, sessions ended, privileges revoked`);
-  if (ctx.spec.deletionPolicy !== 'Delete' || !marked.created.length) return { retired: removed, dropped: [] };
-  const { dropped, kept } = await conns.withClient(input.server, (c) => dropRolesLeft(c, marked.created, log));
+  if (ctx.spec.deletionPolicy !== 'Delete' || !created.length) return { retired: removed, dropped: [] };
+  const { dropped, kept } = await conns.withClient(input.server, (c) => dropRolesLeft(c, created, log));
   if (kept.length) ctx.log.info({ kept: kept.map((k) => k.name) }, 'removed roles not dropped yet: objects depend on them');
   if (dropped.length) await ctx.event('Normal', 'RolesDropped', `role(s) ${dropped.join(', ')} removed from spec.roles were dropped (created by this object, deletionPolicy Delete)`);
   return { retired: removed, dropped };

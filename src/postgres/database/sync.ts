@@ -60,20 +60,27 @@ export function ownershipMarker(namespace: string, name: string, uid: string): s
 
 /** The comment an adopted role gets: managed by the object, never dropped by it. */
 export function adoptionMarker(namespace: string, name: string, uid: string): string {
-  return `${ADOPTED_PREFIX} for TenantDatabase ${namespace}/${name} (uid ${uid})`;
+  return adoptionMarkerOf(ownershipMarker(namespace, name, uid));
 }
+
+const adoptionMarkerOf = (marker: string) => ADOPTED_PREFIX + marker.slice(CREATED_PREFIX.length);
 
 const CREATED_PREFIX = 'managed by tenantdb-operator';
 const ADOPTED_PREFIX = 'adopted by tenantdb-operator';
-const isOperatorMarker = (comment: string | null) => comment !== null && (comment.startsWith(CREATED_PREFIX) || comment.startsWith(ADOPTED_PREFIX));
+/**
+ * Whether the comment is the marker of another object. The marker of this object's name written by
+ * versions before the UID was recorded (which could also mark a database it had only taken over) counts
+ * as no marker: such a thing is managed only when adopted, and then never dropped.
+ */
+const isOtherObjectsMarker = (comment: string | null, marker: string) =>
+  comment !== null && (comment.startsWith(CREATED_PREFIX) || comment.startsWith(ADOPTED_PREFIX)) && comment !== marker.replace(/ \(uid [^)]*\)$/, '');
 
-/** Roles that existed before and that the spec adopts explicitly, with the comment recording the adoption. */
+/** Roles that existed before and that the spec adopts explicitly (by name). */
 export interface Adoption {
   names: ReadonlySet<string>;
-  marker: string;
 }
 
-export const NO_ADOPTION: Adoption = { names: new Set(), marker: '' };
+export const NO_ADOPTION: Adoption = { names: new Set() };
 
 /**
  * Whether an existing role may be managed: created by this object (marker), or adopted by the spec and
@@ -81,7 +88,7 @@ export const NO_ADOPTION: Adoption = { names: new Set(), marker: '' };
  */
 export function checkExistingRole(have: RoleInfo, marker: string, adopt: Adoption): 'ours' | 'adopted' {
   if (have.comment === marker) return 'ours';
-  if (isOperatorMarker(have.comment) && have.comment !== adopt.marker) {
+  if (isOtherObjectsMarker(have.comment, marker) && have.comment !== adoptionMarkerOf(marker)) {
     throw new SyncError('RoleConflict', `role ${have.name} belongs to another object (${have.comment}); choose another role name`);
   }
   // A privileged role that is not ours is someone's administrator: never taken over (and stripped).
@@ -98,7 +105,7 @@ export function checkExistingRole(have: RoleInfo, marker: string, adopt: Adoptio
 /** Whether an existing database may be managed: created by this object (marker), or adopted by the spec. */
 export function checkExistingDatabase(info: DatabaseInfo, marker: string, adopt: boolean): 'ours' | 'adopted' {
   if (info.comment === marker) return 'ours';
-  if (isOperatorMarker(info.comment)) throw new SyncError('DatabaseConflict', `database ${info.name} belongs to another object (${info.comment})`);
+  if (isOtherObjectsMarker(info.comment, marker)) throw new SyncError('DatabaseConflict', `database ${info.name} belongs to another object (${info.comment})`);
   if (!adopt) throw new SyncError('DatabaseExists', `database ${info.name} exists and was not created by this object; set spec.database.adopt to manage it (it is never dropped), or choose another name`);
   return 'adopted';
 }
@@ -165,7 +172,7 @@ export async function syncRoles(db: Queryable, roles: ManagedRoles, marker: stri
       continue;
     }
     // Adoption is recorded on the role, so a later pass knows it is ours to manage (never to drop).
-    if (standing.get(name) === 'adopted' && have.comment !== adopt.marker) await log.run(db, `COMMENT ON ROLE ${ident(name)} IS ${literal(adopt.marker)}`);
+    if (standing.get(name) === 'adopted' && have.comment !== adoptionMarkerOf(marker)) await log.run(db, `COMMENT ON ROLE ${ident(name)} IS ${literal(adoptionMarkerOf(marker))}`);
     const drift = (Object.keys(want) as Array<keyof typeof want>).filter((k) => have[k] !== want[k]);
     if (drift.length) {
       if (have.superuser && !me.superuser) throw new SyncError('InsufficientPrivilege', `role ${name} is a superuser; only a superuser can take that back (ALTER ROLE ${name} NOSUPERUSER)`);
