@@ -127,7 +127,9 @@ describe('an object of the same name later', () => {
     await deleteTd(name);
     const before = { db: await asSuperuser((c) => c.query(`SELECT datdba, shobj_description(oid, 'pg_database') AS comment, datacl::text FROM pg_database WHERE datname = $1`, [`${p}_db`])).then((r) => r.rows), app: await roleSnapshot(`${p}_app`) };
     await applyJson(externalTd(h.ns, name, { deletionPolicy: 'Delete' }));
-    await waitCondition(h.ns, name, 'DatabaseReady', (c) => c.reason === 'DatabaseExists');
+    // The marker names the first object's UID: this one is refused as another object's database.
+    const o = await waitCondition(h.ns, name, 'DatabaseReady', (c) => c.status === 'False');
+    expect(cond(o, 'DatabaseReady')).toMatchObject({ reason: 'DatabaseConflict', message: expect.stringMatching(/belongs to another object \(managed by tenantdb-operator for TenantDatabase .*\(uid /) });
     await deleteTd(name);
     const after = { db: await asSuperuser((c) => c.query(`SELECT datdba, shobj_description(oid, 'pg_database') AS comment, datacl::text FROM pg_database WHERE datname = $1`, [`${p}_db`])).then((r) => r.rows), app: await roleSnapshot(`${p}_app`) };
     expect(after).toEqual(before);
