@@ -308,9 +308,12 @@ async function dropWhatWeCreated(ctx: TenantDatabaseContext, conn: ServerConnect
     });
     state = 'dropped';
   } else if (db) {
+    // Nothing of ours to take out of a database never ours (a stalled object): not even a connection to it.
     const logins = created.filter((n) => n !== db.owner);
-    await conns.withClient(server, (c) => retireLogins(c, logins, database, db.owner, log));
-    await conns.withClient(target(conn, database), (c) => revokeInDatabase(c, logins, db.owner, log));
+    if (logins.length) {
+      await conns.withClient(server, (c) => retireLogins(c, logins, database, db.owner, log));
+      await conns.withClient(target(conn, database), (c) => revokeInDatabase(c, logins, db.owner, log));
+    }
     state = 'kept';
   }
   const { kept } = await conns.withClient(server, (c) => dropRolesLeft(c, ordered, log));
