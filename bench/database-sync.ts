@@ -36,7 +36,7 @@ export const databaseSyncBench: Benchmark = {
       await su.query(`CREATE ROLE ${ident(admin.user)} LOGIN CREATEDB CREATEROLE PASSWORD '${admin.password}'`);
       await su.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
       const roles: ManagedRoles = { owner: 'bench_owner', application: 'bench_app', analytics: 'bench_ro', admin: 'bench_adm' };
-      const marker = ownershipMarker('bench', 'db');
+      const marker = ownershipMarker('bench', 'db', 'bench-uid');
       const conns = new PostgresConnections({ caFile: env.postgres.caFile, hostsFile: undefined });
       const t = (database: string) => ({ host: u.hostname, port: Number(u.port), sslMode: 'verify-full' as const, user: admin.user, password: admin.password, database });
       const sync = async (): Promise<{ ms: number; statements: number }> => {

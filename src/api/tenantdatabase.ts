@@ -378,6 +378,12 @@ const databaseSchema = z
         .max(64)
         .describe('Extensions to create in the database (must be allow-listed on the server, e.g. azure.extensions).'),
     ).optional(),
+    adopt: z
+      .boolean()
+      .optional()
+      .describe(
+        'Manage a database that exists and was not created by this object (owner, grants). Without it such a database is left untouched and the object is Stalled (DatabaseExists). An adopted database is never dropped, whatever deletionPolicy says.',
+      ),
   })
   .describe('The database to create.');
 
@@ -388,6 +394,14 @@ const rolesSchema = withRules(
       application: roleName('Login role of the application; subject to tenant row-level security.'),
       admin: roleName('Login role that bypasses tenant isolation (for operators and support).').optional(),
       analytics: roleName('Login role with read-only access across tenants.').optional(),
+      adopt: listSet(
+        z
+          .array(z.enum(['owner', 'application', 'admin', 'analytics']))
+          .max(4)
+          .describe(
+            'Roles (by kind) that may exist already and are taken over: attributes, password and grants managed, comment replaced by an adoption record. A role named here that exists without it is left untouched and the object is Stalled (RoleExists). An adopted role is never dropped.',
+          ),
+      ).optional(),
     })
     .describe('Role names the operator creates and grants.'),
   [

@@ -53,7 +53,7 @@ async function fullSync(f: Fixture, extensions: string[] = []): Promise<{ statem
 
 function fixture(over: Partial<ManagedRoles> = {}, db = uniq('db')): Fixture {
   const p = uniq('r');
-  return { db, roles: { owner: `${p}_owner`, application: `${p}_app`, analytics: `${p}_ro`, admin: `${p}_adm`, ...over }, passwords: new Map(), marker: ownershipMarker('ns', db) };
+  return { db, roles: { owner: `${p}_owner`, application: `${p}_app`, analytics: `${p}_ro`, admin: `${p}_adm`, ...over }, passwords: new Map(), marker: ownershipMarker('ns', db, 'test-uid') };
 }
 
 const as = (f: Fixture, role: string, db = f.db) => target(role, f.passwords.get(role) as string, db);

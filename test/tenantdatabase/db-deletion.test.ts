@@ -48,12 +48,13 @@ describe('deletion', () => {
     const name = `drop-${stamp}`;
     const p = name.replace(/-/g, '_');
     // The analytics role exists before the object (made by hand with the administrator's credentials):
-    // adopted, so not the operator's to drop.
+    // adopted explicitly (spec.roles.adopt), so not the operator's to drop.
     const adm = new pg.Client({ ...superuserConfig(), user: h.admin.user, password: h.admin.password });
     await adm.connect();
     await adm.query(`CREATE ROLE ${ident(`${p}_ro`)} LOGIN`);
     await adm.end();
-    await applyJson(externalTd(h.ns, name, { deletionPolicy: 'Delete', admin: true }));
+    const td = externalTd(h.ns, name, { deletionPolicy: 'Delete', admin: true });
+    await applyJson({ ...td, spec: { ...td.spec, roles: { ...td.spec.roles, adopt: ['analytics'] } } });
     await waitReady(h.ns, name);
     const held = await connectWithUri((await readSecret(h.ns, `${name}-connection`))?.data.uri as string, caPem());
     const ended = new Promise<void>((resolve) => held.once('end', () => resolve()));

@@ -5,12 +5,14 @@
 // new value gives every login role a new one, Secret first and PostgreSQL right after, in the same pass.
 import { classifyFailure } from '../../../src/postgres/classify.js';
 import { postgresConnections, type DbTarget, type PostgresConnections } from '../../../src/postgres/connections.js';
-import { readDatabase, readRoles } from '../../../src/postgres/database/catalog.js';
+import { readDatabase, readRolesMarked } from '../../../src/postgres/database/catalog.js';
+import { dropRolesLeft, retireLogins, revokeInDatabase } from '../../../src/postgres/database/retire.js';
 import { generatePassword, PASSWORD_PATTERN } from '../../../src/postgres/database/scram.js';
 import {
+  adoptionMarker,
   blockLogins,
+  checkDatabase,
   dropDatabase,
-  dropRoles,
   loginRoles,
   ownershipMarker,
   setPassword,
@@ -21,6 +23,7 @@ import {
   syncGrants,
   syncRoles,
   terminateSessions,
+  type Adoption,
   type ManagedRoles,
 } from '../../../src/postgres/database/sync.js';
 import type { RoleKind } from '../../../src/postgres/database/privileges.js';
@@ -28,6 +31,7 @@ import fs from 'node:fs';
 import type { KubeObject } from '../../../src/runtime/kubeclient.js';
 import type { DatabasePart, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
 import { MAINTENANCE_DATABASE } from '../server-external.js';
+import { retireRemovedRoles, type Markers } from './removed-roles.js';
 import { connectionData, currentSecret, decodeData, deleteSecret, ensureSecret, isOurs, releaseSecret, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, secretNameFor } from './secrets.js';
 
 const TYPE = 'DatabaseReady';
@@ -37,7 +41,21 @@ export const DRIFT_CHECK_MS = 10 * 60_000;
 
 /** spec.roles is the set of roles the operator manages (owner, application, admin, analytics). */
 function managedRoles(ctx: TenantDatabaseContext): ManagedRoles {
-  return ctx.spec.roles;
+  const { owner, application, admin, analytics } = ctx.spec.roles;
+  return { owner, application, admin, analytics };
+}
+
+/** The comments this object writes on what it creates or adopts, naming it by UID. */
+function markersOf(ctx: TenantDatabaseContext): Markers {
+  const uid = ctx.obj.metadata.uid as string;
+  return { created: ownershipMarker(ctx.namespace, ctx.name, uid), adopted: adoptionMarker(ctx.namespace, ctx.name, uid) };
+}
+
+/** Roles spec.roles.adopt names (by kind): the only existing roles that may be taken over. */
+function adoptionOf(ctx: TenantDatabaseContext): Adoption {
+  const roles = managedRoles(ctx);
+  const names = (ctx.spec.roles.adopt ?? []).map((k) => roles[k]).filter((n): n is string => n !== undefined);
+  return { names: new Set(names) };
 }
 
 function target(conn: ServerConnection, database: string, user = conn.adminUser, password = conn.adminPassword): DbTarget {
@@ -111,10 +129,13 @@ interface CatalogResult {
 async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string): Promise<CatalogResult> {
   const { ctx, conns, conn, roles, database, log } = sync;
   const out: CatalogResult = { created: [], extensionsPresent: [], extensionsFailed: [] };
-  const marker = ownershipMarker(ctx.namespace, ctx.name);
+  const markers = markersOf(ctx);
+  const adoptDatabase = ctx.spec.database.adopt ?? false;
   await conns.withClient(target(conn, MAINTENANCE_DATABASE), async (c) => {
-    out.created = (await syncRoles(c, roles, marker, passwordOf, log)).created;
-    await syncDatabase(c, database, roles, marker, log, conn.databases);
+    // What existed before is judged first (reads only): a refusal leaves the server exactly as it was.
+    await checkDatabase(c, database, markers.created, adoptDatabase);
+    out.created = (await syncRoles(c, roles, markers.created, passwordOf, log, adoptionOf(ctx))).created;
+    await syncDatabase(c, database, roles, markers.created, log, conn.databases, adoptDatabase);
   });
   await conns.withClient(target(conn, database), async (c) => {
     const wanted = ctx.spec.database.extensions ?? [];
@@ -124,6 +145,7 @@ async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string
     out.extensionsPresent = wanted.filter((e) => !failedNames.has(e));
     await syncGrants(c, roles, log);
   });
+  await retireRemovedRoles({ ctx, conns, server: target(conn, MAINTENANCE_DATABASE), inDatabase: target(conn, database), roles, database, markers, log });
   return out;
 }
 
@@ -168,6 +190,8 @@ async function syncLogins(sync: SyncInput, logins: Login[], created: string[]): 
 }
 
 function syncFailure(ctx: TenantDatabaseContext, err: unknown, log: StatementLog): PartOutcome {
+  // Stalled reasons include DatabaseExists/RoleExists (there before, not adopted: nothing was changed);
+  // the kit's status write turns a Stalled Ready into a Warning Event.
   if (err instanceof SyncError) return failure(err.reason, err.message, true, { requeueAfterMs: STALLED_RECHECK_MS });
   const f = classifyFailure(err);
   ctx.log.info({ kind: f.kind, code: f.code, statements: log.statements.length }, 'database sync failed');
@@ -232,35 +256,68 @@ async function finalize(ctx: TenantDatabaseContext, conn: ServerConnection | und
     for (const n of names) await deleteSecret(ctx, n);
     return { done: true };
   }
-  const conns = postgresConnections(ctx.settings.postgres);
-  const roles = managedRoles(ctx);
-  const marker = ownershipMarker(ctx.namespace, ctx.name);
   const database = ctx.spec.database.name;
-  const log = new StatementLog();
+  let result: DropResult;
   try {
-    await conns.withClient(target(conn, MAINTENANCE_DATABASE), async (c) => {
-      // Only what this object created: a database or role that was there before is left alone.
-      const db = await readDatabase(c, database, []);
-      if (db && db.comment === marker) {
-        await conns.forget({ host: conn.host, port: conn.port, database });
-        // Nobody new gets in while the sessions end.
-        await blockLogins(c, loginRoles(roles).map((l) => l.name), marker, log);
-        await terminateSessions(c, database);
-        if (conn.databases) await conn.databases.drop(database);
-        else await dropDatabase(c, database, log);
-      }
-      const all = await readRoles(c, [...loginRoles(roles).map((l) => l.name), roles.owner]);
-      const ours = [...loginRoles(roles).map((l) => l.name), roles.owner].filter((n) => all.get(n)?.comment === marker);
-      await dropRoles(c, ours, log);
-    });
+    result = await dropWhatWeCreated(ctx, conn);
   } catch (err) {
     const f = classifyFailure(err);
     await ctx.event('Warning', 'DeletionFailed', `dropping database ${database} and its roles: ${f.message}`);
     return { done: false, requeueAfterMs: 30_000, message: f.message };
   }
   for (const n of names) await deleteSecret(ctx, n);
-  await ctx.event('Normal', 'DatabaseDeleted', `database ${database} and the roles the operator created were dropped`);
+  const kept = result.rolesKept.length ? `; role(s) kept because objects still depend on them: ${result.rolesKept.join(', ')}` : '';
+  if (result.database === 'dropped') await ctx.event('Normal', 'DatabaseDeleted', `database ${database} and the roles the operator created were dropped${kept}`);
+  else {
+    const why = result.database === 'kept' ? 'was not created by this object (adopted or there before) and is kept' : 'was already gone';
+    await ctx.event('Normal', 'DatabaseKept', `database ${database} ${why}: deletionPolicy Delete drops only what this object created; roles it created were dropped${kept}`);
+  }
   return { done: true };
+}
+
+interface DropResult {
+  database: 'dropped' | 'kept' | 'absent';
+  rolesKept: string[];
+}
+
+/**
+ * Delete: the database only when it carries this object's marker (created by it), the roles only those
+ * carrying it too (found by the marker, so roles taken out of the spec earlier go as well). When the
+ * database stays, the roles this object created first lose their privileges in it so they can be dropped;
+ * one that still owns it (or objects in it) is kept and reported.
+ */
+async function dropWhatWeCreated(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<DropResult> {
+  const conns = postgresConnections(ctx.settings.postgres);
+  const markers = markersOf(ctx);
+  const database = ctx.spec.database.name;
+  const server = target(conn, MAINTENANCE_DATABASE);
+  const log = new StatementLog();
+  const { db, created } = await conns.withClient(server, async (c) => ({ db: await readDatabase(c, database, []), created: (await readRolesMarked(c, [markers.created])).map((r) => r.name) }));
+  const owner = ctx.spec.roles.owner;
+  // Login roles first, the owner last: it owns what the others were granted.
+  const ordered = [...created.filter((n) => n !== owner), ...created.filter((n) => n === owner)];
+  let state: DropResult['database'] = 'absent';
+  if (db && db.comment === markers.created) {
+    await conns.forget({ host: conn.host, port: conn.port, database });
+    await conns.withClient(server, async (c) => {
+      // Nobody new gets in while the sessions end.
+      await blockLogins(c, created, markers.created, log);
+      await terminateSessions(c, database);
+      if (conn.databases) await conn.databases.drop(database);
+      else await dropDatabase(c, database, log);
+    });
+    state = 'dropped';
+  } else if (db) {
+    // Nothing of ours to take out of a database never ours (a stalled object): not even a connection to it.
+    const logins = created.filter((n) => n !== db.owner);
+    if (logins.length) {
+      await conns.withClient(server, (c) => retireLogins(c, logins, database, db.owner, log));
+      await conns.withClient(target(conn, database), (c) => revokeInDatabase(c, logins, db.owner, log));
+    }
+    state = 'kept';
+  }
+  const { kept } = await conns.withClient(server, (c) => dropRolesLeft(c, ordered, log));
+  return { database: state, rolesKept: kept.map((k) => k.name) };
 }
 
 export const databasePart: DatabasePart = {

@@ -60,6 +60,16 @@ export async function readRoles(db: Queryable, names: readonly string[]): Promis
   );
 }
 
+/** The roles whose comment is one of `comments` (the markers an object wrote on its roles), with it. */
+export async function readRolesMarked(db: Queryable, comments: readonly string[]): Promise<Array<{ name: string; comment: string }>> {
+  const r = await db.query<{ rolname: string; description: string }>(
+    `SELECT r.rolname, d.description FROM pg_roles r JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
+      WHERE d.description = ANY($1::text[]) ORDER BY 1`,
+    [comments],
+  );
+  return r.rows.map((x) => ({ name: x.rolname, comment: x.description }));
+}
+
 export interface CurrentUserInfo {
   name: string;
   superuser: boolean;

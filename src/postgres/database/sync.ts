@@ -4,7 +4,7 @@
 // Grants run as the owner (SET LOCAL ROLE), so the owner is their grantor and later revokes match them.
 // Every statement run is recorded (passwords never appear: only SCRAM verifiers, and the log redacts those).
 import { ident, literal } from '../ident.js';
-import { readCurrentUser, readDatabase, readDefaultAcls, readExtensions, readMembership, readOwnedObjects, readRoles, readSchemas, type Queryable, type RoleInfo } from './catalog.js';
+import { readCurrentUser, readDatabase, readDefaultAcls, readExtensions, readMembership, readOwnedObjects, readRoles, readSchemas, type DatabaseInfo, type Queryable, type RoleInfo } from './catalog.js';
 import { changeSql, defaultChangeSql, desiredFor, desiredForMaterializedView, diffDefaultAcls, diffObjectAcls, PUBLIC, ROLE_PRIVILEGES, type DesiredGrants, type ObjectAcl, type RoleKind } from './privileges.js';
 import { scramVerifier } from './scram.js';
 
@@ -42,16 +42,78 @@ export class StatementLog {
 export class SyncError extends Error {
   override name = 'SyncError';
   constructor(
-    readonly reason: 'RoleConflict' | 'DatabaseConflict' | 'InsufficientPrivilege' | 'InvalidPassword',
+    readonly reason: 'RoleConflict' | 'DatabaseConflict' | 'RoleExists' | 'DatabaseExists' | 'InsufficientPrivilege' | 'InvalidPassword',
     message: string,
   ) {
     super(message);
   }
 }
 
-/** The comment that marks roles and databases the operator created, naming the owning object. */
-export function ownershipMarker(namespace: string, name: string): string {
-  return `managed by tenantdb-operator for TenantDatabase ${namespace}/${name}`;
+/**
+ * The comment that marks roles and databases the operator created, written when it creates them (in the
+ * CREATE ROLE transaction; right after CREATE DATABASE, which cannot run in one). It names the owning
+ * object by its UID: a later object of the same name is another object and owns none of it.
+ */
+export function ownershipMarker(namespace: string, name: string, uid: string): string {
+  return `${CREATED_PREFIX} for TenantDatabase ${namespace}/${name} (uid ${uid})`;
+}
+
+/** The comment an adopted role gets: managed by the object, never dropped by it. */
+export function adoptionMarker(namespace: string, name: string, uid: string): string {
+  return adoptionMarkerOf(ownershipMarker(namespace, name, uid));
+}
+
+const adoptionMarkerOf = (marker: string) => ADOPTED_PREFIX + marker.slice(CREATED_PREFIX.length);
+
+const CREATED_PREFIX = 'managed by tenantdb-operator';
+const ADOPTED_PREFIX = 'adopted by tenantdb-operator';
+/**
+ * Whether the comment is the marker of another object. The marker of this object's name written by
+ * versions before the UID was recorded (which could also mark a database it had only taken over) counts
+ * as no marker: such a thing is managed only when adopted, and then never dropped.
+ */
+const isOtherObjectsMarker = (comment: string | null, marker: string) =>
+  comment !== null && (comment.startsWith(CREATED_PREFIX) || comment.startsWith(ADOPTED_PREFIX)) && comment !== marker.replace(/ \(uid [^)]*\)$/, '');
+
+/** Roles that existed before and that the spec adopts explicitly (by name). */
+export interface Adoption {
+  names: ReadonlySet<string>;
+}
+
+export const NO_ADOPTION: Adoption = { names: new Set() };
+
+/**
+ * Whether an existing role may be managed: created by this object (marker), or adopted by the spec and
+ * not another object's. Anything else is refused before a single statement runs.
+ */
+export function checkExistingRole(have: RoleInfo, marker: string, adopt: Adoption): 'ours' | 'adopted' {
+  if (have.comment === marker) return 'ours';
+  if (isOtherObjectsMarker(have.comment, marker) && have.comment !== adoptionMarkerOf(marker)) {
+    throw new SyncError('RoleConflict', `role ${have.name} belongs to another object (${have.comment}); choose another role name`);
+  }
+  // A privileged role that is not ours is someone's administrator: never taken over (and stripped).
+  const elevated = (['superuser', 'createRole', 'createDb', 'replication', 'bypassRls'] as const).filter((k) => have[k]);
+  if (elevated.length) {
+    throw new SyncError('RoleConflict', `role ${have.name} already exists with ${elevated.map((k) => ATTR_SQL[k][0]).join(', ')} and was not created by the operator; it will not take over a privileged role, choose another name`);
+  }
+  if (!adopt.names.has(have.name)) {
+    throw new SyncError('RoleExists', `role ${have.name} exists and was not created by this object; set spec.roles.adopt to manage it (it is never dropped), or choose another name`);
+  }
+  return 'adopted';
+}
+
+/** Whether an existing database may be managed: created by this object (marker), or adopted by the spec. */
+export function checkExistingDatabase(info: DatabaseInfo, marker: string, adopt: boolean): 'ours' | 'adopted' {
+  if (info.comment === marker) return 'ours';
+  if (isOtherObjectsMarker(info.comment, marker)) throw new SyncError('DatabaseConflict', `database ${info.name} belongs to another object (${info.comment})`);
+  if (!adopt) throw new SyncError('DatabaseExists', `database ${info.name} exists and was not created by this object; set spec.database.adopt to manage it (it is never dropped), or choose another name`);
+  return 'adopted';
+}
+
+/** One read: refuses (SyncError) when the database exists and may not be managed, before roles are made. */
+export async function checkDatabase(db: Queryable, database: string, marker: string, adopt: boolean): Promise<void> {
+  const info = await readDatabase(db, database, []);
+  if (info) checkExistingDatabase(info, marker, adopt);
 }
 
 const ROLE_ATTRS = (login: boolean) => ({ superuser: false, createDb: false, createRole: false, replication: false, bypassRls: false, inherit: true, canLogin: login });
@@ -77,12 +139,14 @@ export interface RolesResult {
  * made a member of the owner (SET and INHERIT) so migrations can SET ROLE to it.
  * `passwordFor(role)` supplies the password of a login role that has to be created.
  */
-export async function syncRoles(db: Queryable, roles: ManagedRoles, marker: string, passwordFor: (role: string) => string, log: StatementLog): Promise<RolesResult> {
+export async function syncRoles(db: Queryable, roles: ManagedRoles, marker: string, passwordFor: (role: string) => string, log: StatementLog, adopt: Adoption = NO_ADOPTION): Promise<RolesResult> {
   const me = await readCurrentUser(db);
   const names = allRoleNames(roles);
   const existing = await readRoles(db, names);
   const logins = new Set(loginRoles(roles).map((l) => l.name));
   if (names.includes(me.name)) throw new SyncError('RoleConflict', `role ${me.name} is the server administrator the operator connects as; it cannot also be a role of the database`);
+  // Every existing role is judged before anything is written: a refusal leaves the server as it was.
+  const standing = new Map([...existing].map(([n, have]) => [n, checkExistingRole(have, marker, adopt)]));
   const created: string[] = [];
   const ranBefore = log.statements.length;
   for (const name of names) {
@@ -107,14 +171,8 @@ export async function syncRoles(db: Queryable, roles: ManagedRoles, marker: stri
       created.push(name);
       continue;
     }
-    if (have.comment !== null && have.comment.startsWith('managed by tenantdb-operator') && have.comment !== marker) {
-      throw new SyncError('RoleConflict', `role ${name} belongs to another object (${have.comment}); choose another role name`);
-    }
-    // A privileged role that is not ours is someone's administrator: never taken over (and stripped).
-    const elevated = (['superuser', 'createRole', 'createDb', 'replication', 'bypassRls'] as const).filter((k) => have[k]);
-    if (have.comment !== marker && elevated.length) {
-      throw new SyncError('RoleConflict', `role ${name} already exists with ${elevated.map((k) => ATTR_SQL[k][0]).join(', ')} and was not created by the operator; it will not take over a privileged role, choose another name`);
-    }
+    // Adoption is recorded on the role, so a later pass knows it is ours to manage (never to drop).
+    if (standing.get(name) === 'adopted' && have.comment !== adoptionMarkerOf(marker)) await log.run(db, `COMMENT ON ROLE ${ident(name)} IS ${literal(adoptionMarkerOf(marker))}`);
     const drift = (Object.keys(want) as Array<keyof typeof want>).filter((k) => have[k] !== want[k]);
     if (drift.length) {
       if (have.superuser && !me.superuser) throw new SyncError('InsufficientPrivilege', `role ${name} is a superuser; only a superuser can take that back (ALTER ROLE ${name} NOSUPERUSER)`);
@@ -177,33 +235,33 @@ export interface DatabaseResult {
  * The database: created when absent (through `creator` on Azure, CREATE DATABASE elsewhere), owned by the
  * owner, CONNECT/TEMPORARY taken from PUBLIC, the login roles' database privileges converged.
  */
-export async function syncDatabase(db: Queryable, name: string, roles: ManagedRoles, marker: string, log: StatementLog, creator?: DatabaseCreator): Promise<DatabaseResult> {
+export async function syncDatabase(db: Queryable, name: string, roles: ManagedRoles, marker: string, log: StatementLog, creator?: DatabaseCreator, adopt = false): Promise<DatabaseResult> {
   const grantees = loginRoles(roles).map((l) => l.name);
   let info = await readDatabase(db, name, grantees);
   let created = false;
   if (!info) {
-    if (creator) await creator.ensure(name);
+    // Created by this pass: marked right away (CREATE DATABASE cannot share a transaction with it). A
+    // database found without the marker later, even one this object made before a crash, is not ours.
+    let made: 'exists' | 'created' = 'created';
+    if (creator) made = await creator.ensure(name);
     else await log.run(db, `CREATE DATABASE ${ident(name)} WITH OWNER ${ident(roles.owner)}`);
-    created = true;
+    if (made === 'created') {
+      await log.run(db, `COMMENT ON DATABASE ${ident(name)} IS ${literal(marker)}`);
+      created = true;
+    }
     info = await readDatabase(db, name, grantees);
     if (!info) throw new Error(`database ${name} does not exist right after it was created`);
   }
-  const isMarked = info.comment?.startsWith('managed by tenantdb-operator') ?? false;
-  if (isMarked && info.comment !== marker) throw new SyncError('DatabaseConflict', `database ${name} belongs to another object (${info.comment})`);
-  // A database we created (or one left half-made between CREATE and COMMENT) gets the marker.
-  const ownerIsOurs = (await readRoles(db, [roles.owner])).get(roles.owner)?.comment === marker;
-  if (!isMarked && (created || (info.comment === null && info.owner === roles.owner && ownerIsOurs))) {
-    await log.run(db, `COMMENT ON DATABASE ${ident(name)} IS ${literal(marker)}`);
-  }
+  const standing = checkExistingDatabase(info, marker, adopt);
   if (info.owner !== roles.owner) await log.run(db, `ALTER DATABASE ${ident(name)} OWNER TO ${ident(roles.owner)}`);
   const desired: DesiredGrants = new Map([[PUBLIC, new Set<string>()], ...desiredFor('DATABASE', roles)]);
   const changes = diffObjectAcls([{ kind: 'DATABASE', target: ident(name), entries: info.acl }], () => desired);
   if (changes.length) await asOwner(db, roles.owner, log, changes.map(changeSql));
-  return { created, ours: created || isMarked || (info.comment === null && ownerIsOurs) };
+  return { created, ours: standing === 'ours' };
 }
 
 /** Runs statements in one transaction as the owner, so the owner is the grantor of what they grant. */
-async function asOwner(db: Queryable, owner: string, log: StatementLog, statements: string[]): Promise<void> {
+export async function asOwner(db: Queryable, owner: string, log: StatementLog, statements: string[]): Promise<void> {
   await db.query('BEGIN');
   try {
     await db.query(`SET LOCAL ROLE ${ident(owner)}`);
