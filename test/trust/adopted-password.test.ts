@@ -23,7 +23,6 @@ const LATER = 'Tenant-chosen-Passw0rd-2';
 let h: AzureHarness;
 let ns: string;
 let mgr: Manager;
-let conns: PostgresConnections;
 
 const apply = (obj: unknown) => run(['apply', '-f', '-'], JSON.stringify(obj));
 const get = () => getJson<Tdb>(['get', 'tenantdatabases.tenantdb.io', 'hand', '-n', ns]);
@@ -31,12 +30,16 @@ const cond = (o: Tdb | undefined, type: string) => o?.status?.conditions?.find((
 
 /** Whether `password` logs in to the server as its administrator (a real PostgreSQL behind the FQDN). */
 async function logsIn(password: string): Promise<boolean> {
+  // A fresh pool each time: an idle session from an earlier login would answer without authenticating.
+  const conns = new PostgresConnections(h.settings.postgres);
   try {
     await conns.query({ host: `${SERVER}.postgres.database.azure.com`, port: 5432, sslMode: 'verify-full', user: 'handadmin', password, database: 'postgres' }, 'SELECT 1');
     return true;
   } catch (err) {
     if (/password authentication failed/i.test((err as Error).message)) return false;
     throw err;
+  } finally {
+    await conns.close();
   }
 }
 
@@ -55,14 +58,12 @@ beforeAll(async () => {
   await installCrds();
   h = await startAzureHarness('trust-pw');
   ns = await createTestNamespace('trust-pw');
-  conns = new PostgresConnections(h.settings.postgres);
   await apply(credentialsSecret(ns, 'azure-creds'));
   // The harness's policy lets every namespace adopt: adoption itself is allowed here.
   mgr = await startOperatorInProcess(h, ns, { syncPeriodMs: 2_000 });
 });
 
 afterAll(async () => {
-  await conns?.close();
   await mgr?.stop();
   if (ns) await run(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
   await h?.stop();
