@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AZURE_CLOUDS, type AzureCloudName } from './azure/clouds.js';
+import { readScopePolicyFile, type ScopePolicy } from './azure/scope-policy.js';
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -48,6 +49,11 @@ export interface AzureSettings {
   caFile: string | undefined;
   /** Fixed bearer token for ARM; only accepted for a loopback endpoint (the emulator). Never logged. */
   staticToken: string | undefined;
+  /**
+   * Which subscriptions / resource groups each namespace may reach with the operator's own identity, and
+   * where it may adopt servers (src/azure/scope-policy.ts). Absent: nothing (deny by default).
+   */
+  scopePolicy?: ScopePolicy;
 }
 
 /** How the operator reaches database servers. */
@@ -79,6 +85,8 @@ export const USAGE = `Usage: tenantdb-operator [flags]
   --azure-authority-host <url>          Microsoft Entra authority host override             (AZURE_AUTHORITY_HOST)
   --azure-ca-file <path>                extra CA (PEM) trusted for ARM and Entra            (AZURE_CA_FILE)
   --azure-static-token-file <path>      file with a fixed ARM bearer token; loopback endpoints only (AZURE_STATIC_TOKEN_FILE)
+  --azure-scope-policy <path>           YAML/JSON file: which namespaces may use the operator's identity in which
+                                        subscriptions/resource groups, and adopt there; default: none  (AZURE_SCOPE_POLICY)
   --postgres-ca-file <path>             extra CA (PEM) trusted for database servers         (POSTGRES_CA_FILE)
   --postgres-hosts-file <path>          JSON maps (':'-separated) of host name to address for database servers (POSTGRES_HOSTS_FILE)
   -h, --help                            show this help
@@ -178,6 +186,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
         'azure-authority-host': { type: 'string' },
         'azure-ca-file': { type: 'string' },
         'azure-static-token-file': { type: 'string' },
+        'azure-scope-policy': { type: 'string' },
         'postgres-ca-file': { type: 'string' },
         'postgres-hosts-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -214,6 +223,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       throw new ConfigError(`--azure-static-token-file: cannot read ${tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     }
   }
+  const policyFile = pick(v['azure-scope-policy'], 'AZURE_SCOPE_POLICY');
+  let scopePolicy: ScopePolicy | undefined;
+  if (policyFile) {
+    try {
+      scopePolicy = readScopePolicyFile(policyFile);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new ConfigError(`--azure-scope-policy: ${policyFile}: ${e.code ? `cannot read: ${e.code}` : e.message}`);
+    }
+  }
   const watchLabelSelector = pick(v['watch-label-selector'], 'WATCH_LABEL_SELECTOR')?.trim() || undefined;
   if (watchLabelSelector !== undefined) checkLabelSelector(watchLabelSelector);
   return {
@@ -235,6 +254,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       authorityHost: pick(v['azure-authority-host'], 'AZURE_AUTHORITY_HOST'),
       caFile: pick(v['azure-ca-file'], 'AZURE_CA_FILE'),
       staticToken,
+      ...(scopePolicy ? { scopePolicy } : {}),
     },
     postgres: {
       caFile: pick(v['postgres-ca-file'], 'POSTGRES_CA_FILE'),

@@ -99,6 +99,8 @@ export class EmulatorControl {
     displayName?: string;
     clientSecret?: string;
     federatedCredentials?: { issuer: string; subject: string }[];
+    /** ARM scopes the principal has a role on; absent: all (requests elsewhere get 403 AuthorizationFailed). */
+    roleAssignments?: string[];
   }): Promise<{ tenantId: string; clientId: string; objectId: string }> {
     return this.call('POST', '/entra/servicePrincipals', sp);
   }

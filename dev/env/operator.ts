@@ -9,6 +9,17 @@ import { readEnvInfo, type EnvInfo } from './localenv.js';
 import { localDir, repoRoot } from './paths.js';
 import { externalHostsFile } from './dev-fixtures/external.js';
 
+/**
+ * The local environment's scope policy: the emulator is a sandbox, so every namespace may use the
+ * operator's identity anywhere in it and adopt there (an install's default is to grant nothing).
+ */
+function localScopePolicy(env: EnvInfo): string {
+  const file = path.join(env.dir, 'azure-scope-policy.yaml');
+  const policy = ['# npm run operator: the local ARM emulator only', 'rules:', '  - namespaceSelector: {}', '    subscriptions: ["*"]', '    resourceGroups: ["*"]', '    allowAdoption: true', ''].join('\n');
+  fs.writeFileSync(file, policy);
+  return file;
+}
+
 /** Flags that point the operator at the local environment. */
 export function localOperatorFlags(env: EnvInfo): string[] {
   const flags = [`--kubeconfig=${env.kubeconfig}`, `--postgres-ca-file=${env.ca.certFile}`];
@@ -26,6 +37,7 @@ export function localOperatorFlags(env: EnvInfo): string[] {
       `--azure-authority-host=${env.arm.authorityHost ?? env.arm.endpoint}`,
       `--azure-ca-file=${env.arm.caFile}`,
       `--azure-static-token-file=${tokenFile}`,
+      `--azure-scope-policy=${localScopePolicy(env)}`,
     );
   }
   return flags;

@@ -247,6 +247,12 @@ export const azureServerSchema = withRules(
       entraAdministrators: listMap(z.array(entraAdministratorSchema).max(16).describe('Entra principals made server administrators.'), ['objectId']).optional(),
       administratorLogin: administratorLoginSchema.optional(),
       administratorPasswordSecretRef: secretKeyRef('Secret holding the administrator password.', 'password').optional(),
+      manageAdministratorPassword: z
+        .boolean()
+        .optional()
+        .describe(
+          'Set the administrator password of an ADOPTED server from administratorPasswordSecretRef (on adoption and whenever the Secret changes). Without it the operator never changes the password of a server it did not create; the Secret must then hold the current password. Servers the operator created always follow the Secret.',
+        ),
       readReplicas: listMap(z.array(readReplicaSchema).max(5).describe('Read replicas of the server.'), ['name']).optional(),
       tags: stringMap({
         description: 'Azure tags on the server.',

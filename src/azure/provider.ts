@@ -11,7 +11,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import type { AzureSettings } from '../config.js';
 import { AZURE_CLOUDS, isLoopbackEndpoint, normaliseArmEndpoint } from './clouds.js';
 import { createAzureClients, type AzureClients } from './clients.js';
-import { credentialFromSecretData, defaultCredential, staticTokenCredential } from './credentials.js';
+import { CredentialSecretError, credentialFromSecretData, defaultCredential, staticTokenCredential } from './credentials.js';
 
 /** The ARM endpoint the settings point at (override, else the named cloud's). */
 export function armEndpointOf(settings: AzureSettings): string {
@@ -63,14 +63,19 @@ function digest(parts: unknown): string {
 
 /**
  * Clients for one subscription with the credentials of one object. `credentialsSecretData` is the
- * decoded data of the object's credentials Secret (keys tenantId, clientId, clientSecret |
- * federatedTokenFile, or their AZURE_* names); absent means the operator's own identity.
+ * decoded data of the object's credentials Secret (keys tenantId, clientId, clientSecret, or their
+ * AZURE_* names); absent means the operator's own identity.
  * Throws CredentialSecretError when the Secret's data is not usable (the message names keys only).
+ * A federated token file path is refused: the Secret is the tenant's, and a path in it would make the
+ * operator read a file of its own pod (its own projected token) on the tenant's behalf.
  */
 export function azureClientsFor(settings: AzureSettings, opts: { subscriptionId: string; credentialsSecretData?: Record<string, string> }): AzureClients {
   const armEndpoint = armEndpointOf(settings);
   const authorityHost = authorityHostOf(settings);
   const secretData = opts.credentialsSecretData ? normaliseCredentialKeys(opts.credentialsSecretData) : undefined;
+  if (secretData && 'federatedTokenFile' in secretData) {
+    throw new CredentialSecretError('federatedTokenFile (AZURE_FEDERATED_TOKEN_FILE) is not accepted from a credentials Secret: the operator never reads a file a namespace names; use clientSecret');
+  }
   const useStatic = !secretData && settings.staticToken !== undefined && isLoopbackEndpoint(armEndpoint);
   // The key holds a digest of the credential material, never the material itself.
   const key = digest([armEndpoint, opts.subscriptionId.toLowerCase(), authorityHost, settings.caFile ?? '', secretData ?? null, useStatic ? digest(settings.staticToken) : null]);

@@ -73,7 +73,16 @@ export async function startAzureHarness(label: string, lro: Partial<LroSettings>
   });
   clearAzureClientsCache();
   const settings: ControllerSettings = {
-    azure: { cloud: 'AzurePublicCloud', armEndpoint: emu.endpoint, authorityHost: emu.authorityHost, caFile: emu.caFile, staticToken: 'operator-static-token' },
+    azure: {
+      cloud: 'AzurePublicCloud',
+      armEndpoint: emu.endpoint,
+      authorityHost: emu.authorityHost,
+      caFile: emu.caFile,
+      staticToken: 'operator-static-token',
+      // These tests are about provisioning, not the scope policy (test/trust/azure-scope.test.ts): every
+      // namespace may use every scope of the private emulator, and adopt there.
+      scopePolicy: { rules: [{ namespaceSelector: {}, subscriptions: ['*'], resourceGroups: ['*'], allowAdoption: true }] },
+    },
     postgres: { caFile: emu.caFile, hostsFile: emu.hostsFile },
   };
   return {

@@ -12,7 +12,11 @@ import { SECRETS, type PartCondition, type ServerOutcome, type TenantDatabaseCon
 import { ownerValue } from './desired.js';
 import { cond, outcome, type AdminPassword, type Pass } from './pass.js';
 
-/** Set on an administrator password Secret the operator generated (so adoption may apply it). */
+/**
+ * Set on an administrator password Secret the operator generated. Informational only: a tenant can set
+ * it on a Secret of their own, so nothing decides by it (whether a password is applied to a server
+ * depends on who created the server and on spec.server.azure.manageAdministratorPassword).
+ */
 export const GENERATED_ANNOTATION = 'tenantdb.io/generated-password';
 /** Length of a generated administrator password (Azure accepts 8-128). */
 export const ADMIN_PASSWORD_LENGTH = 32;
@@ -69,7 +73,7 @@ export async function adminPassword(ctx: TenantDatabaseContext, az: AzureServerS
   }
   const password = ctx.secretValue(ref.name, ref.key);
   if (!password) return { problem: cond(false, 'SecretKeyNotFound', `Secret ${ref.name} has no key ${ref.key} with the administrator password`, true) };
-  return { password, version: secret.metadata.resourceVersion ?? '', generated: secret.metadata.annotations?.[GENERATED_ANNOTATION] === 'true' };
+  return { password, version: secret.metadata.resourceVersion ?? '' };
 }
 
 /** Step 2: the administrator password is at hand (or the pass waits for its Secret). */

@@ -3,9 +3,9 @@
 import { beginOperation, DEFAULT_POLL_MS } from '../../../src/azure/arm/index.js';
 import { classifyArmError } from '../../../src/azure/errors.js';
 import type { ServerPart, TenantDatabaseContext } from '../context.js';
-import { clientsFor } from './credentials.js';
 import { ORIGIN_TAG, ownerValue, ownershipOf } from './desired.js';
 import { getServer } from './pass.js';
+import { authorisedClients } from './scope.js';
 
 type Finalized = Awaited<ReturnType<ServerPart['finalize']>>;
 
@@ -13,7 +13,13 @@ export async function deleteCreatedServers(ctx: TenantDatabaseContext): Promise<
   const az = ctx.spec.server.azure!;
   if (ctx.spec.deletionPolicy !== 'Delete') return { done: true };
   ctx.log.info({ server: az.name }, 'deletionPolicy Delete: removing the servers this object created');
-  const creds = clientsFor(ctx, az);
+  const creds = await authorisedClients(ctx, az);
+  if (creds.problem?.reason === 'ScopeNotAllowed') {
+    // Outside what the policy grants nothing is done with the operator's identity, deletion included:
+    // the servers stay (as with Retain) rather than the object staying forever.
+    await ctx.event('Warning', 'ScopeNotAllowed', `not deleting server ${az.name}: ${creds.problem.message}`);
+    return { done: true };
+  }
   if (!creds.clients) return { done: false, requeueAfterMs: 30_000, message: creds.problem?.message };
   const clients = creds.clients;
   const owner = ownerValue(ctx.namespace, ctx.name);

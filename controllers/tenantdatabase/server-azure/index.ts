@@ -11,15 +11,16 @@
 import { classifyArmError } from '../../../src/azure/errors.js';
 import type { ServerOutcome, ServerPart } from '../context.js';
 import { connectionOf } from './connection.js';
-import { administratorPassword, clientsFor } from './credentials.js';
+import { administratorPassword } from './credentials.js';
 import { deleteCreatedServers } from './deletion.js';
 import { entraAdministrators } from './entra-admins.js';
 import { firewall } from './firewall.js';
 import { operationInFlight } from './operation.js';
 import { parameters } from './parameters.js';
-import { cond, failure, getServer, newPass, outcome, type Pass, type Step } from './pass.js';
+import { cond, failure, getServer, newPass, outcome, STALLED_RECHECK_MS, type Pass, type Step } from './pass.js';
 import { properties } from './properties.js';
 import { replicas } from './replicas.js';
+import { authorisedClients } from './scope.js';
 import { createWhenAbsent, ownedAndReady } from './server.js';
 
 export { ADOPT_ANNOTATION } from './server.js';
@@ -55,10 +56,12 @@ async function converge(p: Pass): Promise<ServerOutcome> {
 export const azureServerPart: ServerPart = {
   async reconcile(ctx) {
     const az = ctx.spec.server.azure!;
-    const creds = clientsFor(ctx, az);
+    // The scope policy first: a namespace the policy does not grant costs no ARM call at all.
+    const creds = await authorisedClients(ctx, az);
     const p = newPass(ctx, az, creds.clients);
     if (creds.problem) {
-      if (creds.problem.stalled) return outcome(p, creds.problem);
+      // Namespace labels are read, not watched: a relabel (or a new Secret) is seen by this recheck.
+      if (creds.problem.stalled) return outcome(p, creds.problem, { requeueAfterMs: STALLED_RECHECK_MS });
       // A missing credentials Secret is watched: its creation reconciles this object at once, so the
       // retry is only a slow safety net instead of the rate limiter's (up to 10/s across a fleet).
       if (creds.problem.reason === 'SecretNotFound') return outcome(p, creds.problem, { requeueAfterMs: SECRET_RECHECK_MS });
@@ -75,7 +78,7 @@ export const azureServerPart: ServerPart = {
 
   async connectionForCleanup(ctx) {
     const az = ctx.spec.server.azure!;
-    const creds = clientsFor(ctx, az);
+    const creds = await authorisedClients(ctx, az);
     if (!creds.clients) return undefined;
     try {
       const s = await getServer(creds.clients, az.resourceGroup, az.name);

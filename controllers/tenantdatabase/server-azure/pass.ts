@@ -17,8 +17,6 @@ export interface AdminPassword {
   password?: string;
   /** resourceVersion of its Secret. */
   version?: string;
-  /** The operator generated it (so adoption may apply it). */
-  generated?: boolean;
 }
 
 /** What a pass works with; the steps fill in what later steps need. */

@@ -21,12 +21,24 @@ async function retentionOwner(p: Pass): Promise<string | undefined> {
   return bpOwner;
 }
 
-/** Apply the Secret's password when it changed since last applied, or on adoption when we generated it. */
+/**
+ * The password to apply, if any. A server this object created follows its Secret: applied when the
+ * Secret changed since last applied. A server it did not create (adopted) is never given a password
+ * unless the spec asks (manageAdministratorPassword): then on adoption and on every change. Nothing a
+ * tenant can put on the Secret (an annotation) makes the operator treat a password as its own.
+ */
 function passwordToApply(p: Pass): string | undefined {
   const pw = p.admin ?? {};
-  const unowned = p.ownership?.kind === 'unowned';
-  const apply = pw.password !== undefined && ((p.st.passwordSecretVersion !== undefined && p.st.passwordSecretVersion !== pw.version) || (p.st.passwordSecretVersion === undefined && unowned && pw.generated));
-  if (p.st.passwordSecretVersion === undefined && pw.version !== undefined && !apply) p.st.passwordSecretVersion = pw.version;
+  const created = p.ownership?.kind === 'ours' && p.ownership.origin === 'created';
+  if (!created && p.az.manageAdministratorPassword !== true) {
+    // Not ours to set: no version is recorded, so asking for it later applies the Secret once.
+    p.st.passwordSecretVersion = undefined;
+    return undefined;
+  }
+  if (pw.password === undefined) return undefined;
+  const last = p.st.passwordSecretVersion;
+  const apply = last !== undefined ? last !== pw.version : !created;
+  if (last === undefined && !apply) p.st.passwordSecretVersion = pw.version;
   return apply ? pw.password : undefined;
 }
 

@@ -6,7 +6,8 @@ import { DEFAULT_POLL_MS, serversOf } from '../../../src/azure/arm/index.js';
 import type { ServerOutcome } from '../context.js';
 import { begin } from './apply.js';
 import { createBody, desiredTags, ownershipOf, OWNER_TAG } from './desired.js';
-import { cond, getServer, outcome, type Pass } from './pass.js';
+import { cond, getServer, outcome, STALLED_RECHECK_MS, type Pass } from './pass.js';
+import { adoptionProblem } from './scope.js';
 
 export const ADOPT_ANNOTATION = 'tenantdb.io/adopt';
 
@@ -52,6 +53,14 @@ export async function ownedAndReady(p: Pass): Promise<ServerOutcome | undefined>
   if (own.kind === 'unowned' && ctx.obj.metadata.annotations?.[ADOPT_ANNOTATION] !== 'true') {
     p.fields = { ...p.fields, serverName: az.name, ...NOT_HELD_FIELDS };
     return outcome(p, cond(false, 'AdoptionRequired', `server ${az.name} exists and is not managed by the operator; to manage it, annotate this object with ${ADOPT_ANNOTATION}="true"`, true));
+  }
+  if (own.kind === 'unowned') {
+    // The annotation is the tenant's wish; the installer's scope policy must allow adoption there too.
+    const denied = await adoptionProblem(ctx, az);
+    if (denied) {
+      p.fields = { ...p.fields, serverName: az.name, ...NOT_HELD_FIELDS };
+      return outcome(p, denied, denied.stalled ? { requeueAfterMs: STALLED_RECHECK_MS } : { retry: true });
+    }
   }
   p.fields = {
     ...p.fields,

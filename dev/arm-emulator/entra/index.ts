@@ -14,6 +14,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { EmulatorContext } from '../framework/context.js';
+import { ArmError } from '../framework/errors.js';
 
 export interface ServicePrincipal {
   tenantId: string;
@@ -25,6 +26,12 @@ export interface ServicePrincipal {
   clientSecret?: string;
   /** Federated identity credentials: the assertion's iss and sub must match one. */
   federatedCredentials?: { issuer: string; subject: string }[];
+  /**
+   * Azure RBAC, minimally: the ARM scopes (/subscriptions/<id>[/resourceGroups/<name>]) the principal
+   * has a role on. Absent: every scope (as before). Present: any request outside them is ARM's
+   * 403 AuthorizationFailed.
+   */
+  roleAssignments?: string[];
 }
 
 export interface EntraStats {
@@ -73,6 +80,27 @@ export class EntraEmulator {
     const ok = this.principals.delete(this.keyOf(tenantId, clientId));
     this.ctx.persistence.changed();
     return ok;
+  }
+
+  /**
+   * ARM's authorization check for a request by `principal` (a token's oid): 403 AuthorizationFailed,
+   * with ARM's message, when the principal's role assignments do not cover the request's path.
+   */
+  authorize(principal: string, method: string, path: string): ArmError | undefined {
+    const sp = [...this.principals.values()].find((p) => p.objectId === principal);
+    if (!sp?.roleAssignments) return undefined;
+    const target = path.toLowerCase();
+    const covered = sp.roleAssignments.some((scope) => {
+      const s = scope.toLowerCase().replace(/\/+$/, '');
+      return target === s || target.startsWith(`${s}/`);
+    });
+    if (covered) return undefined;
+    const action = armAction(method, path);
+    return new ArmError(
+      403,
+      'AuthorizationFailed',
+      `The client '${sp.objectId}' with object id '${sp.objectId}' does not have authorization to perform action '${action}' over scope '${path}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+    );
   }
 
   private tenantKnown(tenantId: string): boolean {
@@ -219,6 +247,15 @@ export class EntraEmulator {
     this.stats.byClient[sp.clientId] = (this.stats.byClient[sp.clientId] ?? 0) + 1;
     send(res, 200, { token_type: 'Bearer', expires_in: TOKEN_LIFETIME_S, ext_expires_in: TOKEN_LIFETIME_S, access_token: `${header}.${payload}.${sig}` });
   }
+}
+
+/** The RBAC action of an ARM request, as ARM names it in AuthorizationFailed (provider/type/verb). */
+function armAction(method: string, path: string): string {
+  const segs = path.split('/').filter(Boolean);
+  const i = segs.findIndex((x) => x.toLowerCase() === 'providers');
+  const type = i >= 0 ? [segs[i + 1], ...segs.slice(i + 2).filter((_, k) => k % 2 === 0)].join('/') : segs.length > 2 ? 'Microsoft.Resources/subscriptions/resourceGroups' : 'Microsoft.Resources/subscriptions';
+  const verb = method === 'GET' || method === 'HEAD' ? 'read' : method === 'DELETE' ? 'delete' : method === 'POST' ? 'action' : 'write';
+  return `${type}/${verb}`;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -113,6 +113,8 @@ async function handleControl(control: ControlRoutes, method: string, url: URL, r
 /** A non-ARM endpoint on the same port (the Entra token endpoint): answers and returns true for its paths. */
 export interface PlainEndpoint {
   handle(method: string, url: URL, raw: string, res: ServerResponse): boolean;
+  /** ARM's authorization of a request by `principal`: an error (403) when it may not, else undefined. */
+  authorize?(principal: string, method: string, path: string): ArmError | undefined;
 }
 
 async function handle(ctx: EmulatorContext, control: ControlRoutes, req: IncomingMessage, res: ServerResponse, plain?: PlainEndpoint): Promise<void> {
@@ -147,6 +149,8 @@ async function handle(ctx: EmulatorContext, control: ControlRoutes, req: Incomin
       throw new ArmError(401, 'AuthenticationFailedInvalidHeader', "Authentication failed. The 'Authorization' header is provided in an invalid format.");
     }
     principal = principalOf(bearer[1]!);
+    const denied = plain?.authorize?.(principal, method, url.pathname);
+    if (denied) throw denied;
 
     const latency = ctx.faults.latencyFor(method, url.pathname);
     if (latency > 0) await sleep(latency);
