@@ -57,6 +57,8 @@ export interface ConnectionOptions {
   connectTimeoutMs?: number;
   /** statement_timeout of every session; a runaway catalog query must not hold a worker. */
   statementTimeoutMs?: number;
+  /** Client-side bound on every query (a server or network that stops answering); default statement timeout + 5 s. */
+  queryTimeoutMs?: number;
   /** Idle connections are closed after this long. */
   idleTimeoutMs?: number;
   /** Connections per pool. */
@@ -66,7 +68,11 @@ export interface ConnectionOptions {
   applicationName?: string;
 }
 
-const DEFAULTS: Required<ConnectionOptions> = {
+// The client-side bound waits this long past the server's statement_timeout, so the server's own
+// cancellation (a clean SQLSTATE 57014) normally comes first.
+const QUERY_TIMEOUT_GRACE_MS = 5_000;
+
+const DEFAULTS: Omit<Required<ConnectionOptions>, 'queryTimeoutMs'> & { queryTimeoutMs?: number } = {
   connectTimeoutMs: 10_000,
   statementTimeoutMs: 30_000,
   idleTimeoutMs: 10_000,
@@ -116,7 +122,7 @@ export class PostgresConnections {
   private readonly hosts: HostsFile;
   private readonly extraCa: string | undefined;
   private readonly minSslMode: SslMode;
-  private readonly opts: Required<ConnectionOptions>;
+  private readonly opts: typeof DEFAULTS;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(settings: PostgresSettings, opts: ConnectionOptions = {}) {
@@ -163,6 +169,7 @@ export class PostgresConnections {
       ssl,
       connectionTimeoutMillis: this.opts.connectTimeoutMs,
       statement_timeout: this.opts.statementTimeoutMs,
+      query_timeout: this.opts.queryTimeoutMs ?? this.opts.statementTimeoutMs + QUERY_TIMEOUT_GRACE_MS,
       application_name: this.opts.applicationName,
       keepAlive: true,
     };
@@ -223,7 +230,10 @@ export class PostgresConnections {
   /** A dedicated session outside the pools (advisory locks held for a whole run). The caller ends it. */
   async connect(target: DbTarget, opts: { statementTimeoutMs?: number } = {}): Promise<pg.Client> {
     const cfg = this.clientConfig(target);
-    const client = new pg.Client({ ...cfg, statement_timeout: opts.statementTimeoutMs ?? cfg.statement_timeout });
+    const statementTimeout = opts.statementTimeoutMs ?? cfg.statement_timeout;
+    // A caller that lifts the statement timeout (a migration run) lifts the client-side bound with it.
+    const queryTimeout = opts.statementTimeoutMs === undefined ? cfg.query_timeout : opts.statementTimeoutMs > 0 ? opts.statementTimeoutMs + QUERY_TIMEOUT_GRACE_MS : undefined;
+    const client = new pg.Client({ ...cfg, statement_timeout: statementTimeout, ...(queryTimeout !== undefined ? { query_timeout: queryTimeout } : { query_timeout: undefined }) });
     client.on('error', () => undefined);
     await client.connect();
     return client;
