@@ -62,7 +62,13 @@ export interface PostgresSettings {
   caFile: string | undefined;
   /** JSON file mapping host names to addresses ({"name": "127.0.0.5"}); production uses DNS. */
   hostsFile: string | undefined;
+  /** Weakest sslMode a TenantDatabase may ask for (undefined: verify-full); weaker specs are Stalled. */
+  minSslMode?: PostgresSslMode | undefined;
 }
+
+/** TLS modes for database servers, weakest first. */
+export const POSTGRES_SSL_MODES = ['require', 'verify-ca', 'verify-full'] as const;
+export type PostgresSslMode = (typeof POSTGRES_SSL_MODES)[number];
 
 export const USAGE = `Usage: tenantdb-operator [flags]
 
@@ -89,6 +95,8 @@ export const USAGE = `Usage: tenantdb-operator [flags]
                                         subscriptions/resource groups, and adopt there; default: none  (AZURE_SCOPE_POLICY)
   --postgres-ca-file <path>             extra CA (PEM) trusted for database servers         (POSTGRES_CA_FILE)
   --postgres-hosts-file <path>          JSON maps (':'-separated) of host name to address for database servers (POSTGRES_HOSTS_FILE)
+  --postgres-min-sslmode <mode>         weakest sslMode a TenantDatabase may use: verify-full, verify-ca or require
+                                        (POSTGRES_MIN_SSLMODE, default verify-full)
   -h, --help                            show this help
 `;
 
@@ -189,6 +197,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
         'azure-scope-policy': { type: 'string' },
         'postgres-ca-file': { type: 'string' },
         'postgres-hosts-file': { type: 'string' },
+        'postgres-min-sslmode': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -233,6 +242,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       throw new ConfigError(`--azure-scope-policy: ${policyFile}: ${e.code ? `cannot read: ${e.code}` : e.message}`);
     }
   }
+  const minSslMode = pick(v['postgres-min-sslmode'], 'POSTGRES_MIN_SSLMODE') ?? 'verify-full';
+  if (!(POSTGRES_SSL_MODES as readonly string[]).includes(minSslMode)) throw new ConfigError(`--postgres-min-sslmode: want one of ${POSTGRES_SSL_MODES.join(', ')}`);
   const watchLabelSelector = pick(v['watch-label-selector'], 'WATCH_LABEL_SELECTOR')?.trim() || undefined;
   if (watchLabelSelector !== undefined) checkLabelSelector(watchLabelSelector);
   return {
@@ -259,6 +270,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     postgres: {
       caFile: pick(v['postgres-ca-file'], 'POSTGRES_CA_FILE'),
       hostsFile: pick(v['postgres-hosts-file'], 'POSTGRES_HOSTS_FILE'),
+      minSslMode: minSslMode as PostgresSslMode,
     },
   };
 }

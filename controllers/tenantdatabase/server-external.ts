@@ -2,9 +2,10 @@
 // Secret (username, password) and the CA Secret; it never changes the server itself. Each pass checks that
 // the server answers over verified TLS and that the role may create databases and roles (CREATEDB and
 // CREATEROLE, or superuser), so the parts below get a usable connection or a condition saying why not.
+// An sslMode below the installer's floor (--postgres-min-sslmode) is Stalled before any connection.
 import { adminTarget } from '../../src/tenantdatabase/index.js';
 import { classifyFailure } from '../../src/postgres/classify.js';
-import { postgresConnections, type DbTarget } from '../../src/postgres/connections.js';
+import { DEFAULT_MIN_SSL_MODE, postgresConnections, TlsModeNotAllowedError, type DbTarget } from '../../src/postgres/connections.js';
 import { readCurrentUser } from '../../src/postgres/database/catalog.js';
 import type { ServerConnection, ServerOutcome, ServerPart, TenantDatabaseContext } from './context.js';
 
@@ -33,6 +34,11 @@ export const externalServerPart: ServerPart = {
       return { condition: { type: 'ServerReady', ok: false, stalled: true, reason: t.reason, message: t.message }, status: { serverFQDN: host ?? null, serverState: 'Unknown' } };
     }
     const conns = postgresConnections(ctx.settings.postgres);
+    // Below the installer's TLS floor: not even a connection attempt, so the admin password never leaves.
+    if (!conns.allows(t.target.sslMode)) {
+      const message = new TlsModeNotAllowedError(t.target.sslMode, ctx.settings.postgres.minSslMode ?? DEFAULT_MIN_SSL_MODE).message;
+      return { condition: { type: 'ServerReady', ok: false, stalled: true, reason: 'TLSModeNotAllowed', message: `spec.server.external.${message}` }, status: { serverFQDN: t.target.host, serverState: 'Unknown' } };
+    }
     let me;
     try {
       me = await conns.withClient(t.target, (c) => readCurrentUser(c));

@@ -10,6 +10,7 @@ import type { PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/c
 import { TokenBucket, type BucketConfig } from './token-bucket.js';
 import type { ArmMetrics } from './metrics.js';
 import { categoryOf, type RequestCategory } from './request-category.js';
+import { LruMap } from '../runtime/lru.js';
 
 export { categoryOf, type RequestCategory };
 
@@ -211,7 +212,15 @@ export class ArmRequestBudget {
 
 // One budget per ARM endpoint and subscription for the whole process, because ARM counts every
 // client of the subscription against the same buckets. Options take effect for the first caller only.
-const shared = new Map<string, ArmRequestBudget>();
+// Bounded (least recently used evicted): subscription ids come from specs. An evicted budget stays with the
+// clients holding it; only a newcomer for that subscription starts a fresh one.
+export const SHARED_BUDGETS_MAX = 256;
+const shared = new LruMap<string, ArmRequestBudget>(SHARED_BUDGETS_MAX);
+
+/** Budgets kept now (bounded by SHARED_BUDGETS_MAX). */
+export function sharedBudgetCount(): number {
+  return shared.size;
+}
 
 export function sharedBudget(armEndpoint: string, subscriptionId: string, opts?: ArmRequestBudgetOptions): ArmRequestBudget {
   const key = `${new URL(armEndpoint).origin}|${subscriptionId.toLowerCase()}`;

@@ -3,6 +3,10 @@
 // Messages are scrubbed of anything that looks like a credential before they leave this module.
 import { isRestError } from '@azure/core-rest-pipeline';
 import { retryAfterMs as parseRetryAfter } from './budget.js';
+import { scrubSecrets } from '../runtime/scrub.js';
+
+/** Removes bearer tokens, JWTs and secret-looking values (JSON keys, query and connection strings, URIs). */
+export { scrubSecrets };
 
 export type ArmErrorKind =
   | 'throttled'
@@ -79,14 +83,6 @@ const NETWORK_CODES = new Set([
 const LRO_FAILED = /^The long-running operation has failed(?:\. ([^\s.]+)\. ([\s\S]*))?$/;
 
 const MAX_MESSAGE = 1024;
-
-/** Removes bearer tokens, JWTs and secret-looking query/assignment values from free text. */
-export function scrubSecrets(text: string): string {
-  return text
-    .replace(/\bBearer\s+[A-Za-z0-9\-._~+/]+=*/gi, 'Bearer [REDACTED]')
-    .replace(/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, '[REDACTED]')
-    .replace(/((?:client_?secret|password|access_?token|sig|token)\s*[=:]\s*)("?)[^\s&"',;]+/gi, '$1$2[REDACTED]');
-}
 
 function clean(message: string): string {
   const s = scrubSecrets(message.trim());

@@ -12,6 +12,7 @@ import type { AzureSettings } from '../config.js';
 import { AZURE_CLOUDS, isLoopbackEndpoint, normaliseArmEndpoint } from './clouds.js';
 import { createAzureClients, type AzureClients } from './clients.js';
 import { CredentialSecretError, credentialFromSecretData, defaultCredential, staticTokenCredential } from './credentials.js';
+import { LruMap } from '../runtime/lru.js';
 
 /** The ARM endpoint the settings point at (override, else the named cloud's). */
 export function armEndpointOf(settings: AzureSettings): string {
@@ -55,7 +56,15 @@ function readCa(file: string | undefined): string | undefined {
   return pem;
 }
 
-const cache = new Map<string, AzureClients>();
+/** At most this many client sets are kept (least recently used evicted): subscription ids come from specs. */
+export const AZURE_CLIENTS_CACHE_MAX = 256;
+
+const cache = new LruMap<string, AzureClients>(AZURE_CLIENTS_CACHE_MAX);
+
+/** Client sets cached now (bounded by AZURE_CLIENTS_CACHE_MAX). */
+export function azureClientsCacheSize(): number {
+  return cache.size;
+}
 
 function digest(parts: unknown): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');

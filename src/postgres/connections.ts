@@ -3,7 +3,9 @@
 // drains), small, and close idle connections quickly: a fleet of thousands of databases must not hold a
 // connection each forever. TLS verifies the server by default (verify-full against the public roots plus
 // `--postgres-ca-file` and the target's own CA), always against the logical host name, even when
-// `--postgres-hosts-file` maps that name to another address.
+// `--postgres-hosts-file` maps that name to another address. verify-ca checks no name, so it trusts only
+// the CA the target gives (any certificate a public root signed would otherwise do). A target below the
+// installer's floor (`--postgres-min-sslmode`) is refused before any byte goes to the server.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -13,6 +15,29 @@ import type { PostgresSettings } from '../settings.js';
 import { HostsFile } from './hosts.js';
 
 export type SslMode = 'require' | 'verify-ca' | 'verify-full';
+
+/** TLS modes from weakest to strongest. */
+export const SSL_MODES: readonly SslMode[] = ['require', 'verify-ca', 'verify-full'];
+
+/** The floor when the installer sets none: only verify-full. */
+export const DEFAULT_MIN_SSL_MODE: SslMode = 'verify-full';
+
+/** True when `mode` is at least as strong as `floor`. */
+export function sslModeAllowed(mode: SslMode, floor: SslMode = DEFAULT_MIN_SSL_MODE): boolean {
+  return SSL_MODES.indexOf(mode) >= SSL_MODES.indexOf(floor);
+}
+
+/** A target asks for less TLS than the installer allows; nothing was sent to the server. */
+export class TlsModeNotAllowedError extends Error {
+  override name = 'TlsModeNotAllowedError';
+  readonly code = 'TLSModeNotAllowed';
+  constructor(
+    readonly mode: SslMode,
+    readonly floor: SslMode,
+  ) {
+    super(`sslMode ${mode} is below the operator's minimum ${floor} (--postgres-min-sslmode); use ${floor}${floor === 'verify-full' ? '' : ' or stronger'}, or ask the installer to allow ${mode}`);
+  }
+}
 
 export interface ServerTarget {
   host: string;
@@ -32,6 +57,8 @@ export interface ConnectionOptions {
   connectTimeoutMs?: number;
   /** statement_timeout of every session; a runaway catalog query must not hold a worker. */
   statementTimeoutMs?: number;
+  /** Client-side bound on every query (a server or network that stops answering); default statement timeout + 5 s. */
+  queryTimeoutMs?: number;
   /** Idle connections are closed after this long. */
   idleTimeoutMs?: number;
   /** Connections per pool. */
@@ -41,7 +68,11 @@ export interface ConnectionOptions {
   applicationName?: string;
 }
 
-const DEFAULTS: Required<ConnectionOptions> = {
+// The client-side bound waits this long past the server's statement_timeout, so the server's own
+// cancellation (a clean SQLSTATE 57014) normally comes first.
+const QUERY_TIMEOUT_GRACE_MS = 5_000;
+
+const DEFAULTS: Omit<Required<ConnectionOptions>, 'queryTimeoutMs'> & { queryTimeoutMs?: number } = {
   connectTimeoutMs: 10_000,
   statementTimeoutMs: 30_000,
   idleTimeoutMs: 10_000,
@@ -90,23 +121,37 @@ export class PostgresConnections {
   private readonly pools = new Map<string, PoolEntry>();
   private readonly hosts: HostsFile;
   private readonly extraCa: string | undefined;
-  private readonly opts: Required<ConnectionOptions>;
+  private readonly minSslMode: SslMode;
+  private readonly opts: typeof DEFAULTS;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(settings: PostgresSettings, opts: ConnectionOptions = {}) {
     this.opts = { ...DEFAULTS, ...opts };
     this.hosts = new HostsFile(settings.hostsFile);
     this.extraCa = settings.caFile ? fs.readFileSync(settings.caFile, 'utf8') : undefined;
+    this.minSslMode = settings.minSslMode ?? DEFAULT_MIN_SSL_MODE;
     this.sweeper = setInterval(() => void this.sweep(), Math.min(this.opts.poolIdleMs, 30_000));
     this.sweeper.unref();
   }
 
+  /** The installer's floor; a target below it gets TlsModeNotAllowedError from every call. */
+  allows(mode: SslMode): boolean {
+    return sslModeAllowed(mode, this.minSslMode);
+  }
+
+  // verify-ca checks no host name: only the target's own CA (or, lacking one, the installer's) is trusted.
+  private trustedCas(target: DbTarget): string[] {
+    if (target.sslMode === 'verify-ca') return target.caPem ? [target.caPem] : this.extraCa ? [this.extraCa] : [];
+    return [...tls.rootCertificates, ...(this.extraCa ? [this.extraCa] : []), ...(target.caPem ? [target.caPem] : [])];
+  }
+
   /** pg client configuration for a target: address from the hosts file, TLS bound to the logical name. */
   clientConfig(target: DbTarget): pg.ClientConfig {
+    if (!this.allows(target.sslMode)) throw new TlsModeNotAllowedError(target.sslMode, this.minSslMode);
     const override = this.hosts.lookup(target.host);
     const address = override?.host ?? target.host;
     const port = override?.port ?? target.port;
-    const ca = [...tls.rootCertificates, ...(this.extraCa ? [this.extraCa] : []), ...(target.caPem ? [target.caPem] : [])];
+    const ca = this.trustedCas(target);
     const logical = target.host;
     const ssl: tls.ConnectionOptions = {
       ca,
@@ -124,6 +169,7 @@ export class PostgresConnections {
       ssl,
       connectionTimeoutMillis: this.opts.connectTimeoutMs,
       statement_timeout: this.opts.statementTimeoutMs,
+      query_timeout: this.opts.queryTimeoutMs ?? this.opts.statementTimeoutMs + QUERY_TIMEOUT_GRACE_MS,
       application_name: this.opts.applicationName,
       keepAlive: true,
     };
@@ -149,7 +195,7 @@ export class PostgresConnections {
     return entry.pool;
   }
 
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(target: DbTarget, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(target: DbTarget, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     return this.poolFor(target).query<R>(text, values);
   }
 
@@ -184,7 +230,10 @@ export class PostgresConnections {
   /** A dedicated session outside the pools (advisory locks held for a whole run). The caller ends it. */
   async connect(target: DbTarget, opts: { statementTimeoutMs?: number } = {}): Promise<pg.Client> {
     const cfg = this.clientConfig(target);
-    const client = new pg.Client({ ...cfg, statement_timeout: opts.statementTimeoutMs ?? cfg.statement_timeout });
+    const statementTimeout = opts.statementTimeoutMs ?? cfg.statement_timeout;
+    // A caller that lifts the statement timeout (a migration run) lifts the client-side bound with it.
+    const queryTimeout = opts.statementTimeoutMs === undefined ? cfg.query_timeout : opts.statementTimeoutMs > 0 ? opts.statementTimeoutMs + QUERY_TIMEOUT_GRACE_MS : undefined;
+    const client = new pg.Client({ ...cfg, statement_timeout: statementTimeout, ...(queryTimeout !== undefined ? { query_timeout: queryTimeout } : { query_timeout: undefined }) });
     client.on('error', () => undefined);
     await client.connect();
     return client;
@@ -227,9 +276,9 @@ export class PostgresConnections {
 
 const shared = new Map<string, PostgresConnections>();
 
-/** The process-wide connections for these settings (one per distinct CA/hosts file). */
+/** The process-wide connections for these settings (one per distinct CA/hosts file/TLS floor). */
 export function postgresConnections(settings: PostgresSettings): PostgresConnections {
-  const k = `${settings.caFile ?? ''}\u0000${settings.hostsFile ?? ''}`;
+  const k = `${settings.caFile ?? ''}\u0000${settings.hostsFile ?? ''}\u0000${settings.minSslMode ?? ''}`;
   let c = shared.get(k);
   if (!c) {
     c = new PostgresConnections(settings);

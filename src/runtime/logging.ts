@@ -2,6 +2,7 @@
 // reconcile can be followed across lines. Values under credential-like keys are redacted at the logger,
 // as a net under the rule that secrets are never passed to it in the first place.
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { scrubDeep, scrubSecrets } from './scrub.js';
 
 export type { Logger };
 
@@ -26,7 +27,13 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
     level,
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label: string) => ({ level: label }) },
+    // Fields and messages through the pattern scrubber too: an error's text may echo a credential.
+    formatters: { level: (label: string) => ({ level: label }), log: (o: Record<string, unknown>) => scrubDeep(o) },
+    hooks: {
+      logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
+        method.apply(this, args.map((a) => (typeof a === 'string' ? scrubSecrets(a) : a)));
+      },
+    },
     redact: { paths: REDACT, censor: '[REDACTED]' },
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);

@@ -28,6 +28,7 @@
 // and read by name once per pass: the operator caches only the Secrets it owns, not every Secret of the
 // cluster, so a read is a request unless the small by-name cache still holds it.
 import type { Logger } from 'pino';
+import { redactValues, scrubDeep } from './scrub.js';
 import type { z } from 'zod';
 import { API_GROUP_VERSION, KINDS, type KindName } from '../api/kinds.js';
 import type { ValidationResult } from '../api/object.js';
@@ -99,11 +100,10 @@ export function statusOf<S extends z.ZodType>(obj: KubeObject, schema: S): z.out
   return parsedField(obj.status, schema);
 }
 
-/** Replaces every occurrence of the given secret values in a text (ARM echoes request bodies in errors). */
+/** Replaces every occurrence of the given secret values in a text, raw or as an error may echo them
+ * (percent-encoded, JSON-escaped: ARM echoes request bodies in errors). */
 export function redact(text: string, secrets: Iterable<string>): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[REDACTED]');
-  return out;
+  return redactValues(text, secrets);
 }
 
 /** The work-queue request for an object (watch map functions). */
@@ -199,6 +199,9 @@ export interface KindReconciler<Spec, Status> {
   reconcile: (ctx: SpecContext<Spec, Status>) => Promise<Result | void>;
 }
 
+// Secret keys whose values are names and addresses, not secrets: status and messages keep them.
+const PUBLIC_SECRET_KEYS = /^(username|user|host|port|dbname|database|sslmode|tenantId|clientId|subscriptionId|[a-z.]*\.crt|pooler-host|pooler-port)$/i;
+
 /** Builds the ObjectContext for one cached object (exported for controllers with steps outside reconcileWith). */
 export function objectContext<Status>(
   mgr: Manager,
@@ -215,6 +218,15 @@ export function objectContext<Status>(
   const prevConditions = (status as { conditions?: Condition[] }).conditions;
   const read = new Map<string, KubeObject | undefined>();
   const secret = (name: string): KubeObject | undefined => (read.has(name) ? read.get(name) : mgr.peekSecret(namespace, name));
+  // Every Secret value this pass reads: status, Events and log fields are scrubbed of them on the way
+  // out, whatever error echoed them (a pg error naming a mistyped user, ARM echoing a request body).
+  const seen = new Set<string>();
+  const remember = (key: string, v: string | undefined): string | undefined => {
+    if (v !== undefined && v.length >= 6 && !PUBLIC_SECRET_KEYS.test(key)) seen.add(v);
+    return v;
+  };
+  const clean = <T>(v: T): T => scrubDeep(v, seen);
+  const log = rctx.log.child({}, { formatters: { log: (o: object) => clean(o) } });
   const ctx: ObjectContext<Status> = {
     mgr,
     obj,
@@ -224,11 +236,11 @@ export function objectContext<Status>(
     generation,
     status,
     regarding,
-    log: rctx.log,
+    log,
     reconcileID: rctx.reconcileID,
     signal: rctx.signal,
-    event: (type, reason, note, a = action) => mgr.events.event(regarding, type, reason, a, note),
-    patchStatus: (desired) => patchStatus(mgr.client, resource, obj, desired, mgr.fieldManager),
+    event: (type, reason, note, a = action) => mgr.events.event(regarding, type, reason, a, clean(note)),
+    patchStatus: (desired) => patchStatus(mgr.client, resource, obj, clean(desired), mgr.fieldManager),
     writeHealth: async (health, extra = {}, opts = {}) => {
       let desired: Record<string, unknown> = { ...extra, observedGeneration: generation, conditions: setHealth(opts.conditions ?? prevConditions, health, generation) };
       if (opts.normalize) desired = opts.normalize(desired);
@@ -236,7 +248,7 @@ export function objectContext<Status>(
       if (!updated) return false;
       const due = opts.event === false ? false : (opts.event ?? readyChanged)(prevConditions, health);
       if (due) await ctx.event(health.state === 'Stalled' ? 'Warning' : 'Normal', health.reason, health.message);
-      rctx.log.info({ generation, state: health.state, reason: health.reason }, 'status updated');
+      log.info({ generation, state: health.state, reason: health.reason }, 'status updated');
       return true;
     },
     readSecrets: async (names) => {
@@ -244,8 +256,12 @@ export function objectContext<Status>(
       const got = await Promise.all(todo.map((n) => mgr.getSecret(namespace, n)));
       todo.forEach((n, i) => read.set(n, got[i]));
     },
-    secret,
-    secretValue: (name, key) => secretValue(secret(name), key),
+    secret: (name) => {
+      const sec = secret(name);
+      for (const [k, v] of Object.entries(decodeSecret(sec) ?? {})) remember(k, v);
+      return sec;
+    },
+    secretValue: (name, key) => remember(key, secretValue(secret(name), key)),
   };
   return ctx;
 }

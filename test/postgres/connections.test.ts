@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { PostgresConnections } from '../../src/postgres/connections.js';
+import { PostgresConnections, TlsModeNotAllowedError } from '../../src/postgres/connections.js';
 import { classifyFailure } from '../../src/postgres/classify.js';
 import { HostsFile } from '../../src/postgres/hosts.js';
 import { adminTargetForTenantDatabase } from '../../src/postgres/tenant-target.js';
@@ -17,8 +17,9 @@ import { caPem, hostsFileFor, superuserConfig } from './helpers.js';
 
 const NAME = 'pg-primary.databases.svc.cluster.local';
 const opened: PostgresConnections[] = [];
+// The installer allows every mode here (--postgres-min-sslmode=require), so each mode's TLS can be shown.
 function connections(hostsFile?: string, opts: ConstructorParameters<typeof PostgresConnections>[1] = {}): PostgresConnections {
-  const c = new PostgresConnections({ caFile: undefined, hostsFile }, opts);
+  const c = new PostgresConnections({ caFile: undefined, hostsFile, minSslMode: 'require' }, opts);
   opened.push(c);
   return c;
 }
@@ -54,6 +55,25 @@ describe('TLS', () => {
     expect(classifyFailure(err)).toMatchObject({ kind: 'tls', message: expect.stringMatching(/TLS verification failed/) });
     const r = await c.query<{ ssl: boolean }>(su({ caPem: undefined, sslMode: 'require' }), 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
     expect(r.rows).toEqual([{ ssl: true }]);
+  });
+
+  test('the default floor (verify-full) refuses require and verify-ca before connecting', async () => {
+    const c = new PostgresConnections({ caFile: undefined, hostsFile: hostsFileFor([NAME]) });
+    opened.push(c);
+    await expect(c.query(su({ sslMode: 'require' }), 'SELECT 1')).rejects.toBeInstanceOf(TlsModeNotAllowedError);
+    await expect(c.query(su({ sslMode: 'verify-ca' }), 'SELECT 1')).rejects.toMatchObject({ code: 'TLSModeNotAllowed' });
+    await expect(c.connect(su({ sslMode: 'require' }))).rejects.toBeInstanceOf(TlsModeNotAllowedError);
+    expect(c.poolCount()).toBe(0);
+  });
+
+  test('verify-ca trusts the target\'s CA only, not --postgres-ca-file or the public roots', async () => {
+    const other = await ensureCertificateAuthority(fs.mkdtempSync(path.join(os.tmpdir(), 'other-ca-')));
+    const c = new PostgresConnections({ caFile: testEnv().postgres.caFile, hostsFile: hostsFileFor([NAME]), minSslMode: 'verify-ca' });
+    opened.push(c);
+    const err = await c.query(su({ sslMode: 'verify-ca', caPem: fs.readFileSync(other.certFile, 'utf8') }), 'SELECT 1').catch((e: unknown) => e);
+    expect(classifyFailure(err)).toMatchObject({ kind: 'tls' });
+    // verify-full still trusts the installer's CA for every target.
+    await expect(c.query(su({ caPem: fs.readFileSync(other.certFile, 'utf8') }), 'SELECT 1')).resolves.toBeDefined();
   });
 
   test('the --postgres-ca-file CA is trusted for every target', async () => {

@@ -16,8 +16,14 @@ describe('parseConfig', () => {
       logLevel: 'info',
       kubeconfig: undefined,
       azure: { cloud: 'AzurePublicCloud', armEndpoint: undefined, authorityHost: undefined, caFile: undefined, staticToken: undefined },
-      postgres: { caFile: undefined, hostsFile: undefined },
+      postgres: { caFile: undefined, hostsFile: undefined, minSslMode: 'verify-full' },
     });
+  });
+
+  it('reads the TLS floor for database servers from --postgres-min-sslmode or POSTGRES_MIN_SSLMODE', () => {
+    expect(parseConfig([], { POSTGRES_MIN_SSLMODE: 'require' })).toMatchObject({ postgres: { minSslMode: 'require' } });
+    expect(parseConfig(['--postgres-min-sslmode=verify-ca'], { POSTGRES_MIN_SSLMODE: 'require' })).toMatchObject({ postgres: { minSslMode: 'verify-ca' } });
+    expect(() => parseConfig(['--postgres-min-sslmode=disable'], {})).toThrow(ConfigError);
   });
 
   it('reads env and lets flags win', () => {

@@ -14,6 +14,8 @@ export interface RequestFaultRule extends Matcher {
   code: string;
   message?: string;
   retryAfterSeconds?: number;
+  /** Echo the request body in the message, as some ARM validation errors do (raw, JSON-escaped or percent-encoded). */
+  echoBody?: 'raw' | 'json-escaped' | 'percent-encoded';
   /** How many matching requests fail; the rule is dropped once spent. */
   count: number;
 }
@@ -66,12 +68,14 @@ export class Faults {
   }
 
   /** Throws the injected error when a request-fault rule matches. */
-  checkRequest(method: string, path: string): void {
+  checkRequest(method: string, path: string, body = ''): void {
     const rule = consume(this.requestFaults, method, path);
     if (!rule) return;
     const headers: Record<string, string> = {};
     if (rule.retryAfterSeconds !== undefined) headers['Retry-After'] = String(rule.retryAfterSeconds);
-    throw new ArmError(rule.status, rule.code, rule.message ?? `Injected fault: ${rule.code}.`, undefined, undefined, headers);
+    const base = rule.message ?? `Injected fault: ${rule.code}.`;
+    const echo = rule.echoBody === 'json-escaped' ? JSON.stringify(body) : rule.echoBody === 'percent-encoded' ? encodeURIComponent(body) : body;
+    throw new ArmError(rule.status, rule.code, rule.echoBody ? `${base} Request body: ${echo}` : base, undefined, undefined, headers);
   }
 
   latencyFor(method: string, path: string): number {

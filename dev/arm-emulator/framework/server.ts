@@ -154,7 +154,7 @@ async function handle(ctx: EmulatorContext, control: ControlRoutes, req: Incomin
 
     const latency = ctx.faults.latencyFor(method, url.pathname);
     if (latency > 0) await sleep(latency);
-    ctx.faults.checkRequest(method, url.pathname);
+    ctx.faults.checkRequest(method, url.pathname, raw);
 
     const sub = /^\/subscriptions\/([^/]+)/i.exec(url.pathname)?.[1] ?? 'tenant';
     Object.assign(headers, ctx.throttler.take(sub, principal, kind));

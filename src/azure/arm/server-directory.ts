@@ -22,6 +22,7 @@ import type { AzureClients } from '../clients.js';
 import { classifyArmError } from '../errors.js';
 import { clientKey, READ_TTL_MS } from './read-cache.js';
 import { withDeadline } from './timeout.js';
+import { LruMap } from '../../runtime/lru.js';
 
 /** A list of a group starts at most this often (at most 2 reads per page per second and group). */
 export const MIN_LIST_INTERVAL_MS = 500;
@@ -149,7 +150,14 @@ export class GroupServers {
 }
 
 // One directory per clients (credentials may see different things) and resource group.
-const groups = new Map<string, GroupServers>();
+// Bounded (least recently used evicted): resource groups and subscriptions come from specs.
+export const SERVER_DIRECTORIES_MAX = 1024;
+const groups = new LruMap<string, GroupServers>(SERVER_DIRECTORIES_MAX);
+
+/** Directories kept now (bounded by SERVER_DIRECTORIES_MAX). */
+export function serverDirectoryCount(): number {
+  return groups.size;
+}
 
 export function serversOf(clients: AzureClients, rg: string): GroupServers {
   const key = `${clientKey(clients)}|${rg}`.toLowerCase();
