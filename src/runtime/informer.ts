@@ -178,7 +178,8 @@ export class Informer {
         throw err;
       }
       this.stats.pages++;
-      for (const item of page.items) fresh.set(objectKey(item), this.opts.transform ? this.opts.transform(item) : item);
+      // An empty PartialObjectMetadataList comes back with `items: null` (Go's nil slice), not [].
+      for (const item of page.items ?? []) fresh.set(objectKey(item), this.opts.transform ? this.opts.transform(item) : item);
       rv = page.metadata.resourceVersion ?? rv;
       cont = page.metadata.continue || undefined;
       if (!cont) break;

@@ -16,6 +16,8 @@ import type { AzureClients } from '../azure/clients.js';
 import { classifyArmError } from '../azure/errors.js';
 import { serversOf } from '../azure/arm/index.js';
 import { azureClientsFor } from '../azure/provider.js';
+import { checkScope } from '../azure/scope-check.js';
+import { operatorScopeDecision } from '../azure/scope-policy.js';
 import type { AzureSettings } from '../config.js';
 import type { DbTarget } from '../postgres/connections.js';
 import type { KubeObject } from '../runtime/kubeclient.js';
@@ -173,6 +175,13 @@ export async function lookupAzureServer(mgr: Manager, namespace: string | undefi
     if (!credentialsSecretData) {
       return { ok: false, state: 'Reconciling', reason: 'CredentialsSecretNotFound', message: `waiting for Secret ${az.credentialsSecretRef.name} (Azure credentials of TenantDatabase ${databaseName})` };
     }
+  }
+  if (!az.credentialsSecretRef && namespace) {
+    // The operator's own identity: only where the installer's policy grants this namespace (as for the
+    // TenantDatabase itself; checked again here so a narrowed policy stops every controller at once).
+    const scope = { subscriptionId: az.subscriptionId, resourceGroup: az.resourceGroup };
+    const d = await checkScope(mgr, azure.scopePolicy, namespace, (facts) => operatorScopeDecision(azure.scopePolicy, facts, scope));
+    if (!d.allowed) return { ok: false, state: d.reason === 'NamespaceUnreadable' ? 'Reconciling' : 'Stalled', reason: d.reason, message: d.message, retry: d.reason === 'NamespaceUnreadable' };
   }
   const base = { td, spec, subscriptionId: az.subscriptionId, resourceGroup: az.resourceGroup, serverName: az.name, location: az.location, credentialsSecretData };
   return confirmedByArm(base, azure, `${td.metadata.namespace}/${databaseName}`, kind);

@@ -57,7 +57,15 @@ export async function startControllerHarness(label: string, armOptions: Partial<
   const arm = await startPrivateEmulator(label, armOptions);
   const clients = clientsFor(arm);
   const settings: ControllerSettings = {
-    azure: { cloud: 'AzurePublicCloud', armEndpoint: arm.endpoint, authorityHost: undefined, caFile: arm.emu.caFile, staticToken: 'controller-test-token' },
+    azure: {
+      cloud: 'AzurePublicCloud',
+      armEndpoint: arm.endpoint,
+      authorityHost: undefined,
+      caFile: arm.emu.caFile,
+      staticToken: 'controller-test-token',
+      // The installer's grant: the emulator is a sandbox, every namespace may use the operator's identity.
+      scopePolicy: { rules: [{ namespaceSelector: {}, subscriptions: ['*'], resourceGroups: ['*'], allowAdoption: false }] },
+    },
     postgres: { caFile: arm.emu.caFile, hostsFile: arm.emu.hostsFile },
   };
   const logs: string[] = [];

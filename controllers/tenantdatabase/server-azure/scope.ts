@@ -2,42 +2,19 @@
 // operator's own identity only the subscriptions / resource groups the installer's policy grants the
 // namespace; with the namespace's own credentials Secret whatever that identity's Azure RBAC allows
 // (never falling back to the operator's). Adoption needs a rule with allowAdoption either way.
-// Namespace labels come from the apiserver (a GET with a deadline, remembered a few seconds), and
-// only when some rule selects namespaces by label.
+// Namespace labels: src/azure/scope-check.ts.
 import type { AzureServerSpec } from '../../../src/api/tenantdatabase.js';
-import { adoptionDecision, needsLabels, operatorScopeDecision, type NamespaceFacts, type ScopeDecision } from '../../../src/azure/scope-policy.js';
+import { checkScope } from '../../../src/azure/scope-check.js';
+import { adoptionDecision, operatorScopeDecision, type NamespaceFacts, type ScopeDecision } from '../../../src/azure/scope-policy.js';
 import type { PartCondition, TenantDatabaseContext } from '../context.js';
 import { clientsFor, type Credentials } from './credentials.js';
 import { cond } from './pass.js';
 
-const NAMESPACE_READ_TIMEOUT_MS = 10_000;
-/** How long a namespace's labels are taken as read (a relabel reaches a Stalled object by its recheck). */
-const NAMESPACE_LABELS_TTL_MS = 5_000;
-
-const labelCache = new Map<string, { labels: Record<string, string>; at: number }>();
-
-async function namespaceFacts(ctx: TenantDatabaseContext): Promise<NamespaceFacts> {
-  if (!needsLabels(ctx.settings.azure.scopePolicy)) return { name: ctx.namespace, labels: undefined };
-  const hit = labelCache.get(ctx.namespace);
-  if (hit && Date.now() - hit.at < NAMESPACE_LABELS_TTL_MS) return { name: ctx.namespace, labels: hit.labels };
-  const ns = await ctx.mgr.client.request<{ metadata?: { labels?: Record<string, string> } }>('GET', `/api/v1/namespaces/${encodeURIComponent(ctx.namespace)}`, {
-    timeoutMs: NAMESPACE_READ_TIMEOUT_MS,
-  });
-  const labels = ns.metadata?.labels ?? {};
-  labelCache.set(ctx.namespace, { labels, at: Date.now() });
-  return { name: ctx.namespace, labels };
-}
-
 async function decide(ctx: TenantDatabaseContext, judge: (facts: NamespaceFacts) => ScopeDecision): Promise<PartCondition | undefined> {
-  let facts: NamespaceFacts;
-  try {
-    facts = await namespaceFacts(ctx);
-  } catch (err) {
-    // Unknown labels grant nothing; retried with backoff (the operator needs `get` on namespaces).
-    return cond(false, 'NamespaceUnreadable', `cannot read namespace ${ctx.namespace} to evaluate the Azure scope policy: ${(err as Error).message}`, false);
-  }
-  const d = judge(facts);
-  return d.allowed ? undefined : cond(false, d.reason, d.message, true);
+  const d = await checkScope(ctx.mgr, ctx.settings.azure.scopePolicy, ctx.namespace, judge);
+  if (d.allowed) return undefined;
+  // An unreadable namespace is retried with backoff; a denial is Stalled until the policy or spec changes.
+  return cond(false, d.reason, d.message, d.reason !== 'NamespaceUnreadable');
 }
 
 /** Stalled ScopeNotAllowed when the operator's identity would be used outside what the policy grants. */
