@@ -122,8 +122,7 @@ async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string
     out.extensionsFailed = ext.failed;
     const failedNames = new Set(ext.failed.map((f) => f.name));
     out.extensionsPresent = wanted.filter((e) => !failedNames.has(e));
-    // With tenancy, new tables are opened to the application with their policies, not by default privileges.
-    await syncGrants(c, roles, log, { closeNewTables: ctx.spec.tenancy !== undefined });
+    await syncGrants(c, roles, log);
   });
   return out;
 }
