@@ -104,6 +104,18 @@ export async function ensureMigrator(db: Queryable, owner: string): Promise<stri
   return name;
 }
 
+/**
+ * CONNECT on the current database: the login does not inherit the owner's rights (NOINHERIT), and the
+ * database part takes CONNECT from PUBLIC. Granted as the owner (the administrator acts through its
+ * membership), only when missing.
+ */
+async function ensureConnect(db: Queryable, login: string): Promise<void> {
+  const r = await db.query<{ ok: boolean; d: string }>(`SELECT has_database_privilege($1, current_database(), 'CONNECT') AS ok, current_database() AS d`, [login]);
+  const row = r.rows[0];
+  if (!row || row.ok) return;
+  await db.query(`GRANT CONNECT ON DATABASE ${ident(row.d)} TO ${ident(login)}`);
+}
+
 /** Removes the login's password: nobody logs in as it between runs. */
 export async function revokeMigratorPassword(db: Queryable, name: string): Promise<void> {
   await db.query(`ALTER ROLE ${ident(name)} WITH PASSWORD NULL`);
@@ -130,6 +142,7 @@ function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
 export async function connectAsMigrator(conns: PostgresConnections, admin: DbTarget, owner: string): Promise<{ client: pg.Client; login: string }> {
   return conns.withClient(admin, async (a) => {
     const login = await ensureMigrator(a, owner);
+    await ensureConnect(a, login);
     const key = `${admin.host}:${admin.port}/${login}`;
     const client = await serialized(key, async () => {
       // Another operator process may issue its own password between ours and the login: try again.

@@ -13,6 +13,8 @@ import { describePgError, type DbTarget, type PostgresConnections } from '../con
 import { ident, literal } from '../ident.js';
 import { SQL, ensureHistory, grantHistoryTo, readHistory } from './history.js';
 import { lockHolder, tryLock, unlock } from './lock.js';
+import type { TenancyInput } from '../tenancy/rls.js';
+import { isolateInTransaction } from './isolate.js';
 import { connectAsMigrator, revokeMigratorPassword } from './migrator.js';
 import { ScriptSyntaxError, splitStatements, type ScriptStatement } from './split.js';
 
@@ -26,6 +28,11 @@ export interface RunInput {
    * login (migrator.ts), never in the administrator's. Undefined runs them as the administrator.
    */
   runAsRole?: string | undefined;
+  /**
+   * The database's row-level security (its TenantDatabase's spec.tenancy): synced inside each step's
+   * transaction (right after a non-transactional step), so new tenant tables are never visible unisolated.
+   */
+  tenancy?: TenancyInput | undefined;
   lockTimeout: string;
   statementTimeout?: string | undefined;
   /** Recorded in applied_by (who ran it), e.g. operator identity and Migration. */
@@ -251,6 +258,8 @@ async function runStep(client: pg.Client, input: RunInput, action: Extract<Actio
       );
       await exec(client, stmts);
       await client.query(home);
+      // What the step created gets its policies (and the application its grants) in the same commit.
+      if (input.tenancy) await isolateInTransaction(client, input.tenancy, home);
       const ms = Math.round(performance.now() - t0);
       // started_at is now(): the transaction's start, on the server's clock like applied_at.
       if (direction === 'up') await client.query(SQL.insertSuccess, [key, step.version, step.name, step.checksum, null, ms, input.appliedBy]);
@@ -276,10 +285,27 @@ async function runStep(client: pg.Client, input: RunInput, action: Extract<Actio
     return done(false, failureOf(step, direction, true, err));
   }
   await resetSession(client, home);
+  if (input.tenancy) await isolateAfter(client, input, home);
   const ms = Math.round(performance.now() - t0);
   if (direction === 'up') await client.query(SQL.markSuccess, [key, step.version, ms]);
   else await client.query(SQL.remove, [key, step.version]);
   return done(true);
+}
+
+/**
+ * After a non-transactional step: the same isolation in a transaction of its own. A failure here leaves
+ * nothing open (the application holds no grant on a new table before its policies), so the step still
+ * counts as applied and the TenantDatabase's next pass finishes the job.
+ */
+async function isolateAfter(client: pg.Client, input: RunInput, home: string): Promise<void> {
+  try {
+    await client.query(`BEGIN; SET LOCAL lock_timeout = ${literal(input.lockTimeout)}`);
+    await isolateInTransaction(client, input.tenancy as TenancyInput, home);
+    await client.query('COMMIT');
+  } catch {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query(home).catch(() => undefined);
+  }
 }
 
 async function resetSession(client: pg.Client, home: string): Promise<void> {
