@@ -10,6 +10,8 @@ import type { MigrationPass } from './pass.js';
 import type { AdminTarget } from './plan.js';
 import type { Run } from './runs.js';
 import { StepEvents, type EmitFn } from './step-events.js';
+import { resourceOf } from '../../src/api/resources.js';
+import { tenancyInputOf, tenantDatabaseSpecOf } from '../../src/tenantdatabase/index.js';
 import { describeFailure } from './status.js';
 
 /** Status reason and message of a run in progress. */
@@ -34,11 +36,14 @@ export function runStarter(pass: MigrationPass, name: string, t: AdminTarget, pe
   const { env, kit, inputs } = pass;
   const { spec } = kit;
   const asOwner = spec.runAs === 'owner';
+  const td = env.mgr.getCached(resourceOf('TenantDatabase'), kit.namespace, name);
+  const tdSpec = td ? tenantDatabaseSpecOf(td) : undefined;
   const runInput = {
     migration: kit.key,
     steps: inputs.steps,
     plan,
     runAsRole: asOwner ? t.ownerRole : undefined,
+    tenancy: tdSpec ? tenancyInputOf(tdSpec) : undefined,
     lockTimeout: spec.lockTimeout,
     statementTimeout: spec.statementTimeout,
     appliedBy: `${env.identity} as ${asOwner ? t.ownerRole : t.target.user}`,

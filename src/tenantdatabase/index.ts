@@ -7,3 +7,4 @@ export * from './server.js';
 export * from './secrets.js';
 export * from './referrers.js';
 export * from './backup-owner.js';
+export * from './tenancy.js';

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import pg from 'pg';
 import { closeAllPostgresConnections, postgresConnections, type DbTarget, type PostgresConnections } from '../../src/postgres/connections.js';
 import { ident, literal } from '../../src/postgres/ident.js';
+import { migratorRoleName } from '../../src/postgres/migrations/migrator.js';
 import { testEnv } from '../../dev/env/testenv.js';
 
 export interface TestDatabase {
@@ -59,9 +60,11 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
   const admin = `${database}_admin`;
   const owner = `${database}_owner`;
   const password = randomBytes(12).toString('hex');
-  await superSql(`CREATE ROLE ${ident(admin)} LOGIN PASSWORD ${literal(password)}`);
+  // As on Azure: the administrator may create roles, and holds ADMIN on the owner (which it would have
+  // created), so it can make the owner's migration login.
+  await superSql(`CREATE ROLE ${ident(admin)} LOGIN CREATEROLE PASSWORD ${literal(password)}`);
   await superSql(`CREATE ROLE ${ident(owner)} NOLOGIN`);
-  await superSql(`GRANT ${ident(owner)} TO ${ident(admin)}`);
+  await superSql(`GRANT ${ident(owner)} TO ${ident(admin)} WITH ADMIN OPTION`);
   await superSql(`CREATE DATABASE ${ident(database)} OWNER ${ident(owner)}`);
   await superSql(`GRANT ALL ON DATABASE ${ident(database)} TO ${ident(admin)}`);
   const env = testEnv().postgres;
@@ -75,6 +78,7 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
     sql: (text, values) => superSql(text, values, database),
     async drop() {
       await superSql(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`);
+      await superSql(`DROP ROLE IF EXISTS ${ident(migratorRoleName(owner))}`);
       await superSql(`DROP ROLE IF EXISTS ${ident(owner)}`);
       await superSql(`DROP ROLE IF EXISTS ${ident(admin)}`);
     },

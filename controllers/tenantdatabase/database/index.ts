@@ -143,7 +143,8 @@ async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string
     out.extensionsFailed = ext.failed;
     const failedNames = new Set(ext.failed.map((f) => f.name));
     out.extensionsPresent = wanted.filter((e) => !failedNames.has(e));
-    await syncGrants(c, roles, log);
+    // With tenancy, new tables are opened to the application with their policies, not by default privileges.
+    await syncGrants(c, roles, log, { closeNewTables: ctx.spec.tenancy !== undefined });
   });
   await retireRemovedRoles({ ctx, conns, server: target(conn, MAINTENANCE_DATABASE), inDatabase: target(conn, database), roles, database, markers, log });
   return out;

@@ -13,6 +13,7 @@ import { auditIsolation, type Finding } from '../../../src/postgres/tenancy/audi
 import { maintainPartitions } from '../../../src/postgres/tenancy/partition-maintenance.js';
 import type { TenancyRules } from '../../../src/postgres/tenancy/policies.js';
 import { syncTenancy, type TenancyInput, type TenancySyncResult } from '../../../src/postgres/tenancy/rls.js';
+import { tenancyInputOf } from '../../../src/tenantdatabase/tenancy.js';
 import type { DatabasePart, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
 import {
   CONDITION,
@@ -33,18 +34,9 @@ function target(conn: ServerConnection, database: string): DbTarget {
   return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user: conn.adminUser, password: conn.adminPassword, database };
 }
 
+/** The spec's tenancy as the RLS sync takes it (shared with the Migration runner, src/tenantdatabase/tenancy.ts). */
 export function tenancyInput(ctx: TenantDatabaseContext): TenancyInput | undefined {
-  const t = ctx.spec.tenancy;
-  if (!t) return undefined;
-  return {
-    roles: ctx.spec.roles,
-    tenantColumn: t.tenantColumn,
-    tenantSetting: t.tenantSetting,
-    tables: (t.tables ?? []).map((x) => ({ schema: x.schema, name: x.name })),
-    // Tenancy asked for with no scope at all would otherwise isolate nothing, silently: it then means
-    // every table with the tenant column in public (reported in status like any other scope).
-    schemas: t.schemas?.length || t.tables?.length ? (t.schemas ?? []) : ['public'],
-  };
+  return tenancyInputOf(ctx.spec);
 }
 
 interface PassResult {

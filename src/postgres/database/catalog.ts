@@ -151,8 +151,9 @@ export async function readSchemas(db: Queryable, owner: string, grantees: readon
 
 /** Tables, views, sequences and routines the owner owns (extension members excluded), with managed ACL entries. */
 export async function readOwnedObjects(db: Queryable, owner: string, grantees: readonly string[]): Promise<ObjectAcl[]> {
-  const rel = await db.query<{ nspname: string; relname: string; relkind: string; acl: RawEntry[] | null }>(
-    `SELECT n.nspname, c.relname, c.relkind, ${aclJson('c.relacl')} AS acl
+  const rel = await db.query<{ nspname: string; relname: string; relkind: string; acl: RawEntry[] | null; definer: boolean }>(
+    `SELECT n.nspname, c.relname, c.relkind, ${aclJson('c.relacl')} AS acl,
+            c.relkind = 'v' AND NOT coalesce((SELECT lower(option_value) IN ('on', 'true', '1', 'yes') FROM pg_options_to_table(c.reloptions) WHERE option_name = 'security_invoker'), false) AS definer
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = $1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
         AND ${NOT_SYSTEM_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
@@ -173,6 +174,7 @@ export async function readOwnedObjects(db: Queryable, owner: string, grantees: r
       target: qualified(x.nspname, x.relname),
       entries: entries(x.acl).filter((e) => e.grantee !== PUBLIC),
       ...(x.relkind === 'm' ? { materialized: true } : {}),
+      ...(x.definer ? { definerView: true } : {}),
     })),
     // The argument list is the server's own rendering (names and types quoted by PostgreSQL itself); it
     // identifies the overload and never comes from user input of ours.

@@ -61,6 +61,11 @@ export interface ObjectAcl {
    * application every tenant's rows. The application gets nothing on it; the cross-tenant roles read it.
    */
   materialized?: boolean;
+  /**
+   * A view without security_invoker: it reads its tables with its owner's rights and policies (the
+   * owner's policy sees every tenant), so the application gets nothing on it, as on a materialized view.
+   */
+  definerView?: boolean;
 }
 
 /** Desired privileges per grantee (role name or PUBLIC); grantees absent from the map are not managed. */
@@ -165,6 +170,17 @@ export function desiredForMaterializedView(roles: Partial<Record<RoleKind, strin
   const m = new Map<string, ReadonlySet<string>>();
   if (roles.application) m.set(roles.application, new Set());
   for (const rk of ['admin', 'analytics'] as const) if (roles[rk]) m.set(roles[rk] as string, new Set(['SELECT']));
+  return m;
+}
+
+/**
+ * The owner's default privileges: as desiredFor, except that the application gets nothing on new tables
+ * (and views). A new table is opened to the application together with its row-level-security policies
+ * (by the migration runner in the step that creates it, or by a later pass), never at CREATE TABLE.
+ */
+export function desiredDefaultFor(kind: DefaultKind, roles: Partial<Record<RoleKind, string>>): DesiredGrants {
+  const m = new Map(desiredFor(DEFAULT_KIND_OF[kind], roles));
+  if (kind === 'TABLES' && roles.application) m.set(roles.application, new Set());
   return m;
 }
 

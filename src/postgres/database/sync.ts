@@ -5,7 +5,7 @@
 // Every statement run is recorded (passwords never appear: only SCRAM verifiers, and the log redacts those).
 import { ident, literal } from '../ident.js';
 import { readCurrentUser, readDatabase, readDefaultAcls, readExtensions, readMembership, readOwnedObjects, readRoles, readSchemas, type DatabaseInfo, type Queryable, type RoleInfo } from './catalog.js';
-import { changeSql, defaultChangeSql, desiredFor, desiredForMaterializedView, diffDefaultAcls, diffObjectAcls, PUBLIC, ROLE_PRIVILEGES, type DesiredGrants, type ObjectAcl, type RoleKind } from './privileges.js';
+import { changeSql, defaultChangeSql, desiredDefaultFor, desiredFor, desiredForMaterializedView, diffDefaultAcls, diffObjectAcls, PUBLIC, ROLE_PRIVILEGES, type DesiredGrants, type ObjectAcl, type RoleKind } from './privileges.js';
 import { scramVerifier } from './scram.js';
 
 export interface ManagedRoles {
@@ -302,9 +302,10 @@ export async function syncExtensions(db: Queryable, wanted: readonly string[], l
 /**
  * Inside the database: public owned by the owner with CREATE taken from PUBLIC, and the login roles'
  * privileges on the owner's schemas, tables, sequences and routines and the owner's default privileges
- * converged both ways.
+ * converged both ways. `closeNewTables` (a database with row-level security): the owner's default
+ * privileges give the application nothing on new tables; they are opened with their policies.
  */
-export async function syncGrants(db: Queryable, roles: ManagedRoles, log: StatementLog): Promise<void> {
+export async function syncGrants(db: Queryable, roles: ManagedRoles, log: StatementLog, opts: { closeNewTables?: boolean } = {}): Promise<void> {
   const grantees = loginRoles(roles).map((l) => l.name);
   const schemas = await readSchemas(db, roles.owner, grantees);
   const pub = schemas.find((s) => s.name === 'public');
@@ -315,9 +316,13 @@ export async function syncGrants(db: Queryable, roles: ManagedRoles, log: Statem
   const objects = await readOwnedObjects(db, roles.owner, grantees);
   const byKind = new Map((['SCHEMA', 'TABLE', 'SEQUENCE', 'ROUTINE'] as const).map((k) => [k, desiredFor(k, roles)]));
   const matview = desiredForMaterializedView(roles);
-  statements.push(...diffObjectAcls([...schemaAcls, ...objects], (k, _t, o) => (o.materialized ? matview : (byKind.get(k as 'SCHEMA') as DesiredGrants))).map(changeSql));
+  // A view without security_invoker reads with its owner's rights and policies (every tenant): the
+  // application is not granted it (the isolation audit names it, with the fix); it is with security_invoker.
+  const closed = (o: ObjectAcl) => o.materialized === true || o.definerView === true;
+  statements.push(...diffObjectAcls([...schemaAcls, ...objects], (k, _t, o) => (closed(o) ? matview : (byKind.get(k as 'SCHEMA') as DesiredGrants))).map(changeSql));
   const defaults = await readDefaultAcls(db, roles.owner, grantees);
-  const defaultChanges = diffDefaultAcls(defaults, (k) => desiredFor(k === 'TABLES' ? 'TABLE' : k === 'SEQUENCES' ? 'SEQUENCE' : 'ROUTINE', roles));
+  // With row-level security (closeNewTables) a new table is not the application's before its policies.
+  const defaultChanges = diffDefaultAcls(defaults, (k) => (opts.closeNewTables ? desiredDefaultFor(k, roles) : desiredFor(k === 'TABLES' ? 'TABLE' : k === 'SEQUENCES' ? 'SEQUENCE' : 'ROUTINE', roles)));
   statements.push(...defaultChanges.map((c) => defaultChangeSql(roles.owner, c)));
   if (statements.length) await asOwner(db, roles.owner, log, statements);
 }

@@ -1,8 +1,9 @@
 // SQL of restore drills. On the source: a timestamped marker row in the operator's own schema
 // (`tenantdb`, as the migration history), written just before the restore is requested, so the newest
 // marker found in the restored copy says how much the copy lost (the drill's RPO). On the restored copy:
-// every check in its own READ ONLY transaction, so a check cannot change what it inspects, with a
-// statement timeout; then the newest marker. Identifiers through ident(), values as parameters.
+// every check in its own READ ONLY transaction, so a check cannot change what it inspects, sent as one
+// statement over the extended protocol (a second statement, such as a COMMIT that would end the READ
+// ONLY transaction, is rejected by the server), with a statement timeout; then the newest marker. Identifiers through ident(), values as parameters.
 import type pg from 'pg';
 import { describePgError, type DbTarget, type PostgresConnections } from '../connections.js';
 import { ident, qualified } from '../ident.js';
@@ -57,6 +58,11 @@ export interface CopyInspection {
   newestMarker: Date | undefined;
 }
 
+/** A query sent over the extended protocol (pg's types do not list queryMode, which pg 8.11+ honours). */
+function oneStatement(text: string): pg.QueryConfig {
+  return { text, queryMode: 'extended' } as pg.QueryConfig;
+}
+
 /**
  * Runs every check on the restored copy, each in a READ ONLY transaction (as `ownerRole` when the
  * administrator may SET ROLE to it, else as the administrator), and reads the newest marker. A session
@@ -76,7 +82,9 @@ export async function inspectRestoredCopy(conns: PostgresConnections, copy: DbTa
             () => c.query('ROLLBACK TO SAVEPOINT as_owner'),
           );
         }
-        const r = await c.query(check.sql);
+        // The extended protocol takes exactly one statement: `SELECT 1; COMMIT; CREATE ROLE ...` is
+        // refused by PostgreSQL (42601) instead of leaving the READ ONLY transaction.
+        const r = await c.query(oneStatement(check.sql));
         await c.query('ROLLBACK');
         const rows = r.rowCount ?? r.rows.length;
         out.push(rows >= check.expectRowsAtLeast ? { name: check.name, passed: true, rows } : { name: check.name, passed: false, rows, detail: `${rows} row(s), expected at least ${check.expectRowsAtLeast}` });

@@ -94,3 +94,18 @@ export const SQL = {
   insertBaseline: `INSERT INTO ${T} (migration, version, name, checksum, type, state, started_at, applied_at, execution_ms, applied_by)
     VALUES ($1, $2, '<< baseline >>', NULL, 'baseline', 'success', clock_timestamp(), clock_timestamp(), 0, $3)`,
 } as const;
+
+/**
+ * The owner's rights on the history (as the administrator, who created it): the migration login acts as
+ * the owner and records its steps in the step's own transaction. A write only when something is missing.
+ */
+export async function grantHistoryTo(db: Queryable, role: string): Promise<void> {
+  const r = await db.query<{ ok: boolean }>(
+    `SELECT has_schema_privilege($1, $2, 'USAGE') AND has_table_privilege($1, $3, 'SELECT') AND has_table_privilege($1, $3, 'INSERT')
+        AND has_table_privilege($1, $3, 'UPDATE') AND has_table_privilege($1, $3, 'DELETE') AS ok`,
+    [role, HISTORY_SCHEMA, `${ident(HISTORY_SCHEMA)}.${ident(HISTORY_TABLE)}`],
+  );
+  if (r.rows[0]?.ok) return;
+  await db.query(`GRANT USAGE ON SCHEMA ${ident(HISTORY_SCHEMA)} TO ${ident(role)}`);
+  await db.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${T} TO ${ident(role)}`);
+}

@@ -3,3 +3,4 @@ export * from './history.js';
 export * from './lock.js';
 export * from './split.js';
 export * from './runner.js';
+export * from './migrator.js';

@@ -11,8 +11,11 @@ import { planMigration, type Action, type HistoryRow, type PlanOptions, type Sta
 import type { Step } from '../../migrations/steps.js';
 import { describePgError, type DbTarget, type PostgresConnections } from '../connections.js';
 import { ident, literal } from '../ident.js';
-import { SQL, ensureHistory, readHistory } from './history.js';
+import { SQL, ensureHistory, grantHistoryTo, readHistory } from './history.js';
 import { lockHolder, tryLock, unlock } from './lock.js';
+import type { TenancyInput } from '../tenancy/rls.js';
+import { isolateInTransaction } from './isolate.js';
+import { connectAsMigrator, revokeMigratorPassword } from './migrator.js';
 import { ScriptSyntaxError, splitStatements, type ScriptStatement } from './split.js';
 
 export interface RunInput {
@@ -20,8 +23,16 @@ export interface RunInput {
   migration: string;
   steps: readonly Step[];
   plan: PlanOptions;
-  /** SET ROLE to this role for the steps (runAs: owner); undefined runs them as the administrator. */
+  /**
+   * The owner role for runAs: owner: the steps run in a session that logged in as the owner's migration
+   * login (migrator.ts), never in the administrator's. Undefined runs them as the administrator.
+   */
   runAsRole?: string | undefined;
+  /**
+   * The database's row-level security (its TenantDatabase's spec.tenancy): synced inside each step's
+   * transaction (right after a non-transactional step), so new tenant tables are never visible unisolated.
+   */
+  tenancy?: TenancyInput | undefined;
   lockTimeout: string;
   statementTimeout?: string | undefined;
   /** Recorded in applied_by (who ran it), e.g. operator identity and Migration. */
@@ -79,7 +90,7 @@ class StepError extends Error {
 
 /** Dedicated session, lock, plan, steps; always unlocks and ends the session. */
 export async function runMigration(conns: PostgresConnections, target: DbTarget, input: RunInput, hooks: RunHooks = {}): Promise<RunResult> {
-  const client = await conns.connect(target, { statementTimeoutMs: 0 });
+  const { client, login } = await openSession(conns, target, input);
   let locked = false;
   try {
     // A killed operator's session must not keep running its step (and holding the lock) until the
@@ -100,7 +111,23 @@ export async function runMigration(conns: PostgresConnections, target: DbTarget,
   } finally {
     if (locked) await unlock(client).catch(() => undefined);
     await client.end().catch(() => undefined);
+    // A script may have given the login a password of its own: it goes with the run.
+    if (login) await conns.withClient(target, (a) => revokeMigratorPassword(a, login)).catch(() => undefined);
   }
+}
+
+/**
+ * The run's session: the administrator's for runAs: admin; for runAs: owner the owner's migration login
+ * (acting as the owner), after the administrator made the history and gave the owner its rights on it.
+ */
+async function openSession(conns: PostgresConnections, target: DbTarget, input: RunInput): Promise<{ client: pg.Client; login?: string }> {
+  const owner = input.runAsRole;
+  if (owner === undefined) return { client: await conns.connect(target, { statementTimeoutMs: 0 }) };
+  await conns.withClient(target, async (admin) => {
+    await ensureHistory(admin);
+    await grantHistoryTo(admin, owner);
+  });
+  return connectAsMigrator(conns, target, owner);
 }
 
 async function runLocked(client: pg.Client, input: RunInput, hooks: RunHooks): Promise<RunResult> {
@@ -218,17 +245,21 @@ async function runStep(client: pg.Client, input: RunInput, action: Extract<Actio
   } catch (err) {
     return done(false, failureOf(step, direction, false, err));
   }
-  const role = input.runAsRole !== undefined ? `SET ROLE ${ident(input.runAsRole)}` : undefined;
+  // Where the session returns after a step: the owner (a script's RESET ROLE falls back to the bare
+  // migration login), or the administrator itself.
+  const home = input.runAsRole !== undefined ? `SET ROLE ${ident(input.runAsRole)}` : 'RESET ROLE';
 
   if (step.transactional) {
     try {
       // One round trip for the prologue: SET takes no bind parameters, so the (pattern-checked) durations
       // go through literal(). SET LOCAL ends with the transaction, whatever happens.
       await client.query(
-        `BEGIN; SET LOCAL lock_timeout = ${literal(input.lockTimeout)}; SET LOCAL statement_timeout = ${literal(input.statementTimeout ?? '0')}${input.runAsRole !== undefined ? `; SET LOCAL ROLE ${ident(input.runAsRole)}` : ''}`,
+        `BEGIN; SET LOCAL lock_timeout = ${literal(input.lockTimeout)}; SET LOCAL statement_timeout = ${literal(input.statementTimeout ?? '0')}`,
       );
       await exec(client, stmts);
-      if (role) await client.query('RESET ROLE');
+      await client.query(home);
+      // What the step created gets its policies (and the application its grants) in the same commit.
+      if (input.tenancy) await isolateInTransaction(client, input.tenancy, home);
       const ms = Math.round(performance.now() - t0);
       // started_at is now(): the transaction's start, on the server's clock like applied_at.
       if (direction === 'up') await client.query(SQL.insertSuccess, [key, step.version, step.name, step.checksum, null, ms, input.appliedBy]);
@@ -246,23 +277,39 @@ async function runStep(client: pg.Client, input: RunInput, action: Extract<Actio
   else await client.query(SQL.markDirty, [key, step.version]);
   try {
     await client.query(`SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)`, [input.lockTimeout, input.statementTimeout ?? '0']);
-    if (role) await client.query(role);
     await exec(client, stmts);
   } catch (err) {
     // A script's own BEGIN may have left a failed transaction open; the session must be usable again.
     await client.query('ROLLBACK').catch(() => undefined);
-    await resetSession(client);
+    await resetSession(client, home);
     return done(false, failureOf(step, direction, true, err));
   }
-  await resetSession(client);
+  await resetSession(client, home);
+  if (input.tenancy) await isolateAfter(client, input, home);
   const ms = Math.round(performance.now() - t0);
   if (direction === 'up') await client.query(SQL.markSuccess, [key, step.version, ms]);
   else await client.query(SQL.remove, [key, step.version]);
   return done(true);
 }
 
-async function resetSession(client: pg.Client): Promise<void> {
-  await client.query('RESET ROLE; RESET lock_timeout; RESET statement_timeout');
+/**
+ * After a non-transactional step: the same isolation in a transaction of its own. A failure here leaves
+ * nothing open (the application holds no grant on a new table before its policies), so the step still
+ * counts as applied and the TenantDatabase's next pass finishes the job.
+ */
+async function isolateAfter(client: pg.Client, input: RunInput, home: string): Promise<void> {
+  try {
+    await client.query(`BEGIN; SET LOCAL lock_timeout = ${literal(input.lockTimeout)}`);
+    await isolateInTransaction(client, input.tenancy as TenancyInput, home);
+    await client.query('COMMIT');
+  } catch {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query(home).catch(() => undefined);
+  }
+}
+
+async function resetSession(client: pg.Client, home: string): Promise<void> {
+  await client.query(`${home}; RESET lock_timeout; RESET statement_timeout`);
 }
 
 /** Highest applied version in a history (for status). */

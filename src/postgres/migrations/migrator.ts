@@ -1,0 +1,170 @@
+// The migration login: `runAs: owner` steps run in a session that LOGGED IN as a role with the owner's
+// rights and no more, never in the administrator's session with SET ROLE (RESET ROLE, SET ROLE <admin>
+// or SET SESSION AUTHORIZATION in a script would hand it the administrator's rights back).
+//
+// The role, `<owner>_migrator` (hash-shortened past 63 bytes), is created by the administrator with LOGIN
+// and nothing else (NOINHERIT, no SUPERUSER/CREATEROLE/CREATEDB/REPLICATION/BYPASSRLS), is a member of the
+// owner role only, and carries the COMMENT `migratorMarker(owner)`, written in the transaction that creates
+// it: that comment is how "created by the operator" is recorded, and a role of that name without it is
+// never touched (the run fails with MigratorConflict). The session does SET ROLE <owner> at its start, so
+// what a step creates is owned by the owner; RESET ROLE in a script falls back to the bare login, which can
+// do nothing but SET ROLE to the owner again.
+//
+// Its password is never stored: each run gets a fresh one, valid for a few minutes (VALID UNTIL, which the
+// role cannot change on itself), set as a SCRAM verifier, used to log in once, and removed (PASSWORD NULL)
+// right after the login and again when the run ends (a script may set its own password; that one dies too).
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { generatePassword, scramVerifier } from '../database/scram.js';
+import type { DbTarget, PostgresConnections } from '../connections.js';
+import { ident, literal, MAX_IDENTIFIER_BYTES } from '../ident.js';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** How long an issued password is valid: long enough to log in, short enough to be worthless after. */
+const PASSWORD_VALID_MS = 2 * 60_000;
+
+export class MigratorError extends Error {
+  override name = 'MigratorError';
+  constructor(
+    readonly reason: 'MigratorConflict' | 'MigratorUnavailable',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The COMMENT that records that the operator created this migration login for `owner`. */
+export function migratorMarker(owner: string): string {
+  return `tenantdb-operator migration login for role ${owner}`;
+}
+
+/** `<owner>_migrator`, or a shortened owner name with a hash when that would not fit in 63 bytes. */
+export function migratorRoleName(owner: string): string {
+  const plain = `${owner}_migrator`;
+  if (Buffer.byteLength(plain, 'utf8') <= MAX_IDENTIFIER_BYTES) return plain;
+  const hash = createHash('sha256').update(owner).digest('hex').slice(0, 8);
+  let head = owner;
+  while (Buffer.byteLength(`${head}_${hash}_migrator`, 'utf8') > MAX_IDENTIFIER_BYTES) head = head.slice(0, -1);
+  return `${head}_${hash}_migrator`;
+}
+
+const WANT = 'LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS';
+
+interface MigratorRow {
+  comment: string | null;
+  drift: boolean;
+  member_of: string[];
+}
+
+async function readMigrator(db: Queryable, name: string): Promise<MigratorRow | undefined> {
+  const r = await db.query<MigratorRow>(
+    `SELECT shobj_description(r.oid, 'pg_authid') AS comment,
+            (r.rolsuper OR r.rolinherit OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls OR NOT r.rolcanlogin) AS drift,
+            array(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1)::text[] AS member_of
+       FROM pg_roles r WHERE r.rolname = $1`,
+    [name],
+  );
+  return r.rows[0];
+}
+
+/**
+ * Makes the migration login of `owner` exist in shape (as the administrator): created with our marker
+ * when absent; when it is ours, attributes and memberships put back (member of the owner, of nothing
+ * else). Returns its name.
+ */
+export async function ensureMigrator(db: Queryable, owner: string): Promise<string> {
+  const name = migratorRoleName(owner);
+  const marker = migratorMarker(owner);
+  const have = await readMigrator(db, name);
+  if (!have) {
+    await db.query('BEGIN');
+    try {
+      await db.query(`CREATE ROLE ${ident(name)} WITH ${WANT} PASSWORD NULL`);
+      await db.query(`COMMENT ON ROLE ${ident(name)} IS ${literal(marker)}`);
+      await db.query(`GRANT ${ident(owner)} TO ${ident(name)}`);
+      await db.query('COMMIT');
+    } catch (err) {
+      await db.query('ROLLBACK').catch(() => undefined);
+      if ((await readMigrator(db, name))?.comment === marker) return name; // another runner made it first
+      throw new MigratorError('MigratorUnavailable', `the administrator cannot create the migration login ${name} (it needs CREATEROLE and ADMIN on ${owner}): ${(err as Error).message}`);
+    }
+    return name;
+  }
+  if (have.comment !== marker) {
+    throw new MigratorError('MigratorConflict', `role ${name} exists and was not created by the operator as the migration login of ${owner}; drop or rename it`);
+  }
+  if (have.drift) await db.query(`ALTER ROLE ${ident(name)} WITH ${WANT}`);
+  for (const g of have.member_of.filter((m) => m !== owner)) await db.query(`REVOKE ${ident(g)} FROM ${ident(name)}`);
+  if (!have.member_of.includes(owner)) await db.query(`GRANT ${ident(owner)} TO ${ident(name)}`);
+  const after = await readMigrator(db, name);
+  if (after?.drift || after?.member_of.some((m) => m !== owner)) {
+    throw new MigratorError('MigratorUnavailable', `the migration login ${name} holds more than the rights of ${owner} and the administrator cannot take them back`);
+  }
+  return name;
+}
+
+/**
+ * CONNECT on the current database: the login does not inherit the owner's rights (NOINHERIT), and the
+ * database part takes CONNECT from PUBLIC. Granted as the owner (the administrator acts through its
+ * membership), only when missing.
+ */
+async function ensureConnect(db: Queryable, login: string): Promise<void> {
+  const r = await db.query<{ ok: boolean; d: string }>(`SELECT has_database_privilege($1, current_database(), 'CONNECT') AS ok, current_database() AS d`, [login]);
+  const row = r.rows[0];
+  if (!row || row.ok) return;
+  await db.query(`GRANT CONNECT ON DATABASE ${ident(row.d)} TO ${ident(login)}`);
+}
+
+/** Removes the login's password: nobody logs in as it between runs. */
+export async function revokeMigratorPassword(db: Queryable, name: string): Promise<void> {
+  await db.query(`ALTER ROLE ${ident(name)} WITH PASSWORD NULL`);
+}
+
+/** One issue-and-login at a time per server and login (in this process): two runs must not swap passwords. */
+const issuing = new Map<string, Promise<unknown>>();
+
+function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const prev = issuing.get(key) ?? Promise.resolve();
+  const next = prev.catch(() => undefined).then(fn);
+  issuing.set(key, next);
+  void next.finally(() => {
+    if (issuing.get(key) === next) issuing.delete(key);
+  }).catch(() => undefined);
+  return next;
+}
+
+/**
+ * The migration session of `owner` on `admin`'s database: the login ensured, a one-time password issued
+ * and used, the password removed again, and the session acting as the owner (SET ROLE). The caller ends
+ * it and calls revokeMigratorPassword afterwards.
+ */
+export async function connectAsMigrator(conns: PostgresConnections, admin: DbTarget, owner: string): Promise<{ client: pg.Client; login: string }> {
+  return conns.withClient(admin, async (a) => {
+    const login = await ensureMigrator(a, owner);
+    await ensureConnect(a, login);
+    const key = `${admin.host}:${admin.port}/${login}`;
+    const client = await serialized(key, async () => {
+      // Another operator process may issue its own password between ours and the login: try again.
+      for (let attempt = 1; ; attempt++) {
+        const password = generatePassword();
+        const until = new Date(Date.now() + PASSWORD_VALID_MS).toISOString();
+        await a.query(`ALTER ROLE ${ident(login)} WITH LOGIN PASSWORD ${literal(scramVerifier(password))} VALID UNTIL ${literal(until)}`);
+        try {
+          return await conns.connect({ ...admin, user: login, password }, { statementTimeoutMs: 0 });
+        } catch (err) {
+          if ((err as { code?: string }).code !== '28P01' || attempt >= 3) throw err;
+        } finally {
+          await revokeMigratorPassword(a, login);
+        }
+      }
+    });
+    try {
+      await client.query(`SET ROLE ${ident(owner)}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    return { client, login };
+  });
+}
