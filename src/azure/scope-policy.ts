@@ -36,7 +36,7 @@ const ruleSchema = z
   .refine((r) => r.namespaces !== undefined || r.namespaceSelector !== undefined, { message: 'a rule needs namespaces or namespaceSelector' });
 
 // A bare list of rules is accepted too (normalised before parsing, so errors name the rule and field).
-const policySchema = z.object({ rules: z.array(ruleSchema).default([]) }).strict();
+export const scopePolicySchema = z.object({ rules: z.array(ruleSchema).default([]) }).strict();
 
 export type ScopeRule = z.output<typeof ruleSchema>;
 export interface ScopePolicy {
@@ -49,7 +49,7 @@ export const DENY_ALL: ScopePolicy = { rules: [] };
 /** Parses a policy document (YAML or JSON); the message names the offending rule and field. */
 export function parseScopePolicy(text: string): ScopePolicy {
   const doc: unknown = YAML.parse(text) ?? { rules: [] };
-  const parsed = policySchema.safeParse(Array.isArray(doc) ? { rules: doc } : doc);
+  const parsed = scopePolicySchema.safeParse(Array.isArray(doc) ? { rules: doc } : doc);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
     throw new Error(`${i.path.join('.') || 'policy'}: ${i.message}`);

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { USAGE } from '../../src/config.js';
+import { parseScopePolicy } from '../../src/azure/scope-policy.js';
 import { startShipCluster, type ShipCluster } from './cluster.js';
 import { writeKubeconformSchemas } from './kube-schemas.js';
 import { CHART_DIR, VALUES_ALL, helmEnv, parseManifests, renderChart, runTool, type Manifest } from './tools.js';
@@ -84,6 +85,23 @@ test('every operator flag is reachable from values', async () => {
   const rendered = args(deploymentOf((await renderChart(home, ['-f', VALUES_ALL])).objects));
   const missing = flags.filter((f) => !rendered.some((a) => a.startsWith(`${f}=`)));
   expect(missing).toEqual([]);
+});
+
+test('the Azure scope policy: none by default (deny all); rules become a ConfigMap the operator parses, with namespaces get only for label rules', async () => {
+  const none = await renderChart(home);
+  expect(args(deploymentOf(none.objects)).some((a) => a.startsWith('--azure-scope-policy='))).toBe(false);
+  expect(none.objects.some((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('azure-scope-policy'))).toBe(false);
+  const all = (await renderChart(home, ['-f', VALUES_ALL])).objects;
+  expect(args(deploymentOf(all))).toContain('--azure-scope-policy=/etc/tenantdb/azure-scope-policy/policy.yaml');
+  const cm = all.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('azure-scope-policy')) as any;
+  const policy = parseScopePolicy(cm.data['policy.yaml']);
+  expect(policy.rules.map((r) => [r.resourceGroups, r.allowAdoption])).toEqual([[['payments-*'], false], [['shared-databases-rg'], true]]);
+  const nsRole = all.find((o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-namespaces')) as any;
+  expect(nsRole.rules).toEqual([{ apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }]);
+  const byName = (await renderChart(home, ['--set', 'azure.scopePolicy.rules[0].namespaces={team-a}', '--set', 'azure.scopePolicy.rules[0].subscriptions={s}', '--set', 'azure.scopePolicy.rules[0].resourceGroups={rg}'])).objects;
+  expect(byName.some((o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-namespaces'))).toBe(false);
+  const bad = await runTool('helm', ['template', 't', CHART_DIR, '--set', 'azure.scopePolicy.rules[0].namespaces={a}'], { env: helmEnv(home), allowFailure: true });
+  expect(bad.stderr).toMatch(/schema/);
 });
 
 test('the Deployment carries the hardening, probes, leader election and workload identity', async () => {
