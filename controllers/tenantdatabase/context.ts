@@ -91,7 +91,7 @@ export interface ServerPart {
    * Runs on deletion after the parts below have finalized; returns done=false to be called again later
    * (an LRO in flight). Must honour spec.deletionPolicy.
    */
-  finalize(ctx: TenantDatabaseContext): Promise<{ done: boolean; requeueAfterMs?: number; message?: string }>;
+  finalize(ctx: TenantDatabaseContext): Promise<FinalizeStep>;
   /** Connection for the parts' finalizers, without changing anything; undefined when unreachable/gone. */
   connectionForCleanup(ctx: TenantDatabaseContext): Promise<ServerConnection | undefined>;
 }
@@ -103,5 +103,16 @@ export interface DatabasePart {
   applies(spec: TenantDatabaseSpec): boolean;
   reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<PartOutcome>;
   /** Deletion; conn is undefined when the server is unreachable or gone. Must honour spec.deletionPolicy. */
-  finalize?(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<{ done: boolean; requeueAfterMs?: number; message?: string }>;
+  finalize?(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<FinalizeStep>;
+}
+
+/**
+ * One finalize attempt of a part: done, or not yet (`requeueAfterMs` for a wait, e.g. a deletion in
+ * progress). `failed`: the attempt failed (an error, not a wait); retries then back off exponentially.
+ */
+export interface FinalizeStep {
+  done: boolean;
+  requeueAfterMs?: number;
+  message?: string;
+  failed?: boolean;
 }

@@ -11,8 +11,9 @@ import type { ReconcileFn, Result } from '../../src/runtime/controller.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { reconcileWith, type FinalizeOutcome, type ObjectContext } from '../../src/runtime/reconcile-kit.js';
 import { patchStatus } from '../../src/runtime/status.js';
+import { FailureBackoff } from '../../src/runtime/backoff.js';
 import type { ControllerSettings } from '../../src/settings.js';
-import type { DatabasePart, PartCondition, PartOutcome, ServerPart, TenantDatabaseContext } from './context.js';
+import type { DatabasePart, FinalizeStep, PartCondition, PartOutcome, ServerPart, TenantDatabaseContext } from './context.js';
 import { databasePart } from './database/index.js';
 import { externalServerPart } from './server-external.js';
 import { azureServerPart } from './server-azure/index.js';
@@ -74,7 +75,15 @@ function partContext(kit: ObjectContext<TenantDatabaseStatus>, spec: TenantDatab
   };
 }
 
-const again = (r: { requeueAfterMs?: number }): Result => (r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true });
+/** Failed cleanups of objects being deleted, retried with growing delays (5 s doubling to 5 min). */
+const deletionBackoff = new FailureBackoff();
+
+function again(ctx: TenantDatabaseContext, r: FinalizeStep): Result {
+  const key = `${ctx.namespace}/${ctx.name}`;
+  if (r.failed) return { requeueAfterMs: deletionBackoff.next(key, r.requeueAfterMs ?? 0) };
+  deletionBackoff.reset(key);
+  return r.requeueAfterMs ? { requeueAfterMs: r.requeueAfterMs } : { requeue: true };
+}
 
 /** Deletion: the inside parts in reverse order (each once, recorded in status), then the server. */
 async function finalizeParts(ctx: TenantDatabaseContext, parts: TenantDatabaseParts): Promise<FinalizeOutcome> {
@@ -85,14 +94,15 @@ async function finalizeParts(ctx: TenantDatabaseContext, parts: TenantDatabasePa
     const conn = await server.connectionForCleanup(ctx);
     for (const part of pending) {
       const r = await (part.finalize as NonNullable<DatabasePart['finalize']>)(ctx, conn);
-      if (!r.done) return again(r);
+      if (!r.done) return again(ctx, r);
       finalized.add(part.name);
     }
     // Recorded before the server goes: once it is being deleted the inside parts cannot be reached.
     await patchStatus(ctx.mgr.client, RESOURCE, ctx.obj, { finalizedParts: [...finalized].sort() }, ctx.mgr.fieldManager);
   }
   const r = await server.finalize(ctx);
-  if (!r.done) return again(r);
+  if (!r.done) return again(ctx, r);
+  deletionBackoff.reset(`${ctx.namespace}/${ctx.name}`);
   ctx.log.info('cleanup done; finalizer removed');
   return 'done';
 }

@@ -29,7 +29,7 @@ import {
 import type { RoleKind } from '../../../src/postgres/database/privileges.js';
 import fs from 'node:fs';
 import type { KubeObject } from '../../../src/runtime/kubeclient.js';
-import type { DatabasePart, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
+import type { DatabasePart, FinalizeStep, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
 import { MAINTENANCE_DATABASE } from '../server-external.js';
 import { retireRemovedRoles, type Markers } from './removed-roles.js';
 import { connectionData, currentSecret, decodeData, deleteSecret, ensureSecret, isOurs, releaseSecret, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, secretNameFor } from './secrets.js';
@@ -244,7 +244,7 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
   return outcome(sync, logins, catalog);
 }
 
-async function finalize(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<{ done: boolean; requeueAfterMs?: number; message?: string }> {
+async function finalize(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<FinalizeStep> {
   const names = loginRoles(managedRoles(ctx)).map((l) => secretNameFor(ctx, l.kind));
   if (ctx.spec.deletionPolicy !== 'Delete') {
     for (const n of names) await releaseSecret(ctx, n);
@@ -264,7 +264,7 @@ async function finalize(ctx: TenantDatabaseContext, conn: ServerConnection | und
   } catch (err) {
     const f = classifyFailure(err);
     await ctx.event('Warning', 'DeletionFailed', `dropping database ${database} and its roles: ${f.message}`);
-    return { done: false, requeueAfterMs: 30_000, message: f.message };
+    return { done: false, failed: true, message: f.message };
   }
   for (const n of names) await deleteSecret(ctx, n);
   const kept = result.rolesKept.length ? `; role(s) kept because objects still depend on them: ${result.rolesKept.join(', ')}` : '';

@@ -45,6 +45,7 @@ export async function deleteCreatedServers(ctx: TenantDatabaseContext): Promise<
   } catch (err) {
     const e = classifyArmError(err);
     ctx.log.info({ code: e.code }, 'server deletion not done yet');
-    return { done: false, requeueAfterMs: e.retryAfterMs ?? DEFAULT_POLL_MS, message: `${e.code}: ${e.message}` };
+    // A failure, not a wait: retried with growing delays (at least what ARM's Retry-After asks).
+    return { done: false, failed: true, ...(e.retryAfterMs ? { requeueAfterMs: e.retryAfterMs } : {}), message: `${e.code}: ${e.message}` };
   }
 }
