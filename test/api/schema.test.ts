@@ -33,13 +33,14 @@ function validate(o: Obj): ValidationResult<unknown> {
 }
 
 describe('generated CRDs', () => {
-  it('crds/, the chart CRD templates and the Argo CD health scripts are what `npm run generate` produces from src/api', () => {
+  it('crds/, the chart CRD templates, the chart values schema and the Argo CD health scripts are what `npm run generate` produces', () => {
     const stale: string[] = [];
     for (const [file, content] of renderGenerated()) {
       const onDisk = fs.existsSync(path.join(REPO_ROOT, file)) ? fs.readFileSync(path.join(REPO_ROOT, file), 'utf8') : undefined;
       if (onDisk !== content) stale.push(file);
     }
-    expect([...renderGenerated().keys()].filter((f) => f.startsWith('charts/'))).toHaveLength(KIND_DEFINITIONS.length);
+    expect([...renderGenerated().keys()].filter((f) => f.startsWith('charts/tenantdb-operator/templates/crds/'))).toHaveLength(KIND_DEFINITIONS.length);
+    expect(renderGenerated().has('charts/tenantdb-operator/values.schema.json')).toBe(true);
     // Every health.lua on disk is a generated one (a kind's script is never hand-written beside them).
     const healthDir = path.join(REPO_ROOT, 'health', 'argocd', 'tenantdb.io');
     const healthScripts = fs.readdirSync(healthDir).map((kind) => path.join('health', 'argocd', 'tenantdb.io', kind, 'health.lua'));

@@ -96,8 +96,12 @@ test('the Azure scope policy: none by default (deny all); rules become a ConfigM
   const cm = all.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('azure-scope-policy')) as any;
   const policy = parseScopePolicy(cm.data['policy.yaml']);
   expect(policy.rules.map((r) => [r.resourceGroups, r.allowAdoption])).toEqual([[['payments-*'], false], [['shared-databases-rg'], true]]);
-  const nsRole = all.find((o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-namespaces')) as any;
-  expect(nsRole.rules).toEqual([{ apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }]);
+  // values-all watches team-a and team-b: a Role in each (reading a Namespace is authorised in it).
+  const nsRoles = all.filter((o) => o.kind === 'Role' && o.metadata.name.endsWith('-namespaces')) as any[];
+  expect(nsRoles.map((r) => r.metadata.namespace).sort()).toEqual(['team-a', 'team-b']);
+  expect(nsRoles[0].rules).toEqual([{ apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }]);
+  const clusterWide = (await renderChart(home, ['-f', VALUES_ALL, '--set', 'watchNamespaces=null'])).objects;
+  expect(clusterWide.filter((o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-namespaces'))).toHaveLength(1);
   const byName = (await renderChart(home, ['--set', 'azure.scopePolicy.rules[0].namespaces={team-a}', '--set', 'azure.scopePolicy.rules[0].subscriptions={s}', '--set', 'azure.scopePolicy.rules[0].resourceGroups={rg}'])).objects;
   expect(byName.some((o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-namespaces'))).toBe(false);
   const bad = await runTool('helm', ['template', 't', CHART_DIR, '--set', 'azure.scopePolicy.rules[0].namespaces={a}'], { env: helmEnv(home), allowFailure: true });
@@ -130,7 +134,7 @@ test('the Deployment carries the hardening, probes, leader election and workload
   expect(sa?.metadata.annotations?.['azure.workload.identity/client-id']).toBe('00000000-0000-0000-0000-000000000001');
   // watchNamespaces: Roles in those namespaces (plus the leader-election Role), no ClusterRole.
   expect(all.filter((o) => o.kind === 'ClusterRole')).toHaveLength(0);
-  expect(all.filter((o) => o.kind === 'Role').map((r) => r.metadata.namespace).sort()).toEqual(['tdb-leases', 'team-a', 'team-b']);
+  expect(all.filter((o) => o.kind === 'Role' && !o.metadata.name.endsWith('-namespaces')).map((r) => r.metadata.namespace).sort()).toEqual(['tdb-leases', 'team-a', 'team-b']);
   // Without CRDs when asked, and a termination grace period below the shutdown timeout refused.
   expect((await renderChart(home, ['--set', 'crds.create=false'])).objects.some((o) => o.kind === 'CustomResourceDefinition')).toBe(false);
   const bad = await runTool('helm', ['template', 't', CHART_DIR, '--set', 'terminationGracePeriodSeconds=10'], { env: helmEnv(home), allowFailure: true });

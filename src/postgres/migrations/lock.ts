@@ -8,6 +8,22 @@ import type pg from 'pg';
 
 export const MIGRATION_LOCK_CLASS = 0x74646231;
 export const MIGRATION_LOCK_OBJECT = 0;
+/** Object 1: the administrator's short set-up before a run (history table, the owner's grants on it). */
+export const SETUP_LOCK_OBJECT = 1;
+
+/**
+ * Runs `fn` holding the set-up lock (session-level, waited for: set-ups take milliseconds; the session's
+ * statement timeout bounds the wait). Two runners setting up at once would otherwise race on the catalog
+ * (GRANT from two sessions: "tuple concurrently updated").
+ */
+export async function withSetupLock<T>(db: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
+  await db.query('SELECT pg_advisory_lock($1, $2)', [MIGRATION_LOCK_CLASS, SETUP_LOCK_OBJECT]);
+  try {
+    return await fn();
+  } finally {
+    await db.query('SELECT pg_advisory_unlock($1, $2)', [MIGRATION_LOCK_CLASS, SETUP_LOCK_OBJECT]).catch(() => undefined);
+  }
+}
 
 export async function tryLock(db: pg.ClientBase): Promise<boolean> {
   const r = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_OBJECT]);

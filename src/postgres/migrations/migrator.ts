@@ -15,6 +15,7 @@
 // right after the login and again when the run ends (a script may set its own password; that one dies too).
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import { withSetupLock } from './lock.js';
 import { generatePassword, scramVerifier } from '../database/scram.js';
 import type { DbTarget, PostgresConnections } from '../connections.js';
 import { ident, literal, MAX_IDENTIFIER_BYTES } from '../ident.js';
@@ -141,8 +142,11 @@ function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
  */
 export async function connectAsMigrator(conns: PostgresConnections, admin: DbTarget, owner: string): Promise<{ client: pg.Client; login: string }> {
   return conns.withClient(admin, async (a) => {
-    const login = await ensureMigrator(a, owner);
-    await ensureConnect(a, login);
+    const login = await withSetupLock(a, async () => {
+      const name = await ensureMigrator(a, owner);
+      await ensureConnect(a, name);
+      return name;
+    });
     const key = `${admin.host}:${admin.port}/${login}`;
     const client = await serialized(key, async () => {
       // Another operator process may issue its own password between ours and the login: try again.

@@ -12,7 +12,7 @@ import type { Step } from '../../migrations/steps.js';
 import { describePgError, type DbTarget, type PostgresConnections } from '../connections.js';
 import { ident, literal } from '../ident.js';
 import { SQL, ensureHistory, grantHistoryTo, readHistory } from './history.js';
-import { lockHolder, tryLock, unlock } from './lock.js';
+import { lockHolder, tryLock, unlock, withSetupLock } from './lock.js';
 import type { TenancyInput } from '../tenancy/rls.js';
 import { isolateInTransaction } from './isolate.js';
 import { connectAsMigrator, revokeMigratorPassword } from './migrator.js';
@@ -123,10 +123,12 @@ export async function runMigration(conns: PostgresConnections, target: DbTarget,
 async function openSession(conns: PostgresConnections, target: DbTarget, input: RunInput): Promise<{ client: pg.Client; login?: string }> {
   const owner = input.runAsRole;
   if (owner === undefined) return { client: await conns.connect(target, { statementTimeoutMs: 0 }) };
-  await conns.withClient(target, async (admin) => {
-    await ensureHistory(admin);
-    await grantHistoryTo(admin, owner);
-  });
+  await conns.withClient(target, (admin) =>
+    withSetupLock(admin, async () => {
+      await ensureHistory(admin);
+      await grantHistoryTo(admin, owner);
+    }),
+  );
   return connectAsMigrator(conns, target, owner);
 }
 
