@@ -169,48 +169,88 @@ function checkLabelSelector(selector: string): void {
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig | 'help' {
-  let parsed;
+/** The flags parseArgs accepts (every one also has an environment variable, see USAGE). */
+const OPTIONS = {
+  namespaces: { type: 'string' },
+  'watch-label-selector': { type: 'string' },
+  'leader-elect': { type: 'string' },
+  'leader-election-namespace': { type: 'string' },
+  'leader-election-id': { type: 'string' },
+  'metrics-bind-address': { type: 'string' },
+  'health-probe-bind-address': { type: 'string' },
+  'max-concurrent-reconciles': { type: 'string' },
+  'sync-period': { type: 'string' },
+  'graceful-shutdown-timeout': { type: 'string' },
+  'log-level': { type: 'string' },
+  kubeconfig: { type: 'string' },
+  'azure-cloud': { type: 'string' },
+  'azure-arm-endpoint': { type: 'string' },
+  'azure-authority-host': { type: 'string' },
+  'azure-ca-file': { type: 'string' },
+  'azure-static-token-file': { type: 'string' },
+  'azure-scope-policy': { type: 'string' },
+  'postgres-ca-file': { type: 'string' },
+  'postgres-hosts-file': { type: 'string' },
+  'postgres-min-sslmode': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+/** A flag's value, else its environment variable's. */
+type Pick = (flag: string | undefined, envName: string) => string | undefined;
+
+/** A file's content read at start; a clear error naming the flag when it cannot be. */
+function readFlagFile<T>(flag: string, file: string | undefined, read: (file: string) => T): T | undefined {
+  if (!file) return undefined;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      strict: true,
-      options: {
-        namespaces: { type: 'string' },
-        'watch-label-selector': { type: 'string' },
-        'leader-elect': { type: 'string' },
-        'leader-election-namespace': { type: 'string' },
-        'leader-election-id': { type: 'string' },
-        'metrics-bind-address': { type: 'string' },
-        'health-probe-bind-address': { type: 'string' },
-        'max-concurrent-reconciles': { type: 'string' },
-        'sync-period': { type: 'string' },
-        'graceful-shutdown-timeout': { type: 'string' },
-        'log-level': { type: 'string' },
-        kubeconfig: { type: 'string' },
-        'azure-cloud': { type: 'string' },
-        'azure-arm-endpoint': { type: 'string' },
-        'azure-authority-host': { type: 'string' },
-        'azure-ca-file': { type: 'string' },
-        'azure-static-token-file': { type: 'string' },
-        'azure-scope-policy': { type: 'string' },
-        'postgres-ca-file': { type: 'string' },
-        'postgres-hosts-file': { type: 'string' },
-        'postgres-min-sslmode': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    return read(file);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(`--${flag}: ${file}: ${e.code ? `cannot read: ${e.code}` : e.message}`);
+  }
+}
+
+function azureConfig(v: Values, pick: Pick): AzureSettings {
+  const cloud = pick(v['azure-cloud'], 'AZURE_CLOUD') ?? 'AzurePublicCloud';
+  if (!(cloud in AZURE_CLOUDS)) throw new ConfigError(`--azure-cloud: want one of ${Object.keys(AZURE_CLOUDS).join(', ')}`);
+  const staticToken = readFlagFile('azure-static-token-file', pick(v['azure-static-token-file'], 'AZURE_STATIC_TOKEN_FILE'), (f) => fs.readFileSync(f, 'utf8').trim());
+  const scopePolicy = readFlagFile('azure-scope-policy', pick(v['azure-scope-policy'], 'AZURE_SCOPE_POLICY'), readScopePolicyFile);
+  return {
+    cloud: cloud as AzureCloudName,
+    armEndpoint: pick(v['azure-arm-endpoint'], 'AZURE_ARM_ENDPOINT'),
+    authorityHost: pick(v['azure-authority-host'], 'AZURE_AUTHORITY_HOST'),
+    caFile: pick(v['azure-ca-file'], 'AZURE_CA_FILE'),
+    staticToken,
+    ...(scopePolicy ? { scopePolicy } : {}),
+  };
+}
+
+function postgresConfig(v: Values, pick: Pick): OperatorConfig['postgres'] {
+  const minSslMode = pick(v['postgres-min-sslmode'], 'POSTGRES_MIN_SSLMODE') ?? 'verify-full';
+  if (!(POSTGRES_SSL_MODES as readonly string[]).includes(minSslMode)) throw new ConfigError(`--postgres-min-sslmode: want one of ${POSTGRES_SSL_MODES.join(', ')}`);
+  return {
+    caFile: pick(v['postgres-ca-file'], 'POSTGRES_CA_FILE'),
+    hostsFile: pick(v['postgres-hosts-file'], 'POSTGRES_HOSTS_FILE'),
+    minSslMode: minSslMode as PostgresSslMode,
+  };
+}
+
+function parseFlags(argv: string[]): Values | { retry: string[] } {
+  try {
+    return parseArgs({ args: argv, allowPositionals: false, strict: true, options: OPTIONS }).values as Values;
   } catch (err) {
     // parseArgs rejects a string option without a value; accept the bare boolean flag form.
     const idx = argv.indexOf('--leader-elect');
-    if (idx >= 0) return parseConfig([...argv.slice(0, idx), '--leader-elect=true', ...argv.slice(idx + 1)], env);
+    if (idx >= 0) return { retry: [...argv.slice(0, idx), '--leader-elect=true', ...argv.slice(idx + 1)] };
     throw new ConfigError((err as Error).message);
   }
-  const v = parsed.values;
-  if (v.help) return 'help';
-  const pick = (flag: string | undefined, envName: string): string | undefined => flag ?? env[envName];
+}
 
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig | 'help' {
+  const v = parseFlags(argv);
+  if ('retry' in v) return parseConfig(v.retry, env);
+  if (v.help) return 'help';
+  const pick: Pick = (flag, envName) => flag ?? env[envName];
   const namespaces = (pick(v.namespaces, 'WATCH_NAMESPACES') ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -221,29 +261,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   const mcr = pick(v['max-concurrent-reconciles'], 'MAX_CONCURRENT_RECONCILES');
   const sync = pick(v['sync-period'], 'SYNC_PERIOD');
   const grace = pick(v['graceful-shutdown-timeout'], 'GRACEFUL_SHUTDOWN_TIMEOUT');
-  const cloud = pick(v['azure-cloud'], 'AZURE_CLOUD') ?? 'AzurePublicCloud';
-  if (!(cloud in AZURE_CLOUDS)) throw new ConfigError(`--azure-cloud: want one of ${Object.keys(AZURE_CLOUDS).join(', ')}`);
-  const tokenFile = pick(v['azure-static-token-file'], 'AZURE_STATIC_TOKEN_FILE');
-  let staticToken: string | undefined;
-  if (tokenFile) {
-    try {
-      staticToken = fs.readFileSync(tokenFile, 'utf8').trim();
-    } catch (err) {
-      throw new ConfigError(`--azure-static-token-file: cannot read ${tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
-  }
-  const policyFile = pick(v['azure-scope-policy'], 'AZURE_SCOPE_POLICY');
-  let scopePolicy: ScopePolicy | undefined;
-  if (policyFile) {
-    try {
-      scopePolicy = readScopePolicyFile(policyFile);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new ConfigError(`--azure-scope-policy: ${policyFile}: ${e.code ? `cannot read: ${e.code}` : e.message}`);
-    }
-  }
-  const minSslMode = pick(v['postgres-min-sslmode'], 'POSTGRES_MIN_SSLMODE') ?? 'verify-full';
-  if (!(POSTGRES_SSL_MODES as readonly string[]).includes(minSslMode)) throw new ConfigError(`--postgres-min-sslmode: want one of ${POSTGRES_SSL_MODES.join(', ')}`);
   const watchLabelSelector = pick(v['watch-label-selector'], 'WATCH_LABEL_SELECTOR')?.trim() || undefined;
   if (watchLabelSelector !== undefined) checkLabelSelector(watchLabelSelector);
   return {
@@ -259,18 +276,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     gracefulShutdownTimeoutMs: grace === undefined ? 30_000 : parseDuration(grace),
     logLevel,
     kubeconfig: v.kubeconfig,
-    azure: {
-      cloud: cloud as AzureCloudName,
-      armEndpoint: pick(v['azure-arm-endpoint'], 'AZURE_ARM_ENDPOINT'),
-      authorityHost: pick(v['azure-authority-host'], 'AZURE_AUTHORITY_HOST'),
-      caFile: pick(v['azure-ca-file'], 'AZURE_CA_FILE'),
-      staticToken,
-      ...(scopePolicy ? { scopePolicy } : {}),
-    },
-    postgres: {
-      caFile: pick(v['postgres-ca-file'], 'POSTGRES_CA_FILE'),
-      hostsFile: pick(v['postgres-hosts-file'], 'POSTGRES_HOSTS_FILE'),
-      minSslMode: minSslMode as PostgresSslMode,
-    },
+    azure: azureConfig(v, pick),
+    postgres: postgresConfig(v, pick),
   };
 }
