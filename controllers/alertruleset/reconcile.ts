@@ -4,7 +4,8 @@
 import { validateAlertRuleSet, type AlertRuleSetSpec, type AlertRuleSetStatus } from '../../src/api/alertruleset.js';
 import { armList } from '../../src/azure/arm/index.js';
 import { classifyArmError } from '../../src/azure/errors.js';
-import { lookupAzureServer, redact, type AzureServerRef } from '../../src/databaseref/azure-server.js';
+import { redact } from '../../src/runtime/reconcile-kit.js';
+import { lookupAzureServer, type AzureServerRef } from '../../src/tenantdatabase/index.js';
 import type { Health } from '../../src/runtime/conditions.js';
 import type { Result } from '../../src/runtime/controller.js';
 import type { Manager } from '../../src/runtime/manager.js';

@@ -9,10 +9,9 @@ import type { Server } from '@azure/arm-postgresql-flexible';
 import type { AzureClients } from '../../src/azure/clients.js';
 import { classifyArmError } from '../../src/azure/errors.js';
 import { beginOperation, serversOf, WAIT_FRESH_MS, type ArmScope } from '../../src/azure/arm/index.js';
-import type { AzureServerRef } from '../../src/databaseref/azure-server.js';
 import type { PostgresConnections } from '../../src/postgres/connections.js';
 import { inspectRestoredCopy, writeDrillMarker, type DrillCheck } from '../../src/postgres/drill/index.js';
-import { adminTargetForTenantDatabase, type SecretValueFn } from '../../src/postgres/tenant-target.js';
+import { adminTarget as adminTargetForTenantDatabase, type AzureServerRef, type SecretValueFn } from '../../src/tenantdatabase/index.js';
 import { drillServerName, newRunId } from './naming.js';
 import type { DrillRecord } from './pass.js';
 

@@ -3,7 +3,7 @@
 import type { BackupPolicySpec, BackupPolicyStatus } from '../../src/api/backuppolicy.js';
 import type { ArmScope } from '../../src/azure/arm/index.js';
 import type { AzureClients } from '../../src/azure/clients.js';
-import type { AzureServerRef } from '../../src/databaseref/azure-server.js';
+import type { AzureServerRef } from '../../src/tenantdatabase/index.js';
 import type { Condition } from '../../src/runtime/conditions.js';
 import type { SpecContext } from '../../src/runtime/reconcile-kit.js';
 import type { ControllerSettings } from '../../src/settings.js';

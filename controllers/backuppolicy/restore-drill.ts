@@ -3,7 +3,7 @@
 // outcome is kept in status.lastDrill and the DrillPassed condition; a finished drill feeds the metrics.
 import { isoDurationSeconds } from '../../src/api/fields.js';
 import type { AzureClients } from '../../src/azure/clients.js';
-import type { AzureServerRef } from '../../src/databaseref/azure-server.js';
+import type { AzureServerRef } from '../../src/tenantdatabase/index.js';
 import { postgresConnections } from '../../src/postgres/connections.js';
 import { setCondition } from '../../src/runtime/conditions.js';
 import type { ControllerSettings } from '../../src/settings.js';

@@ -3,5 +3,4 @@
 export * from './ident.js';
 export * from './hosts.js';
 export * from './connections.js';
-export * from './tenant-target.js';
 export * from './classify.js';

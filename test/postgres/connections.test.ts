@@ -10,7 +10,7 @@ import path from 'node:path';
 import { PostgresConnections, TlsModeNotAllowedError } from '../../src/postgres/connections.js';
 import { classifyFailure } from '../../src/postgres/classify.js';
 import { HostsFile } from '../../src/postgres/hosts.js';
-import { adminTargetForTenantDatabase } from '../../src/postgres/tenant-target.js';
+import { adminTarget as adminTargetForTenantDatabase } from '../../src/tenantdatabase/index.js';
 import { ensureCertificateAuthority } from '../../dev/env/pki.js';
 import { testEnv } from '../../dev/env/testenv.js';
 import { caPem, hostsFileFor, superuserConfig } from './helpers.js';

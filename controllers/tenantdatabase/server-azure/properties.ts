@@ -1,8 +1,8 @@
 // Step 5: the server's properties as one PATCH (serverPatch in desired.ts is the diff). Adoption writes
 // the ownership tags through this same PATCH, and a changed administrator password Secret is applied
 // here. Backup retention belongs to the BackupPolicy governing this database when there is one (the
-// same rule the BackupPolicy controller uses: src/databaseref/backup-owner.ts).
-import { backupPolicyOwning } from '../../../src/databaseref/backup-owner.js';
+// same rule the BackupPolicy controller uses: src/tenantdatabase/backup-owner.ts).
+import { backupPolicyOwning } from '../../../src/tenantdatabase/index.js';
 import type { ServerOutcome } from '../context.js';
 import { begin } from './apply.js';
 import { desiredTags, serverPatch } from './desired.js';
