@@ -190,6 +190,22 @@ test('two runners at once on one database: the advisory lock serialises them and
   expect(await db.sql(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid`, [MIGRATION_LOCK_CLASS])).toEqual([]);
 });
 
+test('waiting for the migration lock is bounded: past maxLockWaitMs the run ends with an error naming the holder', async () => {
+  const db = await fresh();
+  const c = connections();
+  const holder = await c.connect({ ...db.target });
+  await holder.query(`SELECT set_config('application_name', 'a stuck runner', false), pg_advisory_lock($1, 0)`, [MIGRATION_LOCK_CLASS]);
+  try {
+    const started = Date.now();
+    const run = runMigration(c, db.target, input(db, [step('1', 'CREATE TABLE never (id int);')], {}, { maxLockWaitMs: 1_500 }));
+    await expect(run).rejects.toThrow(/waited 1\.5 s for the migration lock.*a stuck runner/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await db.sql(`SELECT 1 FROM pg_tables WHERE tablename = 'never'`)).toEqual([]);
+  } finally {
+    await holder.end();
+  }
+});
+
 test('lockTimeout and statementTimeout apply to each step', async () => {
   const db = await fresh();
   const slow = step('1', 'SELECT pg_sleep(2);');

@@ -18,6 +18,9 @@ import { isolateInTransaction } from './isolate.js';
 import { connectAsMigrator, revokeMigratorPassword } from './migrator.js';
 import { ScriptSyntaxError, splitStatements, type ScriptStatement } from './split.js';
 
+/** A runner never waits longer than this for another runner's lock (it ends, reports, and is retried). */
+export const DEFAULT_MAX_LOCK_WAIT_MS = 10 * 60_000;
+
 export interface RunInput {
   /** History key: namespace/name of the Migration object. */
   migration: string;
@@ -39,6 +42,8 @@ export interface RunInput {
   appliedBy: string;
   /** How often to try the lock again while another runner holds it. */
   lockPollMs?: number;
+  /** How long to wait for the lock before the run ends with an error (retried by the caller); default 10 min. */
+  maxLockWaitMs?: number;
   signal?: AbortSignal;
 }
 
@@ -98,12 +103,7 @@ export async function runMigration(conns: PostgresConnections, target: DbTarget,
     await client.query(`SELECT set_config('application_name', $1, false), set_config('client_connection_check_interval', '1000', false)`, [
       `tenantdb-operator migration ${input.migration}`.slice(0, 63),
     ]);
-    for (let first = true; ; first = false) {
-      if (await tryLock(client)) break;
-      if (first || Math.random() < 0.2) hooks.onLockWait?.(await lockHolder(client).catch(() => undefined));
-      if (input.signal?.aborted) throw new Error('aborted while waiting for the migration lock');
-      await sleep(input.lockPollMs ?? 500);
-    }
+    await waitForLock(client, input, hooks);
     locked = true;
     hooks.onLocked?.();
     await ensureHistory(client);
@@ -113,6 +113,22 @@ export async function runMigration(conns: PostgresConnections, target: DbTarget,
     await client.end().catch(() => undefined);
     // A script may have given the login a password of its own: it goes with the run.
     if (login) await conns.withClient(target, (a) => revokeMigratorPassword(a, login)).catch(() => undefined);
+  }
+}
+
+/** Polls the migration lock until it is ours; past maxLockWaitMs the run ends with an error naming the holder. */
+async function waitForLock(client: pg.Client, input: RunInput, hooks: RunHooks): Promise<void> {
+  const started = Date.now();
+  const limit = input.maxLockWaitMs ?? DEFAULT_MAX_LOCK_WAIT_MS;
+  for (let first = true; ; first = false) {
+    if (await tryLock(client)) return;
+    if (first || Math.random() < 0.2) hooks.onLockWait?.(await lockHolder(client).catch(() => undefined));
+    if (input.signal?.aborted) throw new Error('aborted while waiting for the migration lock');
+    if (Date.now() - started >= limit) {
+      const holder = await lockHolder(client).catch(() => undefined);
+      throw new Error(`waited ${(limit / 1000).toFixed(1)} s for the migration lock, held by ${holder ?? 'another session'}; the run ends here and is tried again`);
+    }
+    await sleep(Math.min(input.lockPollMs ?? 500, Math.max(1, limit - (Date.now() - started))));
   }
 }
 
