@@ -51,7 +51,8 @@ export interface ServerConnection {
    * knows them). When absent, the database part uses CREATE/DROP DATABASE.
    */
   databases?: {
-    ensure(name: string): Promise<'exists' | 'created'>;
+    ensure(name: string): Promise<'exists' | 'created' | 'creating'>;
+      started(name: string): boolean;
     drop(name: string): Promise<void>;
   };
 }

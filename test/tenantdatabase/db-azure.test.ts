@@ -6,7 +6,7 @@ import { PostgresConnections } from '../../src/postgres/connections.js';
 import { generatePassword } from '../../src/postgres/database/scram.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { createTestNamespace } from '../../dev/env/testenv.js';
-import { installCrds, run } from '../runtime/helpers.js';
+import { eventually, getJson, installCrds, run } from '../runtime/helpers.js';
 import { azureTenantDatabase, credentialsSecret, RG, startAzureHarness, startOperatorInProcess, type AzureHarness } from './azure-harness.js';
 import { readSecret, waitReady } from './db-harness.js';
 
@@ -50,3 +50,27 @@ test('on Azure: Ready with the database in shape; the connection Secret reaches 
   const ro = await readSecret(ns, `${name}-analytics-connection`);
   await expect(conns.query({ ...t, user: ro?.data.username as string, password: ro?.data.password as string }, 'CREATE TABLE x (i int)')).rejects.toThrow(/permission denied/);
 });
+
+test('a database create in Azure holds no worker: while it runs the object says CreatingDatabase, then becomes Ready', async () => {
+  const name = 'slowdb';
+  const server = `dbslow-${Date.now().toString(36)}`;
+  const adminPassword = generatePassword();
+  await run(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-admin`, namespace: ns }, stringData: { password: adminPassword } }));
+  // The database's create operation starts paused: a reconcile waiting for it would sit there until resumed.
+  await h.control.pauseOperations({ method: 'PUT', path: `flexibleServers/${server}/databases/slow$`, count: 1 });
+  await run(['apply', '-f', '-'], JSON.stringify(azureTenantDatabase(ns, name, server, {}, { spec: { database: { name: 'slow' }, roles: { owner: 'slow_owner', application: 'slow_app' } } })));
+  type Obj = { status?: { conditions?: Array<{ type: string; status: string; reason: string }> } };
+  await eventually('DatabaseReady reason CreatingDatabase', async () => {
+    const o = await getJson<Obj>(['get', 'tenantdatabases.tenantdb.io', name, '-n', ns]);
+    return o?.status?.conditions?.some((c) => c.type === 'DatabaseReady' && c.status === 'False' && c.reason === 'CreatingDatabase') ? o : undefined;
+  }, 120_000, 300);
+  const op = (await h.control.operations()).find((x) => x.paused && /databases\/slow/i.test(`${x.resourceId} ${x.path}`));
+  expect(op).toBeDefined();
+  await h.control.resumeOperation(op!.id);
+  const o = await waitReady(ns, name, 60_000);
+  expect(o.status?.conditions?.find((c) => c.type === 'DatabaseReady')).toMatchObject({ status: 'True' });
+  // Created by this object (it started the create and saw it finish), so marked as its own.
+  const admin = { host: `${server}.postgres.database.azure.com`, port: 5432, sslMode: 'verify-full' as const, user: 'tdbadmin', password: adminPassword, database: 'postgres' };
+  const marked = await conns.query<{ c: string | null }>(admin, `SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = 'slow'`);
+  expect(marked.rows[0]?.c).toMatch(/managed by tenantdb-operator for TenantDatabase/);
+}, 240_000);

@@ -18,6 +18,7 @@ import {
   setPassword,
   StatementLog,
   SyncError,
+  DatabaseCreating,
   syncDatabase,
   syncExtensions,
   syncGrants,
@@ -95,6 +96,9 @@ async function loginWorks(conns: PostgresConnections, t: DbTarget): Promise<'ok'
   }
 }
 
+/** How soon a pass looks again at an Azure database being created (seconds-long operations). */
+const CREATING_POLL_MS = 2_000;
+
 function failure(reason: string, message: string, stalled: boolean, extra: Partial<PartOutcome> = {}): PartOutcome {
   return { condition: { type: TYPE, ok: false, stalled, reason, message }, ...extra };
 }
@@ -133,7 +137,7 @@ async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string
   const adoptDatabase = ctx.spec.database.adopt ?? false;
   await conns.withClient(target(conn, MAINTENANCE_DATABASE), async (c) => {
     // What existed before is judged first (reads only): a refusal leaves the server exactly as it was.
-    await checkDatabase(c, database, markers.created, adoptDatabase);
+    await checkDatabase(c, database, markers.created, adoptDatabase, conn.databases);
     out.created = (await syncRoles(c, roles, markers.created, passwordOf, log, adoptionOf(ctx))).created;
     await syncDatabase(c, database, roles, markers.created, log, conn.databases, adoptDatabase);
   });
@@ -194,6 +198,7 @@ function syncFailure(ctx: TenantDatabaseContext, err: unknown, log: StatementLog
   // Stalled reasons include DatabaseExists/RoleExists (there before, not adopted: nothing was changed);
   // the kit's status write turns a Stalled Ready into a Warning Event.
   if (err instanceof SyncError) return failure(err.reason, err.message, true, { requeueAfterMs: STALLED_RECHECK_MS });
+  if (err instanceof DatabaseCreating) return failure('CreatingDatabase', `${err.message}; looking again shortly`, false, { requeueAfterMs: CREATING_POLL_MS });
   const f = classifyFailure(err);
   ctx.log.info({ kind: f.kind, code: f.code, statements: log.statements.length }, 'database sync failed');
   if (f.kind === 'privilege') return failure('InsufficientPrivilege', f.message, true, { requeueAfterMs: STALLED_RECHECK_MS });

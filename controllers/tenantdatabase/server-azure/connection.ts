@@ -3,7 +3,7 @@
 import type { Server } from '@azure/arm-postgresql-flexible';
 import type { AzureServerSpec } from '../../../src/api/tenantdatabase.js';
 import type { AzureClients } from '../../../src/azure/clients.js';
-import { deleteAzureDatabase, ensureAzureDatabase } from '../../../src/azure/databases.js';
+import { azureCreateStarted, deleteAzureDatabase, ensureAzureDatabase } from '../../../src/azure/databases.js';
 import type { ServerConnection } from '../context.js';
 
 export function connectionOf(az: AzureServerSpec, server: Server, password: string | undefined, clients: AzureClients): ServerConnection {
@@ -13,6 +13,7 @@ export function connectionOf(az: AzureServerSpec, server: Server, password: stri
     // On Azure databases are child resources: created and deleted through ARM so that Azure knows them.
     databases: {
       ensure: (name) => ensureAzureDatabase(clients, ref(name)),
+      started: (name) => azureCreateStarted(clients, ref(name)),
       drop: async (name) => {
         await deleteAzureDatabase(clients, ref(name));
       },

@@ -111,7 +111,9 @@ export function checkExistingDatabase(info: DatabaseInfo, marker: string, adopt:
 }
 
 /** One read: refuses (SyncError) when the database exists and may not be managed, before roles are made. */
-export async function checkDatabase(db: Queryable, database: string, marker: string, adopt: boolean): Promise<void> {
+export async function checkDatabase(db: Queryable, database: string, marker: string, adopt: boolean, creator?: DatabaseCreator): Promise<void> {
+  // A database that appeared from a create this process started is judged by syncDatabase (it marks it).
+  if (creator?.started(database)) return;
   const info = await readDatabase(db, database, []);
   if (info) checkExistingDatabase(info, marker, adopt);
 }
@@ -222,7 +224,17 @@ export async function setPassword(db: Queryable, role: string, password: string,
 }
 
 export interface DatabaseCreator {
-  ensure(name: string): Promise<'exists' | 'created'>;
+  ensure(name: string): Promise<'exists' | 'created' | 'creating'>;
+  /** A create of `name` was started by this process and not yet seen finished (ensure then says which). */
+  started(name: string): boolean;
+}
+
+/** An Azure database create was started and is running (no worker waits for it): the pass comes back. */
+export class DatabaseCreating extends Error {
+  override name = 'DatabaseCreating';
+  constructor(readonly database: string) {
+    super(`database ${database} is being created in Azure`);
+  }
 }
 
 export interface DatabaseResult {
@@ -239,12 +251,13 @@ export async function syncDatabase(db: Queryable, name: string, roles: ManagedRo
   const grantees = loginRoles(roles).map((l) => l.name);
   let info = await readDatabase(db, name, grantees);
   let created = false;
-  if (!info) {
+  if (!info || creator?.started(name)) {
     // Created by this pass: marked right away (CREATE DATABASE cannot share a transaction with it). A
     // database found without the marker later, even one this object made before a crash, is not ours.
-    let made: 'exists' | 'created' = 'created';
+    let made: 'exists' | 'created' | 'creating' = 'created';
     if (creator) made = await creator.ensure(name);
     else await log.run(db, `CREATE DATABASE ${ident(name)} WITH OWNER ${ident(roles.owner)}`);
+    if (made === 'creating') throw new DatabaseCreating(name);
     if (made === 'created') {
       await log.run(db, `COMMENT ON DATABASE ${ident(name)} IS ${literal(marker)}`);
       created = true;
