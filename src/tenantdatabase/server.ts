@@ -197,13 +197,16 @@ async function confirmedByArm(base: ServerBase, azure: AzureSettings, owner: str
   let s;
   try {
     clients = azureClientsFor(azure, { subscriptionId: base.subscriptionId, ...(base.credentialsSecretData ? { credentialsSecretData: base.credentialsSecretData } : {}) });
-    s = await serversOf(clients, base.resourceGroup).get(name);
+    const dir = serversOf(clients, base.resourceGroup);
+    // The TenantDatabase holds the server, so it existed: a list that lacks it may predate it (taken
+    // before someone else's create). One GET is the authority on one server before we say "gone".
+    s = (await dir.get(name)) ?? (await dir.read(name));
   } catch (err) {
     if ((err as Error).name === 'CredentialSecretError') return { ok: false, state: 'Stalled', reason: 'CredentialsInvalid', message: `the Azure credentials of TenantDatabase ${db}: ${(err as Error).message}` };
     const e = classifyArmError(err);
     return { ok: false, state: 'Reconciling', reason: 'AzureRetrying', message: `reading server ${name} from Azure: ${e.code}: ${e.message}`, retry: true };
   }
-  if (!s) return { ok: false, state: 'Reconciling', reason: 'ServerNotReady', message: `waiting for server ${name} of TenantDatabase ${db}: Azure does not report it`, exists: false };
+  if (!s) return { ok: false, state: 'Reconciling', reason: 'ServerNotReady', message: `waiting for server ${name} of TenantDatabase ${db}: Azure does not report it`, exists: false, retry: true };
   const tagged = s.tags?.[SERVER_OWNER_TAG];
   if (tagged !== owner) {
     const who = tagged === undefined ? 'carries no owner tag' : `is tagged ${SERVER_OWNER_TAG}=${tagged}`;
