@@ -68,6 +68,11 @@ export interface PartCondition {
    * false means work in progress or a transient failure (Reconciling).
    */
   stalled?: boolean;
+  /**
+   * A report about the database, not a step towards it (maintenance results, health): it is written as
+   * its own condition but neither decides Ready nor stops the parts after it.
+   */
+  informational?: boolean;
 }
 
 export interface PartOutcome {

@@ -34,7 +34,7 @@ export function defaultParts(): TenantDatabaseParts {
 
 /** Overall health from the parts' conditions: the first part not in shape gives the reason. */
 export function composeHealth(conditions: PartCondition[]): Health {
-  const bad = conditions.find((c) => !c.ok);
+  const bad = conditions.find((c) => !c.ok && !c.informational);
   if (!bad) return { state: 'Ready', reason: 'Ready', message: 'server, database and everything below are in shape' };
   return { state: bad.stalled ? 'Stalled' : 'Reconciling', reason: bad.reason, message: bad.message };
 }
@@ -119,7 +119,7 @@ async function runParts(ctx: TenantDatabaseContext, parts: TenantDatabaseParts):
     if (!part.applies(ctx.spec)) continue;
     const o = await part.reconcile(ctx, so.connection);
     outcomes.push(o);
-    if (!o.condition.ok) break;
+    if (!o.condition.ok && !o.condition.informational) break;
   }
   return outcomes;
 }
