@@ -5,7 +5,7 @@
 import { armList, beginOperation } from '../../src/azure/arm/index.js';
 import { backupName, backupPrefix, backupsToDelete } from './naming.js';
 import { annotation, POLL_MS, type BackupRecord, type PolicyPass } from './pass.js';
-import { decide } from './schedule.js';
+import { decide } from '../../src/runtime/schedule.js';
 
 export const RUN_BACKUP_ANNOTATION = 'tenantdb.io/run-backup';
 /** An on-demand backup not visible after this long is reported Failed. */

@@ -12,7 +12,7 @@ import type { ObjectContext } from '../../src/runtime/reconcile-kit.js';
 import { advanceDrill, startDrill, type DrillEnv } from './drill.js';
 import { drillLastPassed, drillRpoSeconds, drillRtoSeconds, drillsTotal } from './metrics.js';
 import { annotation, labelsOf, type DrillRecord, type PolicyContext, type PolicyPass } from './pass.js';
-import { decide } from './schedule.js';
+import { decide } from '../../src/runtime/schedule.js';
 
 /** A user (or script) asks for a drill now by setting a new value. */
 export const RUN_DRILL_ANNOTATION = 'tenantdb.io/run-drill';

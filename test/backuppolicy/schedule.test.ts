@@ -2,7 +2,7 @@
 // one catch-up after downtime, schedule changes re-anchor, nicknames work.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { decide, nextRunAfter } from '../../controllers/backuppolicy/schedule.js';
+import { decide, nextRunAfter } from '../../src/runtime/schedule.js';
 import { repoRoot } from '../../dev/env/paths.js';
 
 test('five-field cron and nicknames, in UTC', () => {
@@ -38,7 +38,7 @@ test('a changed schedule re-anchors instead of running', () => {
 test('the same answers in a local zone across its DST change (Europe/Berlin, 29 March 2026)', () => {
   // Run in a child process so TZ really is the process zone, as the operator's would be.
   const script = `
-    import { nextRunAfter, decide } from ${JSON.stringify(path.join(repoRoot, 'controllers/backuppolicy/schedule.ts'))};
+    import { nextRunAfter, decide } from ${JSON.stringify(path.join(repoRoot, 'src/runtime/schedule.ts'))};
     const out = [
       nextRunAfter('30 1 * * *', new Date('2026-03-28T12:00:00Z')).toISOString(),
       nextRunAfter('30 1 * * *', new Date('2026-03-29T12:00:00Z')).toISOString(),

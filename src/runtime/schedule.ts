@@ -1,4 +1,4 @@
-// Schedule math for on-demand backups and restore drills, pure so it can be unit-tested: five-field
+// Schedule math for on-demand backups, restore drills and database maintenance, pure so it can be unit-tested: five-field
 // cron or @daily/@weekly..., always in UTC (croner with timezone UTC, so the operator's local zone and
 // its DST changes never move a run), standard cron day-of-month OR day-of-week semantics.
 import { Cron } from 'croner';
