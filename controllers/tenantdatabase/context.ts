@@ -8,6 +8,7 @@ import type { ControllerSettings } from '../../src/settings.js';
 import type { EventType } from '../../src/runtime/events.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
+import type { DbTarget } from '../../src/postgres/connections.js';
 
 // One definition for the whole operator (src/runtime/reconcile-kit.ts); re-exported for the parts.
 export { CONFIGMAPS, SECRETS } from '../../src/runtime/reconcile-kit.js';
@@ -108,6 +109,8 @@ export interface DatabasePart {
   /** Whether the spec asks anything of this part (tenancy only runs with spec.tenancy/partitioning). */
   applies(spec: TenantDatabaseSpec): boolean;
   reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<PartOutcome>;
+  /** Told how to bring an object back (`namespace/name`) when background work of this part ends. */
+  bind?(enqueue: (key: string) => void): void;
   /** Deletion; conn is undefined when the server is unreachable or gone. Must honour spec.deletionPolicy. */
   finalize?(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<FinalizeStep>;
 }
@@ -121,4 +124,9 @@ export interface FinalizeStep {
   requeueAfterMs?: number;
   message?: string;
   failed?: boolean;
+}
+
+/** Database `database` on the server, as its administrator. */
+export function databaseTarget(conn: ServerConnection, database: string): DbTarget {
+  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user: conn.adminUser, password: conn.adminPassword, database };
 }

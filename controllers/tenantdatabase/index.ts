@@ -41,7 +41,7 @@ export function registerTenantDatabaseController(mgr: Manager, settings: Control
       .filter((o) => selectorMatches(selector, o.metadata.labels ?? {}))
       .map(requestFor);
   };
-  mgr.addController({
+  const controller = mgr.addController({
     name: KINDS.TenantDatabase.singular,
     resource: RESOURCE,
     reconcile: tenantDatabaseReconciler(mgr, settings, parts),
@@ -52,4 +52,5 @@ export function registerTenantDatabaseController(mgr: Manager, settings: Control
     ],
     owns: [SECRETS],
   });
+  for (const part of parts.inside) part.bind?.((key) => controller.enqueue(key));
 }

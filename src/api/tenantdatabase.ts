@@ -23,6 +23,7 @@ import {
 import { AGE_COLUMN, READY_COLUMNS, kindObjectSchema, validateWith, type KindDefinition } from './object.js';
 import { statusBaseShape, timestampField } from './status.js';
 import { KINDS } from './kinds.js';
+import { maintenanceSpecSchema, maintenanceStatusSchema } from './maintenance.js';
 
 // ---------------------------------------------------------------------------------------------
 // Azure Flexible Server
@@ -475,6 +476,7 @@ export const tenantDatabaseSpecSchema = z
     roles: rolesSchema,
     tenancy: tenancySchema.optional(),
     partitioning: listMap(z.array(partitioningSchema).max(64).describe('Tables whose partitions the operator maintains.'), ['schema', 'table']).optional(),
+    maintenance: maintenanceSpecSchema.optional(),
     connectionSecret: z
       .object({ name: k8sName('Name of the Secret; defaults to <metadata.name>-connection.') })
       .describe('Secret the operator writes with the application connection details (host, port, database, username, password, sslmode, uri).')
@@ -564,6 +566,7 @@ export const tenantDatabaseStatusSchema = z
         .describe('Partition maintenance per spec.partitioning table.'),
       ['schema', 'table'],
     ).optional(),
+    maintenance: maintenanceStatusSchema.optional(),
     pendingRestart: z.boolean().optional().describe('Server parameters changed that take effect only after a restart.'),
     parametersPendingRestart: z.array(z.string().max(63)).max(128).optional().describe('Names of the parameters waiting for a restart.'),
     replicas: listMap(

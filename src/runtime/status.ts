@@ -7,8 +7,18 @@ import type { KubeClient, KubeObject, ResourceRef } from './kubeclient.js';
 /** True when every field in `desired` already has that value in `current` (extra fields are ignored). */
 export function statusContains(current: unknown, desired: Record<string, unknown>): boolean {
   const cur = (current ?? {}) as Record<string, unknown>;
-  // null asks a merge patch to remove the field: already done when the field is absent.
-  return Object.entries(desired).every(([k, v]) => (v === null ? cur[k] === undefined || cur[k] === null : v === undefined || isDeepStrictEqual(cur[k], v)));
+  // As a merge patch applies (RFC 7386): null removes a field (already done when it is absent), an
+  // object merges key by key, anything else (arrays included) replaces.
+  return Object.entries(desired).every(([k, v]) => {
+    if (v === undefined) return true;
+    if (v === null) return cur[k] === undefined || cur[k] === null;
+    if (isPlainObject(v) && isPlainObject(cur[k])) return statusContains(cur[k], v);
+    return isDeepStrictEqual(cur[k], v);
+  });
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

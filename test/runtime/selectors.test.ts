@@ -25,4 +25,11 @@ describe('statusContains', () => {
     expect(statusContains({ a: 1, b: 2 }, { b: null })).toBe(false);
     expect(statusContains({ a: { x: [1] } }, { a: { x: [1] } })).toBe(true);
   });
+  it('compares nested objects as a merge patch applies them: key by key, null inside removes', () => {
+    expect(statusContains({ m: { next: 't', last: { a: 1 } } }, { m: { next: 't', gone: null } })).toBe(true);
+    expect(statusContains({ m: { next: 't', gone: 1 } }, { m: { gone: null } })).toBe(false);
+    expect(statusContains({ m: { last: { a: 1, b: 2 } } }, { m: { last: { a: 1 } } })).toBe(true);
+    expect(statusContains({ m: { last: { a: 1 } } }, { m: { last: { a: 2 } } })).toBe(false);
+    expect(statusContains({ m: { list: [1, 2] } }, { m: { list: [1] } })).toBe(false);
+  });
 });

@@ -8,13 +8,13 @@
 import type { ClientBase } from 'pg';
 import type { PartitioningSpec } from '../../../src/api/tenantdatabase.js';
 import { classifyFailure } from '../../../src/postgres/classify.js';
-import { postgresConnections, type DbTarget } from '../../../src/postgres/connections.js';
+import { postgresConnections } from '../../../src/postgres/connections.js';
 import { auditIsolation, type Finding } from '../../../src/postgres/tenancy/audit.js';
 import { maintainPartitions } from '../../../src/postgres/tenancy/partition-maintenance.js';
 import type { TenancyRules } from '../../../src/postgres/tenancy/policies.js';
 import { syncTenancy, type TenancyInput, type TenancySyncResult } from '../../../src/postgres/tenancy/rls.js';
 import { tenancyInputOf } from '../../../src/tenantdatabase/tenancy.js';
-import type { DatabasePart, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
+import { databaseTarget, type DatabasePart, type PartOutcome, type ServerConnection, type TenantDatabaseContext } from '../context.js';
 import {
   CONDITION,
   findingsKey,
@@ -29,10 +29,6 @@ const STALLED_RECHECK_MS = 5 * 60_000;
 
 /** Lock waits of the operator's DDL: short, retried, so the application never queues behind it for long. */
 export const TENANCY_LOCKS = { rlsLockTimeoutMs: 2000, rlsAttempts: 3, partitionLockTimeoutMs: 1000, partitionAttempts: 4, backoffMs: 250, passBudgetMs: 20_000 };
-
-function target(conn: ServerConnection, database: string): DbTarget {
-  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user: conn.adminUser, password: conn.adminPassword, database };
-}
 
 /** The spec's tenancy as the RLS sync takes it (shared with the Migration runner, src/tenantdatabase/tenancy.ts). */
 export function tenancyInput(ctx: TenantDatabaseContext): TenancyInput | undefined {
@@ -91,7 +87,7 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
   const now = new Date();
   let pass: PassResult;
   try {
-    pass = await conns.withClient(target(conn, ctx.spec.database.name), (client) => runTenancyPass(client, input, ctx.spec.partitioning, now));
+    pass = await conns.withClient(databaseTarget(conn, ctx.spec.database.name), (client) => runTenancyPass(client, input, ctx.spec.partitioning, now));
   } catch (err) {
     const f = classifyFailure(err);
     const condition = { type: CONDITION, ok: false, reason: f.kind === 'privilege' ? 'InsufficientPrivilege' : f.transient ? 'ConnectionFailed' : 'TenancySyncFailed', message: f.message, stalled: !f.transient };
