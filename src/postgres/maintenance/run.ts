@@ -48,7 +48,7 @@ export async function runMaintenance(client: ClientBase, o: RunOptions): Promise
   if (!got.rows[0]?.ok) return { busy: true, results: [], notes: [] };
   const out: RunOutcome = { busy: false, results: [], notes: [] };
   try {
-    await client.query(setRoleSql(o.owner));
+    await client.query(`${setRoleSql(o.owner)}; SET lock_timeout = ${Math.max(1, o.lockTimeoutMs)}`);
     const th = thresholdsOf(o.spec);
     await runPlan(client, planTables(o.spec, await catalogRead(client, o, () => readTableStats(client, o.owner, th)), o.owner), out, o);
     await runPlan(client, planIndexes(o.spec, await catalogRead(client, o, () => readIndexStats(client, o.owner, th)), o.owner), out, o);
@@ -84,7 +84,7 @@ async function runPlan(client: ClientBase, plan: Plan, out: RunOutcome, o: RunOp
 async function runStep(client: ClientBase, step: MaintenanceStep, leftMs: number, o: RunOptions): Promise<StepResult> {
   const started = Date.now();
   const before = step.reindex ? await leftovers(client, step.reindex) : [];
-  await client.query(`SET lock_timeout = ${Math.max(1, o.lockTimeoutMs)}; SET statement_timeout = ${Math.max(1, Math.floor(leftMs))}`);
+  await client.query(`SET statement_timeout = ${Math.max(1, Math.floor(leftMs))}`);
   o.onStatement?.(step.sql);
   try {
     await client.query(step.sql);
@@ -93,7 +93,7 @@ async function runStep(client: ClientBase, step: MaintenanceStep, leftMs: number
     const e = describePgError(err);
     // A broken session ends the run (the caller reports it); a statement's own failure skips it.
     if (/^08/.test(e.code ?? '') || !e.code) throw err;
-    if (step.reindex) await dropOwnLeftovers(client, step.reindex, before);
+    if (step.reindex) await dropOwnLeftovers(client, step.reindex, before, o.lockTimeoutMs);
     const ms = Date.now() - started;
     if (e.code === '55P03') return { step, outcome: 'skipped', reason: `lock not granted within ${o.lockTimeoutMs} ms (lock_timeout)`, ms };
     if (e.code === '57014' && Date.now() >= o.deadline - 50) return { step, outcome: 'deferred', reason: 'the window ended while it ran (cancelled)', ms };
@@ -111,11 +111,11 @@ async function leftovers(client: ClientBase, ix: { schema: string; index: string
   return r.rows.map((x) => x.relname);
 }
 
-async function dropOwnLeftovers(client: ClientBase, ix: { schema: string; index: string }, before: readonly string[]): Promise<void> {
+async function dropOwnLeftovers(client: ClientBase, ix: { schema: string; index: string }, before: readonly string[], lockTimeoutMs: number): Promise<void> {
   const mine = (await leftovers(client, ix).catch(() => [])).filter((n) => !before.includes(n));
-  for (const name of mine) {
-    await client.query(`SET lock_timeout = ${CLEANUP_TIMEOUT_MS}; SET statement_timeout = ${CLEANUP_TIMEOUT_MS}`).catch(() => undefined);
-    // Made by the statement this run just sent (absent before it): ours to drop.
-    await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualified(ix.schema, name)}`).catch(() => undefined);
-  }
+  if (mine.length === 0) return;
+  await client.query(`SET lock_timeout = ${CLEANUP_TIMEOUT_MS}; SET statement_timeout = ${CLEANUP_TIMEOUT_MS}`).catch(() => undefined);
+  // Made by the statement this run just sent (absent before it): ours to drop.
+  for (const name of mine) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualified(ix.schema, name)}`).catch(() => undefined);
+  await client.query(`SET lock_timeout = ${Math.max(1, lockTimeoutMs)}`).catch(() => undefined);
 }
