@@ -10,6 +10,7 @@ import { readEnvInfo, recordedProcesses, up, type EnvInfo } from './localenv.js'
 import { localDir, repoRoot } from './paths.js';
 import { EnvError, freePort, isRunning, runCommand, waitFor } from './proc.js';
 import { prepareFixtures } from './dev-fixtures/index.js';
+import { showPooler } from './dev-fixtures/pooler.js';
 import { localOperatorFlags } from './operator.js';
 
 const NAMESPACE = 'tenantdb-dev';
@@ -111,6 +112,7 @@ async function main(): Promise<number> {
       if (list.items.length > 0 && pending.length === 0) {
         process.stdout.write(await kubectl(env, ['get', kinds, '-n', NAMESPACE]));
         say(`all ${list.items.length} examples are Ready`);
+        await showPooler({ env, dir, namespace: NAMESPACE, kubectl: (args, input) => kubectl(env, args, input), apply: async () => undefined, say });
         break;
       }
       if (operator.exitCode !== null) throw new EnvError(`the operator exited (code ${operator.exitCode}); see ${logFile}`);

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ensureBinaries, type Binaries } from './binaries.js';
 import { startControlPlane } from './controlplane.js';
+import { ensureDebianTool, PGBOUNCER } from './debian.js';
 import { localDir, repoRoot } from './paths.js';
 import { ensureCertificateAuthority, issueCertificate } from './pki.js';
 import { PostgresServer, postgresMajorVersion } from './postgres.js';
@@ -139,6 +140,13 @@ export async function up(opts: UpOptions = {}): Promise<EnvInfo> {
 
     // --- ARM emulator ---
     if (opts.arm ?? true) {
+      // The emulated servers' built-in pooler (pgbouncer.enabled) is Debian's PgBouncer: installed now,
+      // once per machine, so enabling it later does not wait for apt. Without it only that feature fails.
+      try {
+        ensureDebianTool(PGBOUNCER, log);
+      } catch (err) {
+        log(`warning: ${(err as Error).message}; servers with pgbouncer.enabled will not get a pooler`);
+      }
       log('starting the ARM emulator');
       const { rec, arm } = await startArmEmulatorProcess(dir, ca.certFile, caKeyFile);
       record(rec);

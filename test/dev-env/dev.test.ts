@@ -27,5 +27,7 @@ describe('npm run dev (the main job)', () => {
     const readyRows = result.stdout.split('\n').filter((l) => /\bTrue\b/.test(l));
     const objects = Number(/all (\d+) examples are Ready/.exec(result.stderr)?.[1]);
     expect(readyRows.length).toBe(objects);
+    // The compliance database's pooler keys reach the server's PgBouncer as the application role.
+    expect(result.stderr).toMatch(/pooler: compliance-db-app pooler-uri \([^)]*:6432, verify-full\) reaches PgBouncer as compliance_app/);
   }, 300_000);
 });

@@ -188,11 +188,12 @@ export function registerServerChildren(state: PostgresProviderState): void {
     }
     state.assertNotBusy(rt);
     if (props(doc).state !== 'Ready' && props(doc).state !== 'Stopped') state.requireReady(doc, rt);
-    return state.startOp(req, rt, doc, 'configurations.update', () => {
+    return state.startOp(req, rt, doc, 'configurations.update', async () => {
       rt.params.set(p.name, value);
       if (source === 'system-default' && value === p.defaultValue) rt.overridden.delete(p.name);
       else rt.overridden.add(p.name);
       if (p.applied) state.applySettings(rt);
+      if (p.name.startsWith('pgbouncer.')) await state.syncPooler(rt, props(doc).state === 'Ready');
     });
   };
   route('PATCH', '/configurations/{configurationName}', 'configurations', updateConfiguration, spec('Configurations.json', 'ConfigurationForUpdate'));

@@ -24,6 +24,9 @@ export async function registerPostgres(ctx: EmulatorContext, opts: { instances?:
     }
   });
   registerPostgresPersistence(state);
-  ctx.onShutdown(() => instances.stopAll());
+  ctx.onShutdown(async () => {
+    await state.poolers.stopAll();
+    await instances.stopAll();
+  });
   return state;
 }

@@ -9,6 +9,7 @@ import { POSTGRES_SPEC_DIR } from '../framework/swagger.js';
 import type { ArmRequest, SchemaRef } from '../framework/types.js';
 import type { InstanceManager, InstanceRecord, PersistedInstance } from './instances.js';
 import { SERVER_PARAMETERS } from './parameters.js';
+import { Poolers } from './pgbouncer.js';
 
 export const NAMESPACE = 'Microsoft.DBforPostgreSQL';
 export const SERVER_TYPE = 'Microsoft.DBforPostgreSQL/flexibleServers';
@@ -50,6 +51,8 @@ export class PostgresProviderState {
    * what needs the instance (databases, restart, stop/start, replicas, restores) answers 409 ServerIsNotReady.
    */
   backed = true;
+  /** The servers' built-in PgBouncers (pgbouncer.ts). */
+  readonly poolers = new Poolers();
 
   constructor(
     readonly ctx: EmulatorContext,
@@ -95,6 +98,11 @@ export class PostgresProviderState {
     Object.assign(settings, this.settingsFor(rt));
     inst.server.opts.settings = settings;
     inst.server.reload();
+  }
+
+  /** Runs the server's PgBouncer while it runs with pgbouncer.enabled, with its pgbouncer.* parameters. */
+  async syncPooler(rt: ServerRuntime, serverRunning: boolean): Promise<void> {
+    await this.poolers.sync(rt.id, rt.dir, rt.instance, rt.params, serverRunning);
   }
 
   markStarted(rt: ServerRuntime): void {
@@ -210,6 +218,7 @@ export function registerPostgresPersistence(state: PostgresProviderState): void 
           rt.instance = await state.instances.adopt({ key: s.id, fqdn: s.fqdn, dir: s.dir, saved: s.instance, start: !stopped });
           if (!stopped) state.markStarted(rt);
           props(doc).state = stopped ? 'Stopped' : 'Ready';
+          await state.syncPooler(rt, !stopped);
         } catch (err) {
           console.error(`arm-emulator: could not restart ${s.fqdn}: ${(err as Error).message}`);
           props(doc).state = 'Stopped';

@@ -129,6 +129,20 @@ export const SERVER_PARAMETERS: ServerParameter[] = [
     name: 'pgbouncer.enabled', defaultValue: 'false', dataType: 'Boolean', allowedValues: 'true,false', isDynamicConfig: true,
     isReadOnly: false, applied: false, description: 'Denotes if pgBouncer service is enabled.',
   },
+  // The built-in PgBouncer's own settings (Azure: visible once pgbouncer.enabled is true; no restart
+  // needed). Applied to the emulated server's real PgBouncer (pgbouncer.ts), not to PostgreSQL.
+  {
+    name: 'pgbouncer.default_pool_size', defaultValue: '50', dataType: 'Integer', allowedValues: '1-4950', isDynamicConfig: true,
+    isReadOnly: false, applied: false, description: 'How many server connections to allow per user/database pair.',
+  },
+  {
+    name: 'pgbouncer.max_client_conn', defaultValue: '5000', dataType: 'Integer', allowedValues: '1-50000', isDynamicConfig: true,
+    isReadOnly: false, applied: false, description: 'Maximum number of client connections allowed.',
+  },
+  {
+    name: 'pgbouncer.pool_mode', defaultValue: 'TRANSACTION', dataType: 'Enumeration', allowedValues: 'SESSION,TRANSACTION,STATEMENT', isDynamicConfig: true,
+    isReadOnly: false, applied: false, description: 'Specifies when a server connection can be reused by other clients.',
+  },
   {
     name: 'wal_level', defaultValue: 'replica', dataType: 'Enumeration', allowedValues: 'replica,logical', isDynamicConfig: false,
     isReadOnly: true, applied: false, description: 'Sets the level of information written to the WAL.',
@@ -156,8 +170,10 @@ export function checkParameterValue(p: ServerParameter, raw: string): { value: s
   switch (p.dataType) {
     case 'Boolean': {
       const v = value.toLowerCase();
-      if (['on', 'true', '1', 'yes'].includes(v)) return { value: 'on' };
-      if (['off', 'false', '0', 'no'].includes(v)) return { value: 'off' };
+      // Stored in the parameter's own spelling: on/off for PostgreSQL's, true/false for Azure's switches.
+      const [yes, no] = p.allowedValues.split(',') as [string, string];
+      if (['on', 'true', '1', 'yes'].includes(v)) return { value: yes };
+      if (['off', 'false', '0', 'no'].includes(v)) return { value: no };
       return { error: `Parameter value '${raw}' is invalid for '${p.name}'. Allowed values: ${p.allowedValues}.` };
     }
     case 'Integer':
@@ -170,8 +186,8 @@ export function checkParameterValue(p: ServerParameter, raw: string): { value: s
       return { value: String(n) };
     }
     case 'Enumeration': {
-      const v = value.toLowerCase();
-      if (!p.allowedValues.split(',').includes(v)) return { error: `Parameter value '${raw}' is invalid for '${p.name}'. Allowed values: ${p.allowedValues}.` };
+      const v = p.allowedValues.split(',').find((a) => a.toLowerCase() === value.toLowerCase());
+      if (v === undefined) return { error: `Parameter value '${raw}' is invalid for '${p.name}'. Allowed values: ${p.allowedValues}.` };
       return { value: v };
     }
     case 'Set': {

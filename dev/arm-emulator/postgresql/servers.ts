@@ -191,6 +191,7 @@ export function registerServers(state: PostgresProviderState): void {
       doc,
       'servers.delete',
       async () => {
+        await state.poolers.stop(rt.id);
         await state.instances.destroy(rt.id, rt.dir);
         rt.instance = undefined;
         ctx.store.deleteTree(rt.id);
@@ -234,6 +235,7 @@ export function registerServers(state: PostgresProviderState): void {
       doc,
       'servers.stop',
       async () => {
+        await state.poolers.stop(rt.id);
         await inst.server.stop();
         props(doc).state = 'Stopped';
       },
@@ -260,6 +262,7 @@ export function registerServers(state: PostgresProviderState): void {
         await inst.server.start();
         state.markStarted(rt);
         props(doc).state = 'Ready';
+        await state.syncPooler(rt, true);
       },
       () => {
         props(doc).state = 'Stopped';
