@@ -109,3 +109,17 @@ export async function splitStatements(script: string): Promise<ScriptStatement[]
   }
   return out;
 }
+
+/** Statements PostgreSQL refuses inside a transaction block (PreventInTransactionBlock) or that are transaction control. */
+const OUTSIDE_KINDS = new Set(['TransactionStmt', 'VacuumStmt', 'CreatedbStmt', 'DropdbStmt', 'AlterSystemStmt', 'CreateTableSpaceStmt', 'DropTableSpaceStmt']);
+const CONCURRENT_KINDS = new Set(['IndexStmt', 'DropStmt', 'ReindexStmt', 'AlterTableStmt']);
+
+/**
+ * A script a tool sends as it is (golang-migrate's one query, Flyway's per-statement detection) runs
+ * outside a transaction when it controls its own (BEGIN/COMMIT) or holds a statement that cannot run in
+ * one: CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY, DETACH PARTITION CONCURRENTLY, VACUUM,
+ * CREATE/DROP DATABASE or TABLESPACE, ALTER SYSTEM.
+ */
+export function runsOutsideTransaction(stmts: readonly ScriptStatement[]): boolean {
+  return stmts.some((s) => OUTSIDE_KINDS.has(s.kind) || (CONCURRENT_KINDS.has(s.kind) && /\bCONCURRENTLY\b/i.test(s.text)));
+}
