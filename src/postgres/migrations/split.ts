@@ -84,6 +84,9 @@ export async function warmUpParser(): Promise<void> {
 }
 
 export async function splitStatements(script: string): Promise<ScriptStatement[]> {
+  // An empty script (or only comments) is a step that does nothing (golang-migrate, goose, dbmate); the
+  // parser would call it an error.
+  if (leadingTrivia(script) >= script.length) return [];
   const { parse } = await loadParser();
   let tree: { stmts?: RawStmt[] };
   try {
