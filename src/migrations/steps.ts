@@ -83,9 +83,10 @@ export function gatherSteps(inline: readonly MigrationStep[], refs: readonly (st
     if (!parsed.ok) return bad('InvalidSource', parsed.message, formats);
     for (const s of parsed.steps) {
       const k = normalizeVersion(s.version);
-      if (byVersion.has(k)) return bad('InvalidSource', `ConfigMap ${ref}: version ${s.version} is defined twice (also in ${where.get(k)})`, formats);
+      const at = s.key !== undefined ? `ConfigMap ${ref} key ${s.key}` : `ConfigMap ${ref}`;
+      if (byVersion.has(k)) return bad('InvalidSource', `${at}: version ${s.version} is defined twice (also in ${where.get(k)})`, formats);
       byVersion.set(k, s);
-      where.set(k, `ConfigMap ${ref}`);
+      where.set(k, at);
     }
     for (const r of parsed.repeatables) {
       if (repeatables.has(r.description)) return bad('InvalidSource', `ConfigMap ${ref}: repeatable migration ${r.description} is defined twice (also in ${repeatables.get(r.description)?.source})`, formats);

@@ -71,7 +71,7 @@ export const parseAtlas: FormatParser = (data, ref) =>
     for (const name of written.hashes.keys()) if (!actual.hashes.has(name)) fail(ref, ATLAS_SUM, `lists ${name}, which the ConfigMap does not have`);
     if (written.sum !== actual.sum) fail(ref, ATLAS_SUM, 'its first line (h1:<sum>) does not match the files');
 
-    const steps = new Map<string, Step & { key: string }>();
+    const steps = new Map<string, Step>();
     for (const { name: key, text } of files) {
       const m = ATLAS_KEY.exec(key);
       if (!m) fail(ref, key, 'not a migration; Atlas keys are <version>_<name>.sql (and atlas.sum)');
@@ -83,10 +83,10 @@ export const parseAtlas: FormatParser = (data, ref) =>
       const txmode = directives.get('txmode') ?? 'file';
       if (!['none', 'file', 'all'].includes(txmode)) fail(ref, key, `-- atlas:txmode ${txmode}: expected none, file or all`);
       const k = normalizeVersion(version);
-      if (steps.has(k)) fail(ref, key, `version ${version} is defined twice (also ${(steps.get(k) as { key: string }).key})`);
+      if (steps.has(k)) fail(ref, key, `version ${version} is defined twice (also ${(steps.get(k) as Step).key})`);
       const transactional = txmode !== 'none';
       const toolChecksum = actual.hashes.get(key);
       steps.set(k, { key, version, name: m[2] || `version_${version}`, up: text, transactional, downTransactional: true, checksum: sha256(text), source: `configmap/${ref}`, ...(toolChecksum ? { toolChecksum } : {}) });
     }
-    return { steps: [...steps.values()].map(({ key: _key, ...s }) => s), repeatables: [] };
+    return { steps: [...steps.values()], repeatables: [] };
   });

@@ -51,7 +51,7 @@ export function parseDbmateFile(ref: string, key: string, sql: string): Pick<Ste
 
 export const parseDbmate: FormatParser = (data, ref) =>
   parsing(() => {
-    const steps = new Map<string, Step & { key: string }>();
+    const steps = new Map<string, Step>();
     for (const key of Object.keys(data).sort()) {
       const sql = data[key] as string;
       const m = DBMATE_KEY.exec(key);
@@ -60,9 +60,9 @@ export const parseDbmate: FormatParser = (data, ref) =>
       checkVersion(ref, key, version);
       checkSize(ref, key, sql);
       const k = BigInt(version).toString();
-      if (steps.has(k)) fail(ref, key, `version ${version} is defined twice (also ${(steps.get(k) as { key: string }).key})`);
+      if (steps.has(k)) fail(ref, key, `version ${version} is defined twice (also ${(steps.get(k) as Step).key})`);
       const parsed = parseDbmateFile(ref, key, sql);
       steps.set(k, { key, version, name: name || `version_${version}`, ...parsed, checksum: sha256(parsed.up), source: `configmap/${ref}` });
     }
-    return { steps: [...steps.values()].map(({ key: _key, ...s }) => s), repeatables: [] };
+    return { steps: [...steps.values()], repeatables: [] };
   });

@@ -63,7 +63,7 @@ export const parseFlyway: FormatParser = (data, ref) =>
       const inTx = conf.get(key)?.executeInTransaction;
       return { transactional: inTx !== false, auto: inTx === undefined };
     };
-    const versioned = new Map<string, Step & { key: string }>();
+    const versioned = new Map<string, Step>();
     const undos: Array<{ key: string; version: string; sql: string }> = [];
     const repeatables: Repeatable[] = [];
     for (const key of keys) {
@@ -87,7 +87,7 @@ export const parseFlyway: FormatParser = (data, ref) =>
         undos.push({ key, version: k, sql });
         continue;
       }
-      if (versioned.has(k)) fail(ref, key, `version ${version} is defined twice (also ${(versioned.get(k) as { key: string }).key})`);
+      if (versioned.has(k)) fail(ref, key, `version ${version} is defined twice (also ${(versioned.get(k) as Step).key})`);
       versioned.set(k, { key, version, name: description, up: sql, transactional, downTransactional: true, auto: { up: auto, down: false }, checksum: sha256(sql), source: `configmap/${ref}`, toolChecksum: String(flywayChecksum(sql)) });
     }
     for (const u of undos) {
@@ -104,5 +104,5 @@ export const parseFlyway: FormatParser = (data, ref) =>
       if (seen.has(r.description)) fail(ref, `R__${r.description}.sql`, 'a repeatable migration of this description is defined twice');
       seen.add(r.description);
     }
-    return { steps: [...versioned.values()].map(({ key: _key, ...s }) => s), repeatables };
+    return { steps: [...versioned.values()], repeatables };
   });

@@ -15,7 +15,7 @@ export const GOLANG_MIGRATE_KEY = /^([0-9]+)_(.*)\.(up|down)\.sql$/;
 
 export const parseGolangMigrate: FormatParser = (data, ref) =>
   parsing(() => {
-    const ups = new Map<string, Step & { key: string }>();
+    const ups = new Map<string, Step>();
     const downs = new Map<string, { key: string; sql: string }>();
     for (const key of Object.keys(data).sort()) {
       const sql = data[key] as string;
@@ -30,7 +30,7 @@ export const parseGolangMigrate: FormatParser = (data, ref) =>
         downs.set(k, { key, sql });
         continue;
       }
-      if (ups.has(k)) fail(ref, key, `version ${version} is defined twice (also in ConfigMap ${ref} key ${(ups.get(k) as { key: string }).key})`);
+      if (ups.has(k)) fail(ref, key, `version ${version} is defined twice (also in ConfigMap ${ref} key ${(ups.get(k) as Step).key})`);
       const declaredNone = TENANTDB_NO_TRANSACTION.test(sql);
       ups.set(k, {
         key,
@@ -52,5 +52,5 @@ export const parseGolangMigrate: FormatParser = (data, ref) =>
       up.downTransactional = !declaredNone;
       up.auto = { up: up.auto?.up ?? false, down: !declaredNone };
     }
-    return { steps: [...ups.values()].map(({ key: _key, ...s }) => s), repeatables: [] };
+    return { steps: [...ups.values()], repeatables: [] };
   });

@@ -34,7 +34,7 @@ export const parseTenantdb: FormatParser = (data, ref) =>
       }
       if (ups.has(k)) fail(ref, key, `version ${version} is defined twice (also in ConfigMap ${ref} key ${(ups.get(k) as Step).version}_${(ups.get(k) as Step).name}.up.sql)`);
       const transactional = !TENANTDB_NO_TRANSACTION.test(sql);
-      ups.set(k, { version, name, up: sql, transactional, downTransactional: true, checksum: sha256(sql), source: `configmap/${ref}` });
+      ups.set(k, { key, version, name, up: sql, transactional, downTransactional: true, checksum: sha256(sql), source: `configmap/${ref}` });
     }
     for (const d of downs) {
       const up = ups.get(d.version);

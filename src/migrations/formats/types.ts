@@ -24,6 +24,8 @@ export interface Step {
   checksum: string;
   /** Where the step came from, for messages: `inline` or `configmap/<name>`. */
   source: string;
+  /** The ConfigMap key of its (up) script, for messages. */
+  key?: string;
   /** The checksum the source's tool keeps in its history (Flyway's CRC32, Atlas's atlas.sum hash), for adoption. */
   toolChecksum?: string;
 }
