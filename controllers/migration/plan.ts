@@ -158,7 +158,7 @@ function decide(pass: MigrationPass, name: string, t: AdminTarget, history: Hist
     const settled = { ...(repair !== undefined ? { repair } : {}), ...(resolveRaw !== undefined ? { resolve: resolveRaw } : {}) };
     return { progress: { ...common, ...settled, phase: 'Succeeded', message: `at version ${appliedVersion ?? 'none'}` }, consumed, history };
   }
-  const pending = plan.pending.slice(0, 1024);
+  const pending = plan.pending.slice(0, 1024).map((v) => v.slice(0, 64));
   const withPending = { ...common, ...(pending.length > 0 ? { pending } : {}) };
   const sticky = failure !== undefined && failure.inputs === fingerprint && failure.retry === retry && !repairPending && !resolvePending;
   if (sticky) {

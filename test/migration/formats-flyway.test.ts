@@ -94,3 +94,21 @@ test('a failed Flyway entry is reported, never guessed past', async () => {
   expect(r.outcome === 'stalled' && [r.reason, r.message]).toEqual(['AdoptedHistoryDirty', expect.stringMatching(/version 1.1 \(V1_1__add_email.sql\) failed .*flyway repair/)]);
   expect(await tables(db)).toEqual(['flyway_schema_history']);
 });
+
+test('a history table made before dotted versions and repeatables gets its checks brought up to date once, its rows kept', async () => {
+  const db = await freshDatabase('ffwu');
+  // The table as earlier releases created it (as the administrator), with a step already recorded.
+  await db.sql(`SET ROLE ${db.admin}; CREATE SCHEMA tenantdb; CREATE TABLE tenantdb.schema_migrations (
+    migration text NOT NULL, version text NOT NULL CHECK (version ~ '^[0-9]{1,18}$'), name text NOT NULL, checksum text,
+    type text NOT NULL CHECK (type IN ('up', 'baseline')), state text NOT NULL CHECK (state IN ('success', 'dirty')),
+    started_at timestamptz NOT NULL, applied_at timestamptz, execution_ms integer, applied_by text NOT NULL, PRIMARY KEY (migration, version));
+    INSERT INTO tenantdb.schema_migrations VALUES ('other/m', '7', 'seven', NULL, 'up', 'success', now(), now(), 1, 'old')`);
+  const r = await runSuite(db, 'flyway', suite);
+  expect(r.outcome === 'failed' ? r.failure : r.outcome).toBe('succeeded');
+  expect(versions(r)).toEqual(['up:1', 'up:1.1', 'up:2', 'up:3', 'up:4', 'up:R__views']);
+  const checks = await db.sql<{ n: string }>(`SELECT conname AS n FROM pg_constraint WHERE conrelid = 'tenantdb.schema_migrations'::regclass AND contype = 'c' ORDER BY 1`);
+  expect(checks.map((c) => c.n)).toEqual(['schema_migrations_state_check', 'schema_migrations_type_check2', 'schema_migrations_version_check2']);
+  expect(await db.sql(`SELECT version FROM tenantdb.schema_migrations WHERE migration = 'other/m'`)).toEqual([{ version: '7' }]);
+  // A dotted version is still checked: the new checks hold.
+  await expect(db.sql(`INSERT INTO tenantdb.schema_migrations VALUES ('x/y', '1..2', 'bad', NULL, 'up', 'success', now(), now(), 1, 't')`)).rejects.toThrow(/schema_migrations_version_check2/);
+});

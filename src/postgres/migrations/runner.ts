@@ -229,13 +229,14 @@ async function bookkeeping(client: pg.Client, key: string, appliedBy: string, a:
 function failureOf(step: Step, direction: 'up' | 'down', dirty: boolean, err: unknown): StepFailure {
   const inner = err instanceof StepError ? err.cause : err;
   const stmt = err instanceof StepError ? err.statement : undefined;
+  // Status holds 64-character versions and 63-character names; a tool's title (or a repeatable's key) may be longer.
+  const who = { version: step.version.slice(0, 64), name: step.name.slice(0, 63) };
   if (inner instanceof ScriptSyntaxError) {
-    return { version: step.version, name: step.name, direction, dirty, code: '42601', message: `syntax error: ${inner.message}`, ...(inner.line !== undefined ? { line: inner.line } : {}) };
+    return { ...who, direction, dirty, code: '42601', message: `syntax error: ${inner.message}`, ...(inner.line !== undefined ? { line: inner.line } : {}) };
   }
   const pgErr = describePgError(inner);
   return {
-    version: step.version,
-    name: step.name,
+    ...who,
     direction,
     dirty,
     ...(pgErr.code ? { code: pgErr.code } : {}),
