@@ -164,7 +164,8 @@ export function planMigration(history: readonly HistoryRow[], steps: readonly St
   if (rows.length === 0 && opts.adopted) {
     const a = adoptHistory(opts.adopted, steps, opts.repeatables ?? [], opts.repair);
     if (!a.ok) return stall(a.reason, a.message);
-    actions.push(a.action);
+    // An old table that records nothing applied (a fresh database) leaves nothing to take over.
+    if (a.rows.length > 0) actions.push(a.action);
     rows = a.rows;
   }
 

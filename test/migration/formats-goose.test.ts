@@ -54,3 +54,26 @@ test('adopts goose_db_version, applies the rest, goes down honouring NO TRANSACT
   expect((await db.sql<{ n: number }>('SELECT count(*)::int AS n FROM users'))[0]?.n).toBe(1);
   expect(await tables(db)).toEqual(['goose_db_version', 'users']);
 });
+
+test('spec.adopt names a table of another schema and name; an old table with nothing applied adopts nothing', async () => {
+  const db = await freshDatabase('fgos');
+  await db.sql(`CREATE TABLE users (id bigint PRIMARY KEY, email text); ALTER TABLE users OWNER TO ${db.owner};
+    CREATE SCHEMA legacy; CREATE TABLE legacy.goose_versions (id serial PRIMARY KEY, version_id bigint NOT NULL, is_applied boolean NOT NULL, tstamp timestamp DEFAULT now());
+    INSERT INTO legacy.goose_versions (version_id, is_applied) VALUES (0, true), (1, true);
+    GRANT USAGE ON SCHEMA legacy TO ${db.owner}; GRANT SELECT ON legacy.goose_versions TO ${db.owner}`);
+  // The default table does not exist there: nothing is adopted, and step 1 would fail (users exists).
+  const wrong = await runSuite(db, 'goose', suite, {}, { tool: 'goose' });
+  expect(wrong.outcome === 'failed' && wrong.failure).toMatchObject({ version: '00001', code: '42P07' });
+  const r = await runSuite(db, 'goose', suite, {}, { tool: 'goose', schema: 'legacy', table: 'goose_versions' });
+  expect(r.outcome === 'failed' ? r.failure : r.outcome).toBe('succeeded');
+  expect(versions(r)).toEqual(['up:00002', 'up:00003', 'up:00004']);
+  expect((await history(db))[0]?.applied_by).toBe('adopted from goose legacy.goose_versions; test');
+
+  // goose's own first row only: nothing to take over, every step runs.
+  const fresh = await freshDatabase('fgof');
+  await fresh.sql(`CREATE TABLE goose_db_version (id serial PRIMARY KEY, version_id bigint NOT NULL, is_applied boolean NOT NULL, tstamp timestamp DEFAULT now());
+    INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true); GRANT SELECT ON goose_db_version TO ${fresh.owner}`);
+  const all = await runSuite(fresh, 'goose', suite, {}, { tool: 'goose' });
+  expect(versions(all)).toEqual(['up:00001', 'up:00002', 'up:00003', 'up:00004']);
+  expect(all.maintenance).toEqual([]);
+});
