@@ -131,7 +131,6 @@ function transientWait(failure: DatabaseFailure): number | undefined {
   return Math.max(0, due - Date.now());
 }
 
-/** From the history and the memo: done, failed (sticky until something changes), or queued to run. */
 /** Which tool's history this database's steps were adopted from, and up to which version (from our history). */
 function adoptedOf(history: readonly HistoryRow[]): DatabaseProgress['adopted'] {
   const rows = history.filter((r) => r.appliedBy.startsWith('adopted from ') && r.type !== 'repeatable');
@@ -141,6 +140,10 @@ function adoptedOf(history: readonly HistoryRow[]): DatabaseProgress['adopted'] 
   return { tool: tool as NonNullable<DatabaseProgress['adopted']>['tool'], ...(version !== undefined ? { version } : {}) };
 }
 
+/** A GRANT or the old tool's own fix (migrate force, flyway repair) reaches no watch: looked at again this often. */
+const ADOPTION_RECHECK_MS = 30_000;
+
+/** From the history and the memo: done, failed (sticky until something changes), or queued to run. */
 function decide(pass: MigrationPass, name: string, t: AdminTarget, history: HistoryRow[], memo: Memo, adopted?: AdoptedHistory): Evaluation {
   const { steps, repeatables, base, fingerprint, retry, repair, resolveRaw, resolve } = pass.inputs;
   const { failure, handledRepair, handledResolve, consumed } = memo;
@@ -151,7 +154,10 @@ function decide(pass: MigrationPass, name: string, t: AdminTarget, history: Hist
   const appliedVersion = appliedVersionOf(history) ?? (plan.ok ? undefined : plan.appliedVersion);
   const adoptedFrom = adoptedOf(history);
   const common = { name, ...(appliedVersion !== undefined ? { appliedVersion } : {}), ...(adoptedFrom ? { adopted: adoptedFrom } : {}), ...(handledRepair !== undefined ? { repair: handledRepair } : {}), ...(handledResolve !== undefined ? { resolve: handledResolve } : {}) };
-  if (!plan.ok) return { progress: { ...common, phase: 'Failed', reason: plan.reason, message: plan.message, ...(failure ? { failure } : {}) }, consumed, history };
+  if (!plan.ok) {
+    const recheck = plan.reason === 'AdoptedHistoryDirty' ? { requeueAfterMs: ADOPTION_RECHECK_MS } : {};
+    return { progress: { ...common, phase: 'Failed', reason: plan.reason, message: plan.message, ...(failure ? { failure } : {}) }, consumed, history, ...recheck };
+  }
   if (plan.actions.length === 0) {
     // Nothing to do: annotation values seen now are settled (a later repair needs a new value).
     if (repair !== undefined || resolveRaw !== undefined || failure) pass.env.runs.remember(pass.kit.key, name, { failure: undefined, repair, resolve: resolveRaw });
@@ -199,6 +205,8 @@ export async function evaluate(pass: MigrationPass, name: string): Promise<Evalu
     const message = `cannot read the migration history: ${e.code ? `${e.code} ` : ''}${e.message}`;
     return { progress: { name, ...keep, phase: 'Pending', reason: 'DatabaseUnreachable', message }, consumed: memo.consumed, retryable: true };
   }
-  if (adopted && 'unreadable' in adopted) return { progress: { name, ...keep, phase: 'Failed', reason: 'AdoptionUnreadable', message: adopted.unreadable }, consumed: memo.consumed, history };
+  if (adopted && 'unreadable' in adopted) {
+    return { progress: { name, ...keep, phase: 'Failed', reason: 'AdoptionUnreadable', message: adopted.unreadable }, consumed: memo.consumed, history, requeueAfterMs: ADOPTION_RECHECK_MS };
+  }
   return decide(pass, name, g.target, history, memo, adopted?.history);
 }
