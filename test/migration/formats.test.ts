@@ -125,6 +125,7 @@ describe('atlas', () => {
     const sum = sumOf(files);
     expect(PARSERS.atlas({ ...files, '20240101000000_init.sql': 'CREATE TABLE t (id bigint);\n', 'atlas.sum': sum }, 'cm')).toMatchObject({ ok: false, message: expect.stringMatching(/key 20240101000000_init.sql: does not match atlas.sum/) });
     expect(PARSERS.atlas(files, 'cm')).toMatchObject({ ok: false, message: expect.stringMatching(/key atlas.sum: missing/) });
+    expect(PARSERS.atlas({ ...files, 'README.md': 'x', 'atlas.sum': sum }, 'cm')).toMatchObject({ ok: false, message: expect.stringMatching(/key README.md: not a migration/) });
   });
 });
 

@@ -61,6 +61,8 @@ export const parseAtlas: FormatParser = (data, ref) =>
   parsing(() => {
     const sumText = data[ATLAS_SUM];
     const names = Object.keys(data).filter((k) => k !== ATLAS_SUM).sort();
+    const other = names.find((k) => !ATLAS_KEY.test(k));
+    if (other !== undefined) fail(ref, other, 'not a migration; Atlas keys are <version>_<name>.sql (and atlas.sum)');
     if (sumText === undefined) fail(ref, ATLAS_SUM, 'missing: Atlas verifies a migration directory against its atlas.sum (run atlas migrate hash)');
     const files = names.map((name) => ({ name, text: data[name] as string }));
     const written = readSum(ref, sumText);
