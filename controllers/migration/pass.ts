@@ -3,7 +3,7 @@
 // each step adds to. Types only, shared by the step files.
 import type { MigrationSpec, MigrationStatus } from '../../src/api/migration.js';
 import type { HistoryRow, PlanOptions, Resolve } from '../../src/migrations/plan.js';
-import type { Step } from '../../src/migrations/steps.js';
+import type { Repeatable, SourceFormat, Step } from '../../src/migrations/steps.js';
 import type { PostgresConnections } from '../../src/postgres/connections.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import type { AzureSettings } from '../../src/settings.js';
@@ -37,6 +37,10 @@ export type PlanBase = Pick<PlanOptions, 'targetVersion' | 'allowDown' | 'baseli
 /** What the pass works from, read from the spec, its sources and the annotations (sources.ts). */
 export interface MigrationInputs {
   steps: Step[];
+  /** Flyway's repeatable migrations, by description. */
+  repeatables: Repeatable[];
+  /** The format each ConfigMap was read in (status.sources). */
+  formats: SourceFormat[];
   latestVersion: string | undefined;
   /** Fingerprint of everything a run's outcome depends on: a failure is sticky only while it holds. */
   fingerprint: string;

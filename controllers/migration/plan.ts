@@ -2,7 +2,8 @@
 // running, failed, done) and, where work is pending, a way to start it. Reads the caches, the run
 // tracker and the database's migration history (one read); writes nothing.
 import type { MigrationSpec } from '../../src/api/migration.js';
-import { appliedVersionOf, planMigration, type HistoryRow, type PlanOptions } from '../../src/migrations/plan.js';
+import { appliedVersionOf, planMigration, type AdoptedHistory, type HistoryRow, type PlanOptions } from '../../src/migrations/plan.js';
+import { readAdoptedHistory } from '../../src/postgres/migrations/adopt.js';
 import { describePgError } from '../../src/postgres/connections.js';
 import { readHistory } from '../../src/postgres/migrations/history.js';
 import { metaTime } from '../../src/runtime/conditions.js';
@@ -130,24 +131,40 @@ function transientWait(failure: DatabaseFailure): number | undefined {
   return Math.max(0, due - Date.now());
 }
 
+/** Which tool's history this database's steps were adopted from, and up to which version (from our history). */
+function adoptedOf(history: readonly HistoryRow[]): DatabaseProgress['adopted'] {
+  const rows = history.filter((r) => r.appliedBy.startsWith('adopted from ') && r.type !== 'repeatable');
+  const tool = /^adopted from (\S+)/.exec(rows[0]?.appliedBy ?? '')?.[1];
+  if (!tool) return undefined;
+  const version = appliedVersionOf(rows);
+  return { tool: tool as NonNullable<DatabaseProgress['adopted']>['tool'], ...(version !== undefined ? { version } : {}) };
+}
+
+/** A GRANT or the old tool's own fix (migrate force, flyway repair) reaches no watch: looked at again this often. */
+const ADOPTION_RECHECK_MS = 30_000;
+
 /** From the history and the memo: done, failed (sticky until something changes), or queued to run. */
-function decide(pass: MigrationPass, name: string, t: AdminTarget, history: HistoryRow[], memo: Memo): Evaluation {
-  const { steps, base, fingerprint, retry, repair, resolveRaw, resolve } = pass.inputs;
+function decide(pass: MigrationPass, name: string, t: AdminTarget, history: HistoryRow[], memo: Memo, adopted?: AdoptedHistory): Evaluation {
+  const { steps, repeatables, base, fingerprint, retry, repair, resolveRaw, resolve } = pass.inputs;
   const { failure, handledRepair, handledResolve, consumed } = memo;
   const repairPending = repair !== undefined && repair !== handledRepair;
   const resolvePending = resolveRaw !== undefined && resolveRaw !== handledResolve;
-  const planOpts: PlanOptions = { ...base, repair: repairPending, resolve: resolvePending ? resolve : undefined };
-  const plan = planMigration(history, steps, planOpts);
-  const appliedVersion = appliedVersionOf(history);
-  const common = { name, ...(appliedVersion !== undefined ? { appliedVersion } : {}), ...(handledRepair !== undefined ? { repair: handledRepair } : {}), ...(handledResolve !== undefined ? { resolve: handledResolve } : {}) };
-  if (!plan.ok) return { progress: { ...common, phase: 'Failed', reason: plan.reason, message: plan.message, ...(failure ? { failure } : {}) }, consumed, history };
+  const planOpts: PlanOptions = { ...base, repair: repairPending, resolve: resolvePending ? resolve : undefined, repeatables };
+  const plan = planMigration(history, steps, { ...planOpts, adopted });
+  const appliedVersion = appliedVersionOf(history) ?? (plan.ok ? undefined : plan.appliedVersion);
+  const adoptedFrom = adoptedOf(history);
+  const common = { name, ...(appliedVersion !== undefined ? { appliedVersion } : {}), ...(adoptedFrom ? { adopted: adoptedFrom } : {}), ...(handledRepair !== undefined ? { repair: handledRepair } : {}), ...(handledResolve !== undefined ? { resolve: handledResolve } : {}) };
+  if (!plan.ok) {
+    const recheck = plan.reason === 'AdoptedHistoryDirty' ? { requeueAfterMs: ADOPTION_RECHECK_MS } : {};
+    return { progress: { ...common, phase: 'Failed', reason: plan.reason, message: plan.message, ...(failure ? { failure } : {}) }, consumed, history, ...recheck };
+  }
   if (plan.actions.length === 0) {
     // Nothing to do: annotation values seen now are settled (a later repair needs a new value).
     if (repair !== undefined || resolveRaw !== undefined || failure) pass.env.runs.remember(pass.kit.key, name, { failure: undefined, repair, resolve: resolveRaw });
     const settled = { ...(repair !== undefined ? { repair } : {}), ...(resolveRaw !== undefined ? { resolve: resolveRaw } : {}) };
     return { progress: { ...common, ...settled, phase: 'Succeeded', message: `at version ${appliedVersion ?? 'none'}` }, consumed, history };
   }
-  const pending = plan.pending.slice(0, 1024);
+  const pending = plan.pending.slice(0, 1024).map((v) => v.slice(0, 64));
   const withPending = { ...common, ...(pending.length > 0 ? { pending } : {}) };
   const sticky = failure !== undefined && failure.inputs === fingerprint && failure.retry === retry && !repairPending && !resolvePending;
   if (sticky) {
@@ -173,12 +190,23 @@ export async function evaluate(pass: MigrationPass, name: string): Promise<Evalu
   const memo = takeRun(pass, name, prev, keep);
   if ('running' in memo) return memo.running;
   let history: HistoryRow[];
+  let adopted: Awaited<ReturnType<typeof readAdoptedHistory>>;
+  const adopt = pass.kit.spec.adopt;
+  const reader = pass.kit.spec.runAs === 'owner' ? g.target.ownerRole : g.target.target.user;
   try {
-    history = await pass.env.conns.withClient(g.target.target, (c) => readHistory(c, pass.kit.key));
+    ({ history, adopted } = await pass.env.conns.withClient(g.target.target, async (c) => {
+      const h = await readHistory(c, pass.kit.key);
+      // The old tool's table, only while this Migration has no history here; the run reads it again under the lock.
+      const a = h.length === 0 && adopt ? await readAdoptedHistory(c, { ...adopt, readerRole: reader, checkReader: true }) : undefined;
+      return { history: h, adopted: a };
+    }));
   } catch (err) {
     const e = describePgError(err);
     const message = `cannot read the migration history: ${e.code ? `${e.code} ` : ''}${e.message}`;
     return { progress: { name, ...keep, phase: 'Pending', reason: 'DatabaseUnreachable', message }, consumed: memo.consumed, retryable: true };
   }
-  return decide(pass, name, g.target, history, memo);
+  if (adopted && 'unreadable' in adopted) {
+    return { progress: { name, ...keep, phase: 'Failed', reason: 'AdoptionUnreadable', message: adopted.unreadable }, consumed: memo.consumed, history, requeueAfterMs: ADOPTION_RECHECK_MS };
+  }
+  return decide(pass, name, g.target, history, memo, adopted?.history);
 }

@@ -58,7 +58,7 @@ async function reconcileMigration(env: MigrationEnv, kit: Kit): Promise<Result> 
   const selector = kit.spec.databaseSelector !== undefined;
   const dbs = names.map((n) => (evals.get(n) as Evaluation).progress);
   const history = selector || !names[0] ? undefined : evals.get(names[0])?.history;
-  await write(composeHealth(dbs, selector, read.inputs.latestVersion), statusFields(dbs, selector, read.inputs.latestVersion, history));
+  await write(composeHealth(dbs, selector, read.inputs.latestVersion), statusFields(dbs, selector, read.inputs.latestVersion, history, read.inputs.formats));
   for (const [name, e] of evals) if (e.consumed) env.runs.clear(kit.key, name);
   return nextLook(env, kit.key, [...evals.values()]);
 }

@@ -42,6 +42,7 @@ export function runStarter(pass: MigrationPass, name: string, t: AdminTarget, pe
     migration: kit.key,
     steps: inputs.steps,
     plan,
+    ...(spec.adopt ? { adopt: { ...spec.adopt, readerRole: asOwner ? t.ownerRole : t.target.user } } : {}),
     runAsRole: asOwner ? t.ownerRole : undefined,
     tenancy: tdSpec ? tenancyInputOf(tdSpec) : undefined,
     lockTimeout: spec.lockTimeout,

@@ -18,7 +18,8 @@ export const RESOLVE_ANNOTATION = 'tenantdb.io/resolve';
 
 export function parseResolve(value: string | undefined): Resolve | { error: string } | undefined {
   if (value === undefined) return undefined;
-  const m = /^\s*([0-9]{1,18})\s*=\s*(applied|reverted)\s*$/.exec(value);
+  // A version (dotted for Flyway) or a repeatable's R__<description>.
+  const m = /^\s*([0-9]{1,18}(?:[.][0-9]{1,18}){0,7}|R__[^=]+?)\s*=\s*(applied|reverted)\s*$/.exec(value);
   if (!m) return { error: `annotation ${RESOLVE_ANNOTATION}: "${value.slice(0, 100)}" is not <version>=applied or <version>=reverted` };
   return { version: m[1] as string, as: m[2] as Resolve['as'] };
 }
@@ -38,8 +39,8 @@ export function readInputs(env: MigrationEnv, kit: MigrationPass['kit']): Inputs
   const resolve = parseResolve(resolveRaw);
   if (resolve && 'error' in resolve) return { ok: false, health: { state: 'Stalled', reason: 'InvalidAnnotation', message: resolve.error } };
 
-  const refs = (spec.sources ?? []).map((s) => s.configMapRef.name);
-  const cms = new Map(refs.map((r) => [r, configMap(env.mgr.getCached(CONFIGMAPS, namespace, r))]));
+  const refs = (spec.sources ?? []).map((s) => ({ name: s.configMapRef.name, format: s.format }));
+  const cms = new Map(refs.map((r) => [r.name, configMap(env.mgr.getCached(CONFIGMAPS, namespace, r.name))]));
   const gathered = gatherSteps(spec.migrations ?? [], refs, cms);
   if (!gathered.ok) {
     const { reason, message } = gathered.problem;
@@ -48,9 +49,9 @@ export function readInputs(env: MigrationEnv, kit: MigrationPass['kit']): Inputs
   const steps = gathered.steps;
   const latestVersion = steps.reduce<string | undefined>((m, s) => (m === undefined || compareVersions(s.version, m) > 0 ? s.version : m), undefined);
   const base = { targetVersion: spec.targetVersion, allowDown: spec.allowDown, baselineVersion: spec.baselineVersion, outOfOrder: spec.outOfOrder };
-  const fingerprint = inputFingerprint(steps, { ...base, runAs: spec.runAs, lockTimeout: spec.lockTimeout, statementTimeout: spec.statementTimeout });
+  const fingerprint = inputFingerprint(steps, { ...base, runAs: spec.runAs, lockTimeout: spec.lockTimeout, statementTimeout: spec.statementTimeout, adopt: spec.adopt }, gathered.repeatables);
   return {
     ok: true,
-    inputs: { steps, latestVersion, fingerprint, base, retry: annotations[RETRY_ANNOTATION], repair: annotations[REPAIR_ANNOTATION], resolveRaw, resolve },
+    inputs: { steps, repeatables: gathered.repeatables, formats: gathered.formats, latestVersion, fingerprint, base, retry: annotations[RETRY_ANNOTATION], repair: annotations[REPAIR_ANNOTATION], resolveRaw, resolve },
   };
 }

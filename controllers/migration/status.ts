@@ -2,6 +2,7 @@
 // overall versions, and Ready/Reconciling/Stalled. Pure, so it is unit-tested without a cluster.
 import { compareVersions, type MigrationStatus } from '../../src/api/migration.js';
 import type { HistoryRow } from '../../src/migrations/plan.js';
+import type { SourceFormat } from '../../src/migrations/steps.js';
 import { metaTime, type Health } from '../../src/runtime/conditions.js';
 
 export type DatabaseProgress = NonNullable<MigrationStatus['databases']>[number];
@@ -58,7 +59,7 @@ export function composeHealth(dbs: readonly DatabaseProgress[], selector: boolea
 /** The history's applied steps as status lists them (the newest 1024). */
 function appliedList(history: readonly HistoryRow[]): unknown[] {
   return history
-    .filter((h) => h.state === 'success')
+    .filter((h) => h.state === 'success' && h.type !== 'repeatable')
     .map((h) => ({
       version: h.version,
       name: h.name.slice(0, 63),
@@ -73,8 +74,14 @@ function appliedList(history: readonly HistoryRow[]): unknown[] {
  * Status fields beside the conditions: per-database progress and the overall versions. A selector
  * reports the lowest applied version; a databaseRef also lists pending and applied steps. null clears.
  */
-export function statusFields(dbs: readonly DatabaseProgress[], selector: boolean, latestVersion: string | undefined, history: readonly HistoryRow[] | undefined): Record<string, unknown> {
-  const extra: Record<string, unknown> = { latestVersion: latestVersion ?? null, databases: dbs.length > 0 ? dbs : null };
+export function statusFields(
+  dbs: readonly DatabaseProgress[],
+  selector: boolean,
+  latestVersion: string | undefined,
+  history: readonly HistoryRow[] | undefined,
+  sources: readonly SourceFormat[] = [],
+): Record<string, unknown> {
+  const extra: Record<string, unknown> = { latestVersion: latestVersion ?? null, databases: dbs.length > 0 ? dbs : null, sources: sources.length > 0 ? sources : null };
   if (selector) return { ...extra, appliedVersion: lowestVersion(dbs.map((d) => d.appliedVersion)) ?? null, applied: null, pending: null };
   const only = dbs[0] as DatabaseProgress;
   extra.appliedVersion = only.appliedVersion ?? null;

@@ -9,19 +9,44 @@ import { statusBaseShape, timestampField } from './status.js';
 
 /**
  * Versions are digit strings compared as numbers (`001` < `2` < `20240101120000`), so both sequence
- * numbers and timestamps work; 18 digits keeps them inside a signed 64-bit integer.
+ * numbers and timestamps work; 18 digits keeps each part inside a signed 64-bit integer. Flyway's dotted
+ * versions (`1.2.3`) compare part by part, left-aligned, a missing part counting as 0 and leading zeros
+ * ignored (Flyway's rule: `1.2.10` > `1.2.9.4`, `1.0` = `1`).
  */
-export const MIGRATION_VERSION_PATTERN = '^[0-9]{1,18}$';
+export const MIGRATION_VERSION_PATTERN = '^[0-9]{1,18}([.][0-9]{1,18}){0,7}$';
+export const MIGRATION_VERSION_MAX = 64;
+/** The formats a source may be written in (see src/migrations/formats). */
+export const MIGRATION_FORMATS = ['tenantdb', 'golang-migrate', 'flyway', 'goose', 'dbmate', 'atlas'] as const;
+export type MigrationFormat = (typeof MIGRATION_FORMATS)[number];
+/** The tools whose history table a Migration can adopt. */
+export const ADOPTABLE_TOOLS = ['golang-migrate', 'flyway', 'goose', 'dbmate', 'atlas'] as const;
+export type AdoptableTool = (typeof ADOPTABLE_TOOLS)[number];
 export const MIGRATION_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
 /** Each script's size limit; etcd caps the whole object at 1.5 MiB, so large sets go in ConfigMaps. */
 export const MIGRATION_SQL_MAX = 262144;
 
-const version = (description: string) => z.string().min(1).max(18).regex(new RegExp(MIGRATION_VERSION_PATTERN)).describe(description);
+const version = (description: string) => z.string().min(1).max(MIGRATION_VERSION_MAX).regex(new RegExp(MIGRATION_VERSION_PATTERN)).describe(description);
+
+function versionParts(v: string): bigint[] {
+  return v.split('.').map((p) => BigInt(p));
+}
 
 export function compareVersions(a: string, b: string): number {
-  const x = BigInt(a);
-  const y = BigInt(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+  const x = versionParts(a);
+  const y = versionParts(b);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const p = x[i] ?? 0n;
+    const q = y[i] ?? 0n;
+    if (p !== q) return p < q ? -1 : 1;
+  }
+  return 0;
+}
+
+/** The one spelling of a version: `001` -> `1`, `1.0` -> `1`, `1.02.0` -> `1.2` (equal versions, one key). */
+export function normalizeVersion(v: string): string {
+  const parts = versionParts(v);
+  while (parts.length > 1 && parts[parts.length - 1] === 0n) parts.pop();
+  return parts.join('.');
 }
 
 export const migrationStepSchema = z
@@ -41,9 +66,35 @@ const sourceSchema = z
   .object({
     configMapRef: z
       .object({ name: k8sName('Name of the ConfigMap.') })
-      .describe('ConfigMap whose keys are steps named <version>_<name>.up.sql and <version>_<name>.down.sql.'),
+      .describe('ConfigMap whose keys are the files of a migration directory (see format).'),
+    format: z
+      .enum(MIGRATION_FORMATS)
+      .optional()
+      .describe(
+        'How the ConfigMap is written: tenantdb (<version>_<name>.up.sql/.down.sql, strict names), golang-migrate ({version}_{title}.up.sql/.down.sql), flyway (V<version>__<description>.sql, U..., R__..., .sql.conf), goose (-- +goose Up/Down in one file), dbmate (-- migrate:up/down in one file), atlas (<version>_<name>.sql with atlas.sum). Detected from the keys when absent; status.sources says which.',
+      ),
   })
   .describe('A source of further migration steps.');
+
+const adoptSchema = z
+  .object({
+    tool: z.enum(ADOPTABLE_TOOLS).describe('The tool whose history table the database has: its applied versions count as applied here, nothing is re-run.'),
+    schema: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(/^[a-z_][a-z0-9_$]{0,62}$/)
+      .optional()
+      .describe("Schema of the tool's table; the tool's default when absent (public; atlas_schema_revisions for Atlas)."),
+    table: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(/^[a-z_][a-z0-9_$]{0,62}$/)
+      .optional()
+      .describe("Name of the tool's table; the tool's default when absent (schema_migrations, flyway_schema_history, goose_db_version, atlas_schema_revisions)."),
+  })
+  .describe("Take over from the tool that migrated the database before: read (never altered) once, when this Migration has no history in the database yet.");
 
 const rolloutSchema = z
   .object({
@@ -75,6 +126,7 @@ export const migrationSpecSchema = withRules(
       sources: z.array(sourceSchema).max(16).describe('ConfigMaps carrying further steps.').optional(),
       targetVersion: version('Version to migrate to; the highest known version when absent.').optional(),
       allowDown: z.boolean().default(false).describe('Allow migrating down (running down scripts) when targetVersion is below the applied version.'),
+      adopt: adoptSchema.optional(),
       baselineVersion: version(
         'Treat a database without migration history as already at this version (for adopting existing databases).',
       ).optional(),
@@ -108,7 +160,7 @@ export const migrationSpecSchema = withRules(
 
 const appliedStepSchema = z
   .object({
-    version: z.string().max(18).describe('Version of the applied step.'),
+    version: z.string().max(MIGRATION_VERSION_MAX).describe('Version of the applied step.'),
     name: z.string().max(63).optional().describe('Name of the step.'),
     checksum: z.string().max(64).optional().describe('SHA-256 (hex) of the up script as applied.'),
     appliedAt: timestampField('When the step was applied.').optional(),
@@ -119,7 +171,7 @@ const appliedStepSchema = z
 /** The last failed step on a database: sticky until the inputs change or tenantdb.io/retry gets a new value. */
 const stepFailureSchema = z
   .object({
-    version: z.string().max(18).describe('Version of the step that failed.'),
+    version: z.string().max(MIGRATION_VERSION_MAX).describe('Version of the step that failed.'),
     name: z.string().max(63).optional().describe('Name of the step.'),
     direction: z.enum(['up', 'down']).optional().describe('Whether the up or the down script failed.'),
     dirty: z.boolean().optional().describe('A non-transactional step stopped part-way and is recorded dirty in the history.'),
@@ -140,11 +192,18 @@ const stepFailureSchema = z
 const databaseProgressSchema = z
   .object({
     name: z.string().max(253).describe('Name of the TenantDatabase.'),
-    appliedVersion: z.string().max(18).optional().describe('Highest version applied to it.'),
+    appliedVersion: z.string().max(MIGRATION_VERSION_MAX).optional().describe('Highest version applied to it.'),
+    adopted: z
+      .object({
+        tool: z.enum(ADOPTABLE_TOOLS).describe('The tool whose history was adopted.'),
+        version: z.string().max(MIGRATION_VERSION_MAX).optional().describe('Highest version adopted from it.'),
+      })
+      .optional()
+      .describe("The history this database's steps were adopted from."),
     phase: z.enum(['Pending', 'Running', 'Succeeded', 'Failed']).optional().describe('Progress on this database.'),
     message: z.string().max(4096).optional().describe('Details, e.g. the error of a failed step.'),
     reason: z.string().max(64).optional().describe('Why the database is in this phase (WaitingForDatabase, WaitingForLock, StepFailed, ChecksumMismatch, Dirty...).'),
-    pending: z.array(z.string().max(18)).max(1024).optional().describe('Versions still to apply (or revert), in run order.'),
+    pending: z.array(z.string().max(MIGRATION_VERSION_MAX)).max(1024).optional().describe('Versions still to apply (or revert), in run order.'),
     failure: stepFailureSchema.optional(),
     repair: z.string().max(253).optional().describe('Value of the tenantdb.io/repair annotation already acted on for this database.'),
     resolve: z.string().max(253).optional().describe('Value of the tenantdb.io/resolve annotation already acted on for this database.'),
@@ -154,10 +213,23 @@ const databaseProgressSchema = z
 export const migrationStatusSchema = z
   .object({
     ...statusBaseShape,
-    appliedVersion: z.string().max(18).optional().describe('Highest version applied (for databaseRef; lowest across databases for a selector).'),
-    latestVersion: z.string().max(18).optional().describe('Highest version this Migration knows.'),
+    appliedVersion: z.string().max(MIGRATION_VERSION_MAX).optional().describe('Highest version applied (for databaseRef; lowest across databases for a selector).'),
+    latestVersion: z.string().max(MIGRATION_VERSION_MAX).optional().describe('Highest version this Migration knows.'),
+    sources: z
+      .array(
+        z
+          .object({
+            name: z.string().max(253).describe('Name of the ConfigMap.'),
+            format: z.enum(MIGRATION_FORMATS).describe('The format its keys are read in.'),
+            detected: z.boolean().optional().describe('The format was detected from the keys (spec.sources[].format is absent).'),
+          })
+          .describe('How a source was read.'),
+      )
+      .max(16)
+      .optional()
+      .describe('The format each ConfigMap source is read in.'),
     applied: listMap(z.array(appliedStepSchema).max(1024).describe('Steps applied, oldest first.'), ['version']).optional(),
-    pending: z.array(z.string().max(18)).max(1024).optional().describe('Versions still to apply or revert (for databaseRef; for a selector see databases).'),
+    pending: z.array(z.string().max(MIGRATION_VERSION_MAX)).max(1024).optional().describe('Versions still to apply or revert (for databaseRef; for a selector see databases).'),
     databases: listMap(z.array(databaseProgressSchema).max(1024).describe('Progress per selected database.'), ['name']).optional(),
   })
   .describe('Observed state of the migration.');

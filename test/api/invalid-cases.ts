@@ -86,7 +86,7 @@ export const INVALID_CASES: InvalidCase[] = [
   bad('unknown runAs', migration, { 'spec.runAs': 'superuser' }, 'spec.runAs'),
   bad('lockTimeout without a unit', migration, { 'spec.lockTimeout': '10' }, 'spec.lockTimeout'),
   bad('statementTimeout injection', migration, { 'spec.statementTimeout': "1s'; SET role postgres; --" }, 'spec.statementTimeout'),
-  bad('targetVersion with a dot', migration, { 'spec.targetVersion': '1.0' }, 'spec.targetVersion'),
+  bad('targetVersion with a trailing dot (dotted versions are Flyway\'s 1.2.3)', migration, { 'spec.targetVersion': '1.0.' }, 'spec.targetVersion'),
   bad('no steps at all', migration, { 'spec.migrations': REMOVE }, 'spec.migrations'),
   bad('label selector key with a space', rollout, { 'spec.databaseSelector.matchLabels': { 'tier name': 'standard' } }, 'spec.databaseSelector.matchLabels'),
   bad('maxParallel of 0', rollout, { 'spec.rollout.maxParallel': 0 }, 'spec.rollout.maxParallel'),

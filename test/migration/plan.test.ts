@@ -41,8 +41,8 @@ describe('gatherSteps', () => {
     [{ '1_a.up.sql': 'x', '01_b.up.sql': 'y' }, /key 1_a.up.sql: version 1 is defined twice \(also in ConfigMap m key 01_b.up.sql\)/],
     [{ '2_b.down.sql': 'x' }, /key 2_b.down.sql: a down script without 2_b.up.sql/],
     [{ '3_c.up.sql': '   ' }, /key 3_c.up.sql: the script is empty/],
-  ])('refuses %j', (data, message) => {
-    const r = gatherSteps([], ['m'], new Map([['m', cm('m', data)]]));
+  ])('the tenantdb form refuses %j', (data, message) => {
+    const r = gatherSteps([], [{ name: 'm', format: 'tenantdb' }], new Map([['m', cm('m', data)]]));
     expect(!r.ok && r.problem).toEqual({ reason: 'InvalidSource', message: expect.stringMatching(message) });
   });
   test('a missing ConfigMap is waited for', () => {

@@ -4,20 +4,31 @@
 // in one table: a row is `success`, or `dirty` while (or after) a non-transactional step runs.
 import type pg from 'pg';
 import { ident, qualified } from '../ident.js';
+import { compareVersions } from '../../api/migration.js';
 import type { HistoryRow } from '../../migrations/plan.js';
 
 export const HISTORY_SCHEMA = 'tenantdb';
 export const HISTORY_TABLE = 'schema_migrations';
 const T = qualified(HISTORY_SCHEMA, HISTORY_TABLE);
 
+/**
+ * The row checks: versions as MIGRATION_VERSION_PATTERN (Flyway's dotted ones included), and
+ * Flyway's repeatables keyed `R__<description>`. Named, so a table made before dotted versions and
+ * repeatables existed (its checks were inline) is brought up to date once (ensureHistory).
+ */
+const CHECKS = [
+  { name: 'schema_migrations_version_check2', check: `type = 'repeatable' OR version ~ '^[0-9]{1,18}([.][0-9]{1,18}){0,7}$'` },
+  { name: 'schema_migrations_type_check2', check: `type IN ('up', 'baseline', 'repeatable')` },
+] as const;
+
 export const HISTORY_DDL = [
   `CREATE SCHEMA IF NOT EXISTS ${ident(HISTORY_SCHEMA)}`,
   `CREATE TABLE IF NOT EXISTS ${T} (
     migration    text        NOT NULL,
-    version      text        NOT NULL CHECK (version ~ '^[0-9]{1,18}$'),
+    version      text        NOT NULL,
     name         text        NOT NULL,
     checksum     text,
-    type         text        NOT NULL CHECK (type IN ('up', 'baseline')),
+    type         text        NOT NULL,
     state        text        NOT NULL CHECK (state IN ('success', 'dirty')),
     started_at   timestamptz NOT NULL,
     applied_at   timestamptz,
@@ -25,6 +36,7 @@ export const HISTORY_DDL = [
     applied_by   text        NOT NULL,
     PRIMARY KEY (migration, version)
   )`,
+  ...CHECKS.map((c) => `ALTER TABLE ${T} ADD CONSTRAINT ${ident(c.name)} CHECK (${c.check})`),
   `COMMENT ON TABLE ${T} IS 'Migration history of tenantdb-operator: one row per applied step and Migration object (namespace/name). Do not edit by hand; use the tenantdb.io/resolve and tenantdb.io/repair annotations.'`,
 ];
 
@@ -35,9 +47,30 @@ export async function historyExists(db: Queryable): Promise<boolean> {
   return r.rows[0]?.t != null;
 }
 
-/** Creates the history table when missing; no write at all when it exists. */
+/** A table from before dotted versions and repeatables: its inline checks give way to CHECKS (one write, once). */
+async function upgradeChecks(db: Queryable): Promise<void> {
+  const r = await db.query<{ n: string }>(`SELECT conname AS n FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`, [`${HISTORY_SCHEMA}.${HISTORY_TABLE}`]);
+  const names = r.rows.map((x) => x.n);
+  if (CHECKS.every((c) => names.includes(c.name))) return;
+  await db.query('BEGIN');
+  try {
+    for (const old of ['schema_migrations_version_check', 'schema_migrations_type_check']) {
+      if (names.includes(old)) await db.query(`ALTER TABLE ${T} DROP CONSTRAINT ${ident(old)}`);
+    }
+    for (const c of CHECKS) if (!names.includes(c.name)) await db.query(`ALTER TABLE ${T} ADD CONSTRAINT ${ident(c.name)} CHECK (${c.check})`);
+    await db.query('COMMIT');
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Creates the history table when missing (or brings its checks up to date); no write at all when it is current. */
 export async function ensureHistory(db: Queryable): Promise<void> {
-  if (await historyExists(db)) return;
+  if (await historyExists(db)) {
+    await upgradeChecks(db);
+    return;
+  }
   await db.query('BEGIN');
   try {
     for (const ddl of HISTORY_DDL) await db.query(ddl);
@@ -53,7 +86,7 @@ interface Raw {
   version: string;
   name: string;
   checksum: string | null;
-  type: 'up' | 'baseline';
+  type: HistoryRow['type'];
   state: 'success' | 'dirty';
   started_at: Date;
   applied_at: Date | null;
@@ -65,9 +98,12 @@ interface Raw {
 export async function readHistory(db: Queryable, migration: string): Promise<HistoryRow[]> {
   if (!(await historyExists(db))) return [];
   const r = await db.query<Raw>(
-    `SELECT version, name, checksum, type, state, started_at, applied_at, execution_ms, applied_by FROM ${T} WHERE migration = $1 ORDER BY version::numeric`,
+    `SELECT version, name, checksum, type, state, started_at, applied_at, execution_ms, applied_by FROM ${T} WHERE migration = $1`,
     [migration],
   );
+  // Versions in order (dotted ones compare part by part), repeatables after them by description.
+  const rep = (v: string) => v.startsWith('R__');
+  r.rows.sort((a, b) => (rep(a.version) || rep(b.version) ? Number(rep(a.version)) - Number(rep(b.version)) || (a.version < b.version ? -1 : 1) : compareVersions(a.version, b.version)));
   return r.rows.map((x) => ({
     version: x.version,
     name: x.name,
@@ -91,6 +127,11 @@ export const SQL = {
   resolveApplied: `UPDATE ${T} SET state = 'success', applied_at = coalesce(applied_at, clock_timestamp()) WHERE migration = $1 AND version = $2 AND state = 'dirty'`,
   remove: `DELETE FROM ${T} WHERE migration = $1 AND version = $2`,
   repair: `UPDATE ${T} SET checksum = $3, name = $4 WHERE migration = $1 AND version = $2 AND type = 'up'`,
+  insertAdopted: `INSERT INTO ${T} (migration, version, name, checksum, type, state, started_at, applied_at, execution_ms, applied_by)
+    VALUES ($1, $2, $3, $4, $5, 'success', clock_timestamp(), clock_timestamp(), 0, $6)`,
+  insertRepeatable: `INSERT INTO ${T} (migration, version, name, checksum, type, state, started_at, applied_at, execution_ms, applied_by)
+    VALUES ($1, $2, $3, $4, 'repeatable', $5, clock_timestamp(), CASE WHEN $5 = 'success' THEN clock_timestamp() END, $6, $7)`,
+  markRepeatable: `UPDATE ${T} SET state = 'success', applied_at = clock_timestamp(), execution_ms = $3 WHERE migration = $1 AND version = $2`,
   insertBaseline: `INSERT INTO ${T} (migration, version, name, checksum, type, state, started_at, applied_at, execution_ms, applied_by)
     VALUES ($1, $2, '<< baseline >>', NULL, 'baseline', 'success', clock_timestamp(), clock_timestamp(), 0, $3)`,
 } as const;

@@ -7,16 +7,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { compareVersions } from '../../api/migration.js';
-import { planMigration, type Action, type HistoryRow, type PlanOptions, type StallReason } from '../../migrations/plan.js';
+import { planMigration, repeatableKey, type Action, type HistoryRow, type PlanOptions, type StallReason } from '../../migrations/plan.js';
 import type { Step } from '../../migrations/steps.js';
 import { describePgError, type DbTarget, type PostgresConnections } from '../connections.js';
 import { ident, literal } from '../ident.js';
 import { SQL, ensureHistory, grantHistoryTo, readHistory } from './history.js';
+import { readAdoptedHistory, type AdoptSource } from './adopt.js';
 import { lockHolder, tryLock, unlock, withSetupLock } from './lock.js';
 import type { TenancyInput } from '../tenancy/rls.js';
 import { isolateInTransaction } from './isolate.js';
 import { connectAsMigrator, revokeMigratorPassword } from './migrator.js';
-import { ScriptSyntaxError, splitStatements, type ScriptStatement } from './split.js';
+import { ScriptSyntaxError, runsOutsideTransaction, splitStatements, type ScriptStatement } from './split.js';
 
 /** A runner never waits longer than this for another runner's lock (it ends, reports, and is retried). */
 export const DEFAULT_MAX_LOCK_WAIT_MS = 10 * 60_000;
@@ -26,6 +27,8 @@ export interface RunInput {
   migration: string;
   steps: readonly Step[];
   plan: PlanOptions;
+  /** The old tool's table to take over from while this Migration has no history here (read under the lock, never written). */
+  adopt?: AdoptSource | undefined;
   /**
    * The owner role for runAs: owner: the steps run in a session that logged in as the owner's migration
    * login (migrator.ts), never in the administrator's. Undefined runs them as the administrator.
@@ -151,14 +154,17 @@ async function openSession(conns: PostgresConnections, target: DbTarget, input: 
 async function runLocked(client: pg.Client, input: RunInput, hooks: RunHooks): Promise<RunResult> {
   const key = input.migration;
   const history = await readHistory(client, key);
-  const plan = planMigration(history, input.steps, input.plan);
   const steps: StepResult[] = [];
   const maintenance: string[] = [];
+  // The old tool's history, read in this session (the owner's rights) and only while ours is empty.
+  const adopted = history.length === 0 && input.adopt ? await readAdoptedHistory(client, input.adopt) : undefined;
+  if (adopted && 'unreadable' in adopted) return { outcome: 'stalled', steps, history, reason: 'AdoptionUnreadable', message: adopted.unreadable, maintenance };
+  const plan = planMigration(history, input.steps, { ...input.plan, adopted: adopted?.history });
   if (!plan.ok) return { outcome: 'stalled', steps, history, reason: plan.reason, message: plan.message, maintenance };
 
   for (const action of plan.actions) {
     if (input.signal?.aborted) break;
-    if (action.type === 'up' || action.type === 'down') {
+    if (action.type === 'up' || action.type === 'down' || action.type === 'repeat') {
       const failure = await runStep(client, input, action, hooks, steps);
       if (failure) return { outcome: 'failed', steps, history: await readHistory(client, key), failure, maintenance };
       continue;
@@ -169,8 +175,12 @@ async function runLocked(client: pg.Client, input: RunInput, hooks: RunHooks): P
   return { outcome: 'succeeded', steps, history: await readHistory(client, key), maintenance };
 }
 
-function describeAction(a: Exclude<Action, { type: 'up' | 'down' }>): string {
+type Bookkeeping = Exclude<Action, { type: 'up' | 'down' | 'repeat' }>;
+
+function describeAction(a: Bookkeeping): string {
   switch (a.type) {
+    case 'adopt':
+      return `adopted ${a.steps.length} applied step${a.steps.length === 1 ? '' : 's'}${a.baseline !== undefined ? ` and baseline ${a.baseline}` : ''} from ${a.tool}'s history (${a.table})`;
     case 'resolve':
       return `resolved dirty step ${a.version} as ${a.as}`;
     case 'repair':
@@ -182,8 +192,25 @@ function describeAction(a: Exclude<Action, { type: 'up' | 'down' }>): string {
   }
 }
 
-async function bookkeeping(client: pg.Client, key: string, appliedBy: string, a: Exclude<Action, { type: 'up' | 'down' }>): Promise<void> {
+/** The adopted steps as rows of ours, in one transaction: all of the old history or none. */
+async function adopt(client: pg.Client, key: string, appliedBy: string, a: Extract<Action, { type: 'adopt' }>): Promise<void> {
+  const by = `adopted from ${a.tool} ${a.table}; ${appliedBy}`;
+  await client.query('BEGIN');
+  try {
+    if (a.baseline !== undefined) await client.query(SQL.insertAdopted, [key, a.baseline, '<< baseline >>', null, 'baseline', by]);
+    for (const s of a.steps) await client.query(SQL.insertAdopted, [key, s.version, s.name, s.checksum, 'up', by]);
+    for (const r of a.repeatables) await client.query(SQL.insertAdopted, [key, repeatableKey(r), r.description, r.checksum, 'repeatable', by]);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+async function bookkeeping(client: pg.Client, key: string, appliedBy: string, a: Bookkeeping): Promise<void> {
   switch (a.type) {
+    case 'adopt':
+      return adopt(client, key, appliedBy, a);
     case 'resolve':
       await client.query(a.as === 'applied' ? SQL.resolveApplied : SQL.remove, [key, a.version]);
       return;
@@ -202,13 +229,14 @@ async function bookkeeping(client: pg.Client, key: string, appliedBy: string, a:
 function failureOf(step: Step, direction: 'up' | 'down', dirty: boolean, err: unknown): StepFailure {
   const inner = err instanceof StepError ? err.cause : err;
   const stmt = err instanceof StepError ? err.statement : undefined;
+  // Status holds 64-character versions and 63-character names; a tool's title (or a repeatable's key) may be longer.
+  const who = { version: step.version.slice(0, 64), name: step.name.slice(0, 63) };
   if (inner instanceof ScriptSyntaxError) {
-    return { version: step.version, name: step.name, direction, dirty, code: '42601', message: `syntax error: ${inner.message}`, ...(inner.line !== undefined ? { line: inner.line } : {}) };
+    return { ...who, direction, dirty, code: '42601', message: `syntax error: ${inner.message}`, ...(inner.line !== undefined ? { line: inner.line } : {}) };
   }
   const pgErr = describePgError(inner);
   return {
-    version: step.version,
-    name: step.name,
+    ...who,
     direction,
     dirty,
     ...(pgErr.code ? { code: pgErr.code } : {}),
@@ -219,10 +247,15 @@ function failureOf(step: Step, direction: 'up' | 'down', dirty: boolean, err: un
   };
 }
 
-async function statementsOf(step: Step, direction: 'up' | 'down'): Promise<ScriptStatement[]> {
+/**
+ * The script's statements and how they run: its declared mode, or for a tool that sends the script as
+ * it is (Step.auto) one transaction unless the statements need to run outside one.
+ */
+async function statementsOf(step: Step, direction: 'up' | 'down'): Promise<{ stmts: ScriptStatement[]; transactional: boolean }> {
   const script = direction === 'up' ? step.up : (step.down as string);
   const stmts = await splitStatements(script);
-  if (step.transactional) {
+  const transactional = step.auto?.[direction] ? !runsOutsideTransaction(stmts) : direction === 'up' ? step.transactional : step.downTransactional;
+  if (transactional) {
     // COMMIT or BEGIN inside a transactional step would end the transaction the history row is in.
     const tx = stmts.find((s) => s.kind === 'TransactionStmt');
     if (tx) {
@@ -232,7 +265,7 @@ async function statementsOf(step: Step, direction: 'up' | 'down'): Promise<Scrip
       );
     }
   }
-  return stmts;
+  return { stmts, transactional };
 }
 
 async function exec(client: pg.Client, stmts: readonly ScriptStatement[]): Promise<void> {
@@ -245,9 +278,16 @@ async function exec(client: pg.Client, stmts: readonly ScriptStatement[]): Promi
   }
 }
 
-async function runStep(client: pg.Client, input: RunInput, action: Extract<Action, { type: 'up' | 'down' }>, hooks: RunHooks, results: StepResult[]): Promise<StepFailure | undefined> {
-  const { step } = action;
-  const direction = action.type;
+/** A repeatable as a step: keyed R__<description> in the history, run as an up script. */
+function repeatableStep(a: Extract<Action, { type: 'repeat' }>): Step {
+  const r = a.repeatable;
+  return { version: repeatableKey(r), name: r.description, up: r.script, transactional: r.transactional, downTransactional: true, ...(r.auto ? { auto: { up: true, down: false } } : {}), checksum: r.checksum, source: r.source };
+}
+
+async function runStep(client: pg.Client, input: RunInput, action: Extract<Action, { type: 'up' | 'down' | 'repeat' }>, hooks: RunHooks, results: StepResult[]): Promise<StepFailure | undefined> {
+  const repeat = action.type === 'repeat';
+  const step = action.type === 'repeat' ? repeatableStep(action) : action.step;
+  const direction = action.type === 'down' ? 'down' : 'up';
   const key = input.migration;
   hooks.onStepStart?.(step, direction);
   const t0 = performance.now();
@@ -258,8 +298,9 @@ async function runStep(client: pg.Client, input: RunInput, action: Extract<Actio
     return failure;
   };
   let stmts: ScriptStatement[];
+  let transactional: boolean;
   try {
-    stmts = await statementsOf(step, direction);
+    ({ stmts, transactional } = await statementsOf(step, direction));
   } catch (err) {
     return done(false, failureOf(step, direction, false, err));
   }
@@ -267,7 +308,7 @@ async function runStep(client: pg.Client, input: RunInput, action: Extract<Actio
   // migration login), or the administrator itself.
   const home = input.runAsRole !== undefined ? `SET ROLE ${ident(input.runAsRole)}` : 'RESET ROLE';
 
-  if (step.transactional) {
+  if (transactional) {
     try {
       // One round trip for the prologue: SET takes no bind parameters, so the (pattern-checked) durations
       // go through literal(). SET LOCAL ends with the transaction, whatever happens.
@@ -280,7 +321,10 @@ async function runStep(client: pg.Client, input: RunInput, action: Extract<Actio
       if (input.tenancy) await isolateInTransaction(client, input.tenancy, home);
       const ms = Math.round(performance.now() - t0);
       // started_at is now(): the transaction's start, on the server's clock like applied_at.
-      if (direction === 'up') await client.query(SQL.insertSuccess, [key, step.version, step.name, step.checksum, null, ms, input.appliedBy]);
+      if (repeat) {
+        await client.query(SQL.remove, [key, step.version]);
+        await client.query(SQL.insertRepeatable, [key, step.version, step.name, step.checksum, 'success', ms, input.appliedBy]);
+      } else if (direction === 'up') await client.query(SQL.insertSuccess, [key, step.version, step.name, step.checksum, null, ms, input.appliedBy]);
       else await client.query(SQL.remove, [key, step.version]);
       await client.query('COMMIT');
       return done(true);
@@ -291,7 +335,10 @@ async function runStep(client: pg.Client, input: RunInput, action: Extract<Actio
   }
 
   // Non-transactional: the dirty row goes first, so a crash or failure part-way is visible and blocks.
-  if (direction === 'up') await client.query(SQL.insertDirty, [key, step.version, step.name, step.checksum, new Date(), input.appliedBy]);
+  if (repeat) {
+    await client.query(SQL.remove, [key, step.version]);
+    await client.query(SQL.insertRepeatable, [key, step.version, step.name, step.checksum, 'dirty', null, input.appliedBy]);
+  } else if (direction === 'up') await client.query(SQL.insertDirty, [key, step.version, step.name, step.checksum, new Date(), input.appliedBy]);
   else await client.query(SQL.markDirty, [key, step.version]);
   try {
     await client.query(`SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)`, [input.lockTimeout, input.statementTimeout ?? '0']);
@@ -305,7 +352,8 @@ async function runStep(client: pg.Client, input: RunInput, action: Extract<Actio
   await resetSession(client, home);
   if (input.tenancy) await isolateAfter(client, input, home);
   const ms = Math.round(performance.now() - t0);
-  if (direction === 'up') await client.query(SQL.markSuccess, [key, step.version, ms]);
+  if (repeat) await client.query(SQL.markRepeatable, [key, step.version, ms]);
+  else if (direction === 'up') await client.query(SQL.markSuccess, [key, step.version, ms]);
   else await client.query(SQL.remove, [key, step.version]);
   return done(true);
 }
@@ -333,6 +381,6 @@ async function resetSession(client: pg.Client, home: string): Promise<void> {
 /** Highest applied version in a history (for status). */
 export function highestApplied(history: readonly HistoryRow[]): string | undefined {
   let best: string | undefined;
-  for (const r of history) if (r.state === 'success' && (best === undefined || compareVersions(r.version, best) > 0)) best = r.version;
+  for (const r of history) if (r.state === 'success' && r.type !== 'repeatable' && (best === undefined || compareVersions(r.version, best) > 0)) best = r.version;
   return best;
 }

@@ -84,6 +84,9 @@ export async function warmUpParser(): Promise<void> {
 }
 
 export async function splitStatements(script: string): Promise<ScriptStatement[]> {
+  // An empty script (or only comments) is a step that does nothing (golang-migrate, goose, dbmate); the
+  // parser would call it an error.
+  if (leadingTrivia(script) >= script.length) return [];
   const { parse } = await loadParser();
   let tree: { stmts?: RawStmt[] };
   try {
@@ -108,4 +111,18 @@ export async function splitStatements(script: string): Promise<ScriptStatement[]
     out.push({ text, line: lineAt(before + raw.slice(0, skip), Number.MAX_SAFE_INTEGER), kind: Object.keys(s.stmt ?? {})[0] ?? 'Unknown' });
   }
   return out;
+}
+
+/** Statements PostgreSQL refuses inside a transaction block (PreventInTransactionBlock) or that are transaction control. */
+const OUTSIDE_KINDS = new Set(['TransactionStmt', 'VacuumStmt', 'CreatedbStmt', 'DropdbStmt', 'AlterSystemStmt', 'CreateTableSpaceStmt', 'DropTableSpaceStmt']);
+const CONCURRENT_KINDS = new Set(['IndexStmt', 'DropStmt', 'ReindexStmt', 'AlterTableStmt']);
+
+/**
+ * A script a tool sends as it is (golang-migrate's one query, Flyway's per-statement detection) runs
+ * outside a transaction when it controls its own (BEGIN/COMMIT) or holds a statement that cannot run in
+ * one: CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY, DETACH PARTITION CONCURRENTLY, VACUUM,
+ * CREATE/DROP DATABASE or TABLESPACE, ALTER SYSTEM.
+ */
+export function runsOutsideTransaction(stmts: readonly ScriptStatement[]): boolean {
+  return stmts.some((s) => OUTSIDE_KINDS.has(s.kind) || (CONCURRENT_KINDS.has(s.kind) && /\bCONCURRENTLY\b/i.test(s.text)));
 }
