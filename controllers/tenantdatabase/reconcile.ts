@@ -18,6 +18,7 @@ import { databasePart } from './database/index.js';
 import { externalServerPart } from './server-external.js';
 import { azureServerPart } from './server-azure/index.js';
 import { tenancyPart } from './tenancy/index.js';
+import { healthPart } from './health/index.js';
 
 const RESOURCE = resourceOf('TenantDatabase');
 
@@ -29,7 +30,7 @@ export interface TenantDatabaseParts {
 }
 
 export function defaultParts(): TenantDatabaseParts {
-  return { azure: azureServerPart, external: externalServerPart, inside: [databasePart, tenancyPart] };
+  return { azure: azureServerPart, external: externalServerPart, inside: [databasePart, tenancyPart, healthPart] };
 }
 
 /** Overall health from the parts' conditions: the first part not in shape gives the reason. */

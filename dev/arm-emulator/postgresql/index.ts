@@ -13,6 +13,19 @@ export async function registerPostgres(ctx: EmulatorContext, opts: { instances?:
   registerServers(state);
   registerServerChildren(state);
   ctx.addControlRoute('GET', '/_emulator/hosts', () => instances.hosts());
+  // Test hook: a replica that stops applying WAL (its walreceiver keeps streaming), as a replica busy with
+  // conflicting queries or a paused replay would; the primary's pg_stat_replication then shows replay lag.
+  ctx.addControlRoute('POST', '/_emulator/replicas/([^/]+)/replay/(pause|resume)', async (_b, _q, m) => {
+    const name = decodeURIComponent(m[1]!).toLowerCase();
+    const rt = [...state.runtimes.values()].find((r) => r.name.toLowerCase() === name);
+    const rec = rt?.instance;
+    if (!rec?.replicaOf) throw new Error(`${name} is not a running read replica`);
+    return instances.withSuperClient(rec, 'postgres', async (c) => {
+      await c.query(m[2] === 'pause' ? 'SELECT pg_wal_replay_pause()' : 'SELECT pg_wal_replay_resume()');
+      const r = await c.query<{ s: string }>('SELECT pg_get_wal_replay_pause_state() AS s');
+      return { paused: r.rows[0]!.s !== 'not paused' };
+    });
+  });
   ctx.onResourceGroupDelete(async (sub, rg) => {
     const prefix = `/subscriptions/${sub}/resourcegroups/${rg}/`.toLowerCase();
     for (const rt of [...state.runtimes.values()]) {

@@ -1,0 +1,90 @@
+// The health part (spec.health): every period it reads the server's and the database's figures
+// (src/postgres/health, one or two catalog queries on the administrator's connection to the database)
+// and, on Azure, the provisioned storage and backups (ARM, shared read path), reports them in
+// status.health and as Prometheus gauges, and sets the Healthy condition. Informational: Healthy=False
+// neither makes the object not Ready nor stops the parts after it.
+//
+// Writes stay bounded: figures are quantised (evaluate.ts) and status.health is written only when one
+// changed; the figures are read at most once per period (a pass brought early by a watch event, our own
+// status write among them, reports the last result), so at most one status write per period.
+import { classifyFailure } from '../../../src/postgres/classify.js';
+import { postgresConnections, type DbTarget } from '../../../src/postgres/connections.js';
+import { readHealthFigures } from '../../../src/postgres/health/figures.js';
+import type { HealthStatus } from '../../../src/api/tenantdatabase-health.js';
+import { HEALTH_PERIOD_DEFAULT_SECONDS, HEALTH_TOP_STATEMENTS_DEFAULT } from '../../../src/api/tenantdatabase-health.js';
+import type { DatabasePart, PartCondition, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
+import { azureFigures } from './azure.js';
+import { CONDITION, healthCondition, healthFigures, healthPatch, thresholdsOf, type AzureFigures } from './evaluate.js';
+import { forgetHealthMetrics, recordHealthMetrics } from './metrics.js';
+
+/** application_name of the operator's sessions (the connection layer's default), left out of "connections in use". */
+export const OPERATOR_APPLICATION_NAME = 'tenantdb-operator';
+
+/** When each object's figures were last read (and for which generation), in this process. */
+const lastRead = new Map<string, { at: number; generation: number | undefined }>();
+
+function target(conn: ServerConnection, database: string): DbTarget {
+  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user: conn.adminUser, password: conn.adminPassword, database };
+}
+
+function periodMsOf(ctx: TenantDatabaseContext): number {
+  return (ctx.spec.health?.periodSeconds ?? HEALTH_PERIOD_DEFAULT_SECONDS) * 1000;
+}
+
+/** The Healthy condition as status has it, when the figures were read less than a period ago. */
+function notDueYet(ctx: TenantDatabaseContext, key: string, now: number): PartOutcome | undefined {
+  const last = lastRead.get(key);
+  const prev = ctx.status.conditions?.find((c) => c.type === CONDITION);
+  if (!last || !prev || last.generation !== ctx.generation) return undefined;
+  const wait = last.at + periodMsOf(ctx) - now;
+  if (wait <= 0) return undefined;
+  const condition: PartCondition = { type: CONDITION, ok: prev.status === 'True', reason: prev.reason, message: prev.message, informational: true };
+  return { condition, requeueAfterMs: wait };
+}
+
+async function readFigures(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<HealthStatus> {
+  const top = ctx.spec.health?.topStatements ?? HEALTH_TOP_STATEMENTS_DEFAULT;
+  const az = ctx.spec.server.azure;
+  const azure: Promise<AzureFigures | undefined> = az && conn.kind === 'azure' ? azureFigures(ctx, az, periodMsOf(ctx)) : Promise.resolve(undefined);
+  const conns = postgresConnections(ctx.settings.postgres);
+  const figures = await conns.withClient(target(conn, ctx.spec.database.name), (client) => readHealthFigures(client, { topStatements: top, ownApplicationName: OPERATOR_APPLICATION_NAME }));
+  return healthFigures(figures, await azure, top);
+}
+
+async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<PartOutcome> {
+  const key = `${ctx.namespace}/${ctx.name}`;
+  const started = Date.now();
+  const early = notDueYet(ctx, key, started);
+  if (early) return early;
+  const periodMs = periodMsOf(ctx);
+  const thresholds = thresholdsOf(ctx.spec.health);
+  const prev = ctx.status.health;
+  let next: HealthStatus;
+  let condition: PartCondition;
+  try {
+    next = await readFigures(ctx, conn);
+    condition = healthCondition(next, thresholds);
+  } catch (err) {
+    // The figures before stay (they were true when read); the failure is said once, not per attempt.
+    const f = classifyFailure(err);
+    const { checkedAt: _c, problem: _p, ...before } = prev ?? {};
+    next = { ...before, problem: `reading the figures failed: ${f.message}`.slice(0, 1024) };
+    condition = { type: CONDITION, ok: false, reason: f.kind === 'privilege' ? 'InsufficientPrivilege' : 'HealthCheckFailed', message: next.problem!, informational: true };
+  }
+  lastRead.set(key, { at: started, generation: ctx.generation });
+  recordHealthMetrics(ctx.namespace, ctx.name, next, condition.ok);
+  const patch = healthPatch(next, prev, new Date(started));
+  if (patch && prev && !condition.ok) ctx.log.info({ reason: condition.reason }, 'health figures changed');
+  return { condition, ...(patch ? { status: { health: patch } } : {}), requeueAfterMs: periodMs };
+}
+
+export const healthPart: DatabasePart = {
+  name: 'health',
+  applies: (spec) => spec.health !== undefined,
+  reconcile,
+  finalize: async (ctx) => {
+    lastRead.delete(`${ctx.namespace}/${ctx.name}`);
+    forgetHealthMetrics(ctx.namespace, ctx.name);
+    return { done: true };
+  },
+};
