@@ -72,7 +72,8 @@ SELECT
       WHERE s.slot_name IS NULL OR s.slot_type = 'physical'
       ORDER BY 1 LIMIT 16) r) AS replicas,
   (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements') AS pss_schema,
-  'pg_stat_statements' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')) AS pss_loaded,
+  CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE')
+       THEN 'pg_stat_statements' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')) END AS pss_loaded,
   current_setting('server_version_num')::int AS version_num,
   current_database() AS database`;
 
@@ -86,7 +87,8 @@ interface ServerRow {
   in_recovery: boolean;
   replicas: Array<{ name: string; streaming: boolean; state: string | null; lag_seconds: number | null; lag_bytes: number | null }>;
   pss_schema: string | null;
-  pss_loaded: boolean;
+  /** null: the role may not read shared_preload_libraries (pg_read_all_settings). */
+  pss_loaded: boolean | null;
   version_num: number;
   database: string;
 }
@@ -130,8 +132,17 @@ async function statementsOf(client: ClientBase, row: ServerRow, n: number): Prom
   if (!row.pss_schema) {
     return { statementsUnavailable: `extension pg_stat_statements is not installed in database ${row.database}; add it to spec.database.extensions (and to azure.extensions on Azure)` };
   }
-  if (!row.pss_loaded) return { statementsUnavailable: 'pg_stat_statements is not in the server parameter shared_preload_libraries; add it there (a restart follows)' };
-  const r = await client.query<{ query: string; calls: string; total: number; mean: number }>(statementsSql(row.pss_schema, row.version_num), [n]);
+  const notLoaded = 'pg_stat_statements is not in the server parameter shared_preload_libraries; add it there (a restart follows)';
+  if (row.pss_loaded === false) return { statementsUnavailable: notLoaded };
+  if (!row.reads_all_stats) return { statementsUnavailable: 'the administrator is not a member of pg_read_all_stats (pg_monitor): statements of other roles are not visible to it' };
+  let r;
+  try {
+    r = await client.query<{ query: string; calls: string; total: number; mean: number }>(statementsSql(row.pss_schema, row.version_num), [n]);
+  } catch (err) {
+    // Not preloaded (SQLSTATE 55000) when the administrator could not read shared_preload_libraries to tell.
+    if ((err as { code?: string }).code === '55000') return { statementsUnavailable: notLoaded };
+    throw err;
+  }
   return { statements: r.rows.map((s) => ({ query: cleanText(s.query), calls: Number(s.calls), totalTimeMs: s.total, meanTimeMs: s.mean })) };
 }
 
