@@ -18,8 +18,9 @@ import { productionEntrypointBench } from './production-entrypoint.js';
 import { tenantDatabaseAzureFleetBench } from './tenantdatabase-azure-fleet.js';
 import { databaseSyncBench } from './database-sync.js';
 import { shardsBench } from './shards.js';
+import { healthBench } from './health.js';
 
-const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, tenancyBench, tenantDatabaseAzureFleetBench, databaseSyncBench, productionEntrypointBench, shardsBench];
+const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, tenancyBench, tenantDatabaseAzureFleetBench, databaseSyncBench, productionEntrypointBench, shardsBench, healthBench];
 
 function usage(): string {
   const lines = ['usage: npm run bench [-- --only <name>[,<name>...]] [--<flag> <value> ...]', '', 'benchmarks and their flags:'];
