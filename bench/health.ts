@@ -1,16 +1,17 @@
 // Health refresh of a fleet: --health-databases databases on the local environment's PostgreSQL (each with
 // pg_stat_statements, so every refresh takes its longest path: server figures and top statements), read as
 // a CREATEDB CREATEROLE administrator in pg_monitor (what Azure's administrator is), through the operator's
-// connection layer and the same code as the health part (readHealthFigures, then the pure rules). Counted
-// two ways: a wrapper around the client's query() and, on the server, pg_stat_statements' calls of the
-// administrator (reset before the run). Goal: at most 2 queries per database, both counts agreeing.
+// connection layer and the health part's own read (collectFigures: the storage sum, which stats every file
+// of every database, is read once per server and period) and pure rules. Counted two ways: a wrapper
+// around every client's query() and, on the server, pg_stat_statements' calls of the administrator (reset
+// before the run). Goal: at most 2 queries per database, both counts agreeing. ARM is not part of it: the
+// server comes from the shared directory the server part reads anyway, backups at most once per period.
 import fs from 'node:fs';
 import pg from 'pg';
 import { healthCondition, healthFigures, healthPatch, thresholdsOf } from '../controllers/tenantdatabase/health/evaluate.js';
-import { OPERATOR_APPLICATION_NAME } from '../controllers/tenantdatabase/health/index.js';
+import { collectFigures } from '../controllers/tenantdatabase/health/index.js';
 import { PostgresConnections } from '../src/postgres/connections.js';
 import { generatePassword } from '../src/postgres/database/scram.js';
-import { readHealthFigures } from '../src/postgres/health/figures.js';
 import { ident } from '../src/postgres/ident.js';
 import { allPass, goal, log, numFlag, pool, quantile, round, withEnv, type Benchmark, type BenchResult, type Flags } from './common.js';
 
@@ -45,30 +46,41 @@ export const healthBench: Benchmark = {
         await c.end();
       }
       await su.query('SELECT pg_stat_statements_reset()');
-      const conns = new PostgresConnections({ caFile: env.postgres.caFile, hostsFile: undefined });
+      // The connection layer the operator uses, with every client's query() counted at the call.
+      let current: { queries: number; queryMs: number } | undefined;
+      class CountingConnections extends PostgresConnections {
+        override withClient<T>(t: Parameters<PostgresConnections['withClient']>[0], fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+          const stats = current!;
+          return super.withClient(t, async (client) => {
+            const q0 = performance.now();
+            const counted = new Proxy(client, { get: (o, k) => (k === 'query' ? (...a: unknown[]) => (stats.queries++, (o.query as (...x: unknown[]) => unknown).apply(o, a)) : Reflect.get(o, k)) });
+            try {
+              return await fn(counted);
+            } finally {
+              stats.queryMs += performance.now() - q0;
+            }
+          });
+        }
+      }
+      const conns = new CountingConnections({ caFile: env.postgres.caFile, hostsFile: undefined });
       const thresholds = thresholdsOf(undefined);
       const perDb: number[] = [];
       const ms: number[] = [];
       const queryMs: number[] = [];
       const t0 = performance.now();
       await pool(n, concurrency, async (i) => {
-        const target = { host: u.hostname, port: Number(u.port), sslMode: 'verify-full' as const, user: admin.user, password: admin.password, database: `bench_health_${i}` };
+        const conn = { kind: 'external' as const, host: u.hostname, port: Number(u.port), sslMode: 'verify-full' as const, adminUser: admin.user, adminPassword: admin.password };
         const t = performance.now();
-        let queries = 0;
-        let q0 = 0;
-        const figures = await conns.withClient(target, async (client) => {
-          q0 = performance.now();
-          // Every query of the refresh goes through this client: count them at the call.
-          const counted = new Proxy(client, { get: (o, k) => (k === 'query' ? (...a: unknown[]) => (queries++, (o.query as (...x: unknown[]) => unknown).apply(o, a)) : Reflect.get(o, k)) });
-          const f = await readHealthFigures(counted, { topStatements: 5, ownApplicationName: OPERATOR_APPLICATION_NAME });
-          queryMs.push(performance.now() - q0);
-          return f;
-        });
+        const stats = { queries: 0, queryMs: 0 };
+        current = stats;
+        // The health part's own read (storage summed once per server and period, as in the operator).
+        const figures = await collectFigures(conns, conn, `bench_health_${i}`, { topStatements: 5, periodMs: 300_000, now: Date.now() });
         const h = healthFigures(figures, undefined, 5);
         healthCondition(h, thresholds);
         healthPatch(h, undefined, new Date());
         ms.push(performance.now() - t);
-        perDb.push(queries);
+        queryMs.push(stats.queryMs);
+        perDb.push(stats.queries);
       });
       const totalMs = performance.now() - t0;
       // The server's own count: calls of the administrator's statements since the reset (the reset itself ran as the superuser).

@@ -84,7 +84,7 @@ describe('status patch', () => {
     const h = healthFigures(base, azure, 5);
     const written = { ...h, checkedAt: '2026-12-06T00:00:00Z' };
     // Noise below the quanta (bytes, fractions of a second) changes nothing.
-    expect(healthPatch(healthFigures({ ...base, usedBytes: base.usedBytes + 4096, wraparoundHeadroomXids: base.wraparoundHeadroomXids - 50 }, azure, 5), written, now)).toBeUndefined();
+    expect(healthPatch(healthFigures({ ...base, usedBytes: base.usedBytes! + 4096, wraparoundHeadroomXids: base.wraparoundHeadroomXids - 50 }, azure, 5), written, now)).toBeUndefined();
   });
 
   test('a change writes the figures with checkedAt and clears what went away (merge patch nulls)', () => {

@@ -30,6 +30,7 @@ const round1 = (x: number): number => Math.round(x * 10) / 10;
 const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 function storageOf(f: ServerFigures, az: AzureFigures | undefined): HealthStatus['storage'] {
+  if (f.usedBytes === undefined) return undefined;
   const provisioned = az?.provisionedGiB !== undefined ? az.provisionedGiB * 1024 * MiB : undefined;
   return {
     usedMiB: Math.round(f.usedBytes / MiB),
@@ -47,8 +48,9 @@ function backupsOf(az: AzureFigures | undefined): HealthStatus['backups'] {
 
 /** status.health from the figures (without checkedAt): every figure quantised. */
 export function healthFigures(f: ServerFigures, az: AzureFigures | undefined, topStatements: number): HealthStatus {
+  const storage = storageOf(f, az);
   const out: HealthStatus = {
-    storage: storageOf(f, az),
+    ...(storage ? { storage } : {}),
     connections: { inUse: f.connectionsInUse, max: f.maxConnections, percentUsed: f.maxConnections ? round1((f.connectionsInUse / f.maxConnections) * 100) : 0 },
     wraparoundHeadroomXids: Math.floor(f.wraparoundHeadroomXids / XID_QUANTUM) * XID_QUANTUM,
     replicas: f.replicas.map((r) => ({

@@ -8,8 +8,8 @@
 // changed; the figures are read at most once per period (a pass brought early by a watch event, our own
 // status write among them, reports the last result), so at most one status write per period.
 import { classifyFailure } from '../../../src/postgres/classify.js';
-import { postgresConnections, type DbTarget } from '../../../src/postgres/connections.js';
-import { readHealthFigures } from '../../../src/postgres/health/figures.js';
+import { postgresConnections, type DbTarget, type PostgresConnections } from '../../../src/postgres/connections.js';
+import { readHealthFigures, type ServerFigures } from '../../../src/postgres/health/figures.js';
 import type { HealthStatus } from '../../../src/api/tenantdatabase-health.js';
 import { HEALTH_PERIOD_DEFAULT_SECONDS, HEALTH_TOP_STATEMENTS_DEFAULT } from '../../../src/api/tenantdatabase-health.js';
 import type { DatabasePart, PartCondition, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
@@ -42,13 +42,40 @@ function notDueYet(ctx: TenantDatabaseContext, key: string, now: number): PartOu
   return { condition, requeueAfterMs: wait };
 }
 
-async function readFigures(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<HealthStatus> {
-  const top = ctx.spec.health?.topStatements ?? HEALTH_TOP_STATEMENTS_DEFAULT;
+/**
+ * Storage used per server (and administrator: privileges decide what it may size), shared by the
+ * TenantDatabases on one server: the sum stats every file of every database, so it is read at most once
+ * per period per server, not once per database (bench/health.ts). Bounded like the pools.
+ */
+const storageByServer = new Map<string, { at: number; bytes: number }>();
+const STORAGE_CACHE_MAX = 4096;
+
+function storageKey(conn: ServerConnection): string {
+  return `${conn.host.toLowerCase()}:${conn.port}:${conn.adminUser}`;
+}
+
+/** The figures of one database and its server, the storage sum shared per server for a period. */
+export async function collectFigures(conns: PostgresConnections, conn: ServerConnection, database: string, opts: { topStatements: number; periodMs: number; now: number }): Promise<ServerFigures> {
+  const sk = storageKey(conn);
+  const known = storageByServer.get(sk);
+  const fresh = known && opts.now - known.at < opts.periodMs ? known : undefined;
+  const figures = await conns.withClient(target(conn, database), (client) =>
+    readHealthFigures(client, { topStatements: opts.topStatements, ownApplicationName: OPERATOR_APPLICATION_NAME, storage: !fresh }),
+  );
+  if (figures.usedBytes !== undefined) {
+    if (storageByServer.size >= STORAGE_CACHE_MAX) storageByServer.clear();
+    storageByServer.set(sk, { at: opts.now, bytes: figures.usedBytes });
+  } else if (fresh) figures.usedBytes = fresh.bytes;
+  return figures;
+}
+
+async function readFigures(ctx: TenantDatabaseContext, conn: ServerConnection, now: number): Promise<HealthStatus> {
+  const topStatements = ctx.spec.health?.topStatements ?? HEALTH_TOP_STATEMENTS_DEFAULT;
   const az = ctx.spec.server.azure;
-  const azure: Promise<AzureFigures | undefined> = az && conn.kind === 'azure' ? azureFigures(ctx, az, periodMsOf(ctx)) : Promise.resolve(undefined);
-  const conns = postgresConnections(ctx.settings.postgres);
-  const figures = await conns.withClient(target(conn, ctx.spec.database.name), (client) => readHealthFigures(client, { topStatements: top, ownApplicationName: OPERATOR_APPLICATION_NAME }));
-  return healthFigures(figures, await azure, top);
+  const periodMs = periodMsOf(ctx);
+  const azure: Promise<AzureFigures | undefined> = az && conn.kind === 'azure' ? azureFigures(ctx, az, periodMs) : Promise.resolve(undefined);
+  const figures = await collectFigures(postgresConnections(ctx.settings.postgres), conn, ctx.spec.database.name, { topStatements, periodMs, now });
+  return healthFigures(figures, await azure, topStatements);
 }
 
 async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<PartOutcome> {
@@ -62,7 +89,7 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
   let next: HealthStatus;
   let condition: PartCondition;
   try {
-    next = await readFigures(ctx, conn);
+    next = await readFigures(ctx, conn, started);
     condition = healthCondition(next, thresholds);
   } catch (err) {
     // The figures before stay (they were true when read); the failure is said once, not per attempt.

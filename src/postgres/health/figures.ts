@@ -25,7 +25,8 @@ export interface StatementFigure {
 }
 
 export interface ServerFigures {
-  usedBytes: number;
+  /** Absent when not asked for (ReadOptions.storage false). */
+  usedBytes?: number;
   connectionsInUse: number;
   maxConnections: number;
   /** Age of the oldest open transaction in seconds; undefined when none is open. */
@@ -41,6 +42,11 @@ export interface ServerFigures {
 export interface ReadOptions {
   /** Statements to return (0: none, no second query). */
   topStatements: number;
+  /**
+   * Whether to sum the database sizes: it stats every file of every database of the server, so a fleet of
+   * databases on one server shares one sum per period (the caller keeps it) instead of each reading it.
+   */
+  storage?: boolean;
   /** application_name of the operator's own sessions, left out of "connections in use". */
   ownApplicationName: string;
 }
@@ -53,8 +59,8 @@ const STATEMENT_TEXT_MAX = 500;
 // sizes are summed only where CONNECT or pg_read_all_stats allows (on Azure the administrator has both).
 const SERVER_SQL = `
 SELECT
-  (SELECT coalesce(sum(pg_database_size(d.oid)), 0)::bigint FROM pg_database d
-    WHERE has_database_privilege(d.oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'USAGE')) AS used_bytes,
+  CASE WHEN $2::boolean THEN (SELECT coalesce(sum(pg_database_size(d.oid)), 0)::bigint FROM pg_database d
+    WHERE has_database_privilege(d.oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'USAGE')) END AS used_bytes,
   current_setting('max_connections')::int AS max_connections,
   (SELECT count(*) FROM pg_stat_activity a
     WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid() AND a.application_name IS DISTINCT FROM $1)::int AS in_use,
@@ -78,7 +84,7 @@ SELECT
   current_database() AS database`;
 
 interface ServerRow {
-  used_bytes: string;
+  used_bytes: string | null;
   max_connections: number;
   in_use: number;
   oldest_xact_seconds: string | null;
@@ -148,9 +154,9 @@ async function statementsOf(client: ClientBase, row: ServerRow, n: number): Prom
 
 /** The figures, in one query (two with statements). */
 export async function readHealthFigures(client: ClientBase, opts: ReadOptions): Promise<ServerFigures> {
-  const row = (await client.query<ServerRow>(SERVER_SQL, [opts.ownApplicationName])).rows[0]!;
+  const row = (await client.query<ServerRow>(SERVER_SQL, [opts.ownApplicationName, opts.storage !== false])).rows[0]!;
   return {
-    usedBytes: Number(row.used_bytes),
+    ...(row.used_bytes !== null ? { usedBytes: Number(row.used_bytes) } : {}),
     connectionsInUse: row.in_use,
     maxConnections: row.max_connections,
     ...(row.oldest_xact_seconds !== null ? { oldestTransactionSeconds: Math.max(0, Number(row.oldest_xact_seconds)) } : {}),
