@@ -155,7 +155,7 @@ test('a transaction held open: its age is reported and Healthy False LongRunning
 }, 200_000);
 
 test('a replica that stops replaying: its lag is reported and Healthy False ReplicationLagging', async () => {
-  await h.control.replicaReplay(replica, 'pause');
+  expect(await h.control.replicaReplay(replica, 'pause')).toEqual({ paused: true });
   const stopWriting = { now: false };
   // WAL keeps coming on the primary while the replica does not apply it.
   const writer = (async () => {
@@ -174,9 +174,11 @@ test('a replica that stops replaying: its lag is reported and Healthy False Repl
   } finally {
     stopWriting.now = true;
     await writer.catch(() => undefined);
-    await h.control.replicaReplay(replica, 'resume');
+    expect(await h.control.replicaReplay(replica, 'resume')).toEqual({ paused: false });
   }
-}, 200_000);
+  // Replay goes on: the replica catches up and the report says so.
+  await healthy('Healthy again once the replica caught up', (x, hs) => x.status === 'True' && hs.replicas?.[0]?.streaming === true && (hs.replicas[0].lagSeconds ?? 0) <= 5);
+}, 300_000);
 
 test('storage over the threshold: StorageNearlyFull with the percentage used', async () => {
   await conns.query(admin(), "INSERT INTO health_filler SELECT g, repeat('y', 1000) FROM generate_series(1, 20000) g");
