@@ -117,6 +117,10 @@ export class EmulatorControl {
   replicaReplay(serverName: string, action: 'pause' | 'resume'): Promise<{ paused: boolean }> {
     return this.call('POST', `/replicas/${encodeURIComponent(serverName)}/replay/${action}`);
   }
+  /** Stops (or starts again) a read replica's walreceiver: its slot on the primary stays, nobody streams from it. A test hook, not ARM. */
+  replicaStreaming(serverName: string, action: 'stop' | 'start'): Promise<{ streaming: boolean }> {
+    return this.call('POST', `/replicas/${encodeURIComponent(serverName)}/streaming/${action}`);
+  }
   /** FQDN → { host, port } of every emulated PostgreSQL server. */
   hosts(): Promise<Record<string, { host: string; port: number }>> {
     return this.call('GET', '/hosts');

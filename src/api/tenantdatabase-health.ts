@@ -60,6 +60,7 @@ const statementSchema = z
 const replicaHealthSchema = z
   .object({
     name: z.string().max(63).describe('Replica (its application name on the primary, the server name on Azure) or its replication slot.'),
+    slot: z.string().max(63).optional().describe('Physical replication slot on the primary it streams from (or that waits for it).'),
     streaming: z.boolean().describe('Whether the replica is connected and streaming.'),
     state: z.string().max(32).optional().describe('WAL sender state (streaming, catchup...), absent when not connected.'),
     lagSeconds: z.int().min(0).optional().describe('Replay lag in seconds as the primary measures it.'),

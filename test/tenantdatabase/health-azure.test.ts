@@ -180,6 +180,22 @@ test('a replica that stops replaying: its lag is reported and Healthy False Repl
   await healthy('Healthy again once the replica caught up', (x, hs) => x.status === 'True' && hs.replicas?.[0]?.streaming === true && (hs.replicas[0].lagSeconds ?? 0) <= 5);
 }, 300_000);
 
+test("a replica's walreceiver stopped: its slot is reported not streaming, Healthy False ReplicaNotStreaming; started again, Healthy", async () => {
+  expect(await h.control.replicaStreaming(replica, 'stop')).toEqual({ streaming: false });
+  try {
+    const o = await healthy('ReplicaNotStreaming', (x, hs) => x.status === 'False' && x.reason === 'ReplicaNotStreaming' && hs.replicas?.[0]?.streaming === false);
+    const r = o.status!.health!.replicas[0];
+    expect(r.slot).toMatch(/^replica_/);
+    expect(r.lagMiB).toBeGreaterThanOrEqual(0);
+    expect(cond(o, 'Healthy')?.message).toContain(`no replica streams from replication slot ${r.slot}`);
+    expect(metricValue(await metricsRegistry.metrics(), 'tenantdb_health_replica_streaming', { namespace: ns, name: NAME, replica: r.slot })).toBe(0);
+    expect(cond(o, 'Ready')?.status).toBe('True');
+  } finally {
+    expect(await h.control.replicaStreaming(replica, 'start')).toEqual({ streaming: true });
+  }
+  await healthy('streaming again', (x, hs) => x.status === 'True' && hs.replicas?.[0]?.name === replica && hs.replicas[0].streaming === true);
+}, 300_000);
+
 test('storage over the threshold: StorageNearlyFull with the percentage used', async () => {
   await conns.query(admin(), "INSERT INTO health_filler SELECT g, repeat('y', 1000) FROM generate_series(1, 20000) g");
   // A threshold below what the server uses (filling 32 GiB is not needed to prove the rule); the spec

@@ -55,7 +55,7 @@ describe('thresholds', () => {
   test.each([
     ['StorageNearlyFull', { ...base, usedBytes: 26_500 * MiB }, azure, /storage 80\.9% used \(26500 of 32768 MiB, threshold 80%\)/],
     ['ReplicationLagging', { ...base, replicas: [{ name: 'r1', streaming: true, lagSeconds: 301 }] }, azure, /replica r1 replays 301 s behind the primary \(threshold 300 s\)/],
-    ['ReplicaNotStreaming', { ...base, replicas: [{ name: 'replica_ab12', streaming: false, lagBytes: 64 * MiB }] }, azure, /replica replica_ab12 is not streaming \(its slot keeps 64 MiB of WAL/],
+    ['ReplicaNotStreaming', { ...base, replicas: [{ name: 'replica_ab12', slot: 'replica_ab12', streaming: false, lagBytes: 64 * MiB }] }, azure, /no replica streams from replication slot replica_ab12 \(the slot keeps 64 MiB of WAL/],
     ['ConnectionsNearlyExhausted', { ...base, connectionsInUse: 81 }, azure, /81 of 100 connections in use \(81%, threshold 80%\): connect through the pooler/],
     ['LongRunningTransaction', { ...base, oldestTransactionSeconds: 3601 }, azure, /open for 3601 s \(threshold 3600 s\)/],
     ['WraparoundNear', { ...base, wraparoundHeadroomXids: 499_999_999 }, azure, /499000000 transaction ids left before wraparound/],

@@ -55,6 +55,7 @@ export function healthFigures(f: ServerFigures, az: AzureFigures | undefined, to
     wraparoundHeadroomXids: Math.floor(f.wraparoundHeadroomXids / XID_QUANTUM) * XID_QUANTUM,
     replicas: f.replicas.map((r) => ({
       name: r.name.slice(0, 63),
+      ...(r.slot ? { slot: r.slot.slice(0, 63) } : {}),
       streaming: r.streaming,
       ...(r.state ? { state: r.state.slice(0, 32) } : {}),
       ...(r.lagSeconds !== undefined ? { lagSeconds: Math.round(r.lagSeconds) } : {}),
@@ -82,8 +83,11 @@ function replicaProblems(h: HealthStatus, t: HealthThresholds): Problem[] {
   const out: Problem[] = [];
   for (const r of h.replicas ?? []) {
     if (!r.streaming) {
-      const kept = r.lagMiB !== undefined ? ` (its slot keeps ${r.lagMiB} MiB of WAL on the primary)` : '';
-      out.push({ reason: 'ReplicaNotStreaming', message: `replica ${r.name} is not streaming${kept}: check that the replica server runs and reaches the primary; a slot nobody streams from makes the primary keep WAL until storage runs out` });
+      const kept = r.lagMiB !== undefined ? ` (the slot keeps ${r.lagMiB} MiB of WAL on the primary)` : '';
+      // Not connected: the primary knows only the slot, not which replica server it was made for.
+      const who = r.slot && r.slot !== r.name ? `replica ${r.name} (slot ${r.slot})` : `no replica streams from replication slot ${r.slot ?? r.name}`;
+      const what = r.slot && r.slot !== r.name ? `${who} is not streaming` : who;
+      out.push({ reason: 'ReplicaNotStreaming', message: `${what}${kept}: check that the replica server runs and reaches the primary (spec.server.azure.readReplicas states); a slot nobody streams from makes the primary keep WAL until storage runs out` });
     } else if ((r.lagSeconds ?? 0) > t.replicationLagSeconds) {
       out.push({ reason: 'ReplicationLagging', message: `replica ${r.name} replays ${r.lagSeconds} s behind the primary (threshold ${t.replicationLagSeconds} s): look for long queries or load on the replica, or give it the primary's size` });
     }

@@ -11,6 +11,8 @@ import { ident } from '../ident.js';
 export interface ReplicaFigure {
   /** application_name of the WAL sender (the replica server's name on Azure/emulator), else the slot. */
   name: string;
+  /** The physical replication slot it streams from (or that waits for it). */
+  slot?: string;
   streaming: boolean;
   state?: string;
   lagSeconds?: number;
@@ -70,7 +72,7 @@ SELECT
   pg_has_role('pg_read_all_stats', 'USAGE') AS reads_all_stats,
   pg_is_in_recovery() AS in_recovery,
   (SELECT coalesce(json_agg(r), '[]'::json) FROM (
-     SELECT coalesce(a.application_name, s.slot_name::text) AS name, a.pid IS NOT NULL AS streaming, a.state,
+     SELECT coalesce(a.application_name, s.slot_name::text) AS name, s.slot_name AS slot, a.pid IS NOT NULL AS streaming, a.state,
             extract(epoch FROM a.replay_lag) AS lag_seconds,
             CASE WHEN pg_is_in_recovery() THEN NULL
                  ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(a.replay_lsn, s.restart_lsn)) END AS lag_bytes
@@ -91,7 +93,7 @@ interface ServerRow {
   headroom: string;
   reads_all_stats: boolean;
   in_recovery: boolean;
-  replicas: Array<{ name: string; streaming: boolean; state: string | null; lag_seconds: number | null; lag_bytes: number | null }>;
+  replicas: Array<{ name: string; slot: string | null; streaming: boolean; state: string | null; lag_seconds: number | null; lag_bytes: number | null }>;
   pss_schema: string | null;
   /** null: the role may not read shared_preload_libraries (pg_read_all_settings). */
   pss_loaded: boolean | null;
@@ -124,6 +126,7 @@ function cleanText(q: string): string {
 function replicationOf(row: ServerRow): Pick<ServerFigures, 'replicas' | 'replicationUnavailable'> {
   const replicas = row.replicas.map((r) => ({
     name: r.name,
+    ...(r.slot ? { slot: r.slot } : {}),
     streaming: r.streaming,
     ...(r.state ? { state: r.state } : {}),
     ...(r.lag_seconds !== null ? { lagSeconds: Number(r.lag_seconds) } : r.streaming && row.reads_all_stats ? { lagSeconds: 0 } : {}),
