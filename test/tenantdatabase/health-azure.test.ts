@@ -5,14 +5,14 @@
 // converged object costs no status write over two periods.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import pg from 'pg';
-import { PostgresConnections } from '../../src/postgres/connections.js';
+import { closeAllPostgresConnections, PostgresConnections } from '../../src/postgres/connections.js';
 import { generatePassword } from '../../src/postgres/database/scram.js';
 import { metricsRegistry } from '../../src/runtime/metrics.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { createTestNamespace } from '../../dev/env/testenv.js';
 import { eventually, getJson, installCrds, metricValue, run } from '../runtime/helpers.js';
 import { azureTenantDatabase, credentialsSecret, startAzureHarness, startOperatorInProcess, type AzureHarness } from './azure-harness.js';
-import { readSecret, waitReady } from './db-harness.js';
+import { events, readSecret, waitReady } from './db-harness.js';
 
 interface Cond { type: string; status: string; reason: string; message: string }
 interface Tdb {
@@ -84,6 +84,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await conns?.close();
   await mgr?.stop();
+  await closeAllPostgresConnections();
   if (ns) await run(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
   await h?.stop();
 });
@@ -147,6 +148,8 @@ test('a transaction held open: its age is reported and Healthy False LongRunning
     expect(cond(o, 'Healthy')?.message).toMatch(/open for \d+ s \(threshold 5 s\): find it in pg_stat_activity/);
     expect(cond(o, 'Ready')?.status).toBe('True');
     expect(metricValue(await metricsRegistry.metrics(), 'tenantdb_health_oldest_transaction_age_seconds', { namespace: ns, name: NAME })).toBeGreaterThan(5);
+    // One Warning Event for the change (not one per refresh).
+    await eventually('LongRunningTransaction Event', async () => (await events(ns, NAME)).some((e) => e.type === 'Warning' && e.reason === 'LongRunningTransaction'), 30_000, 500);
   } finally {
     await c.query('ROLLBACK').catch(() => undefined);
     await c.end();

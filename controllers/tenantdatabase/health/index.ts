@@ -20,6 +20,8 @@ import { forgetHealthMetrics, recordHealthMetrics } from './metrics.js';
 /** application_name of the operator's sessions (the connection layer's default), left out of "connections in use". */
 export const OPERATOR_APPLICATION_NAME = 'tenantdb-operator';
 
+const FAILED_RETRY_MS = 60_000;
+
 /** When each object's figures were last read (and for which generation), in this process. */
 const lastRead = new Map<string, { at: number; generation: number | undefined }>();
 
@@ -98,11 +100,20 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
     next = { ...before, problem: `reading the figures failed: ${f.message}`.slice(0, 1024) };
     condition = { type: CONDITION, ok: false, reason: f.kind === 'privilege' ? 'InsufficientPrivilege' : 'HealthCheckFailed', message: next.problem!, informational: true };
   }
-  lastRead.set(key, { at: started, generation: ctx.generation });
+  // A failed read is tried again within a minute (a short outage need not wait a whole period).
+  const wait = next.problem?.startsWith('reading the figures failed') ? Math.min(periodMs, FAILED_RETRY_MS) : periodMs;
+  lastRead.set(key, { at: started - periodMs + wait, generation: ctx.generation });
   recordHealthMetrics(ctx.namespace, ctx.name, next, condition.ok);
+  await eventOnChange(ctx, condition);
   const patch = healthPatch(next, prev, new Date(started));
-  if (patch && prev && !condition.ok) ctx.log.info({ reason: condition.reason }, 'health figures changed');
-  return { condition, ...(patch ? { status: { health: patch } } : {}), requeueAfterMs: periodMs };
+  return { condition, ...(patch ? { status: { health: patch } } : {}), requeueAfterMs: wait };
+}
+
+/** One Event per change of Healthy (status or reason), not per refresh. */
+async function eventOnChange(ctx: TenantDatabaseContext, c: PartCondition): Promise<void> {
+  const before = ctx.status.conditions?.find((x) => x.type === CONDITION);
+  if (before && before.reason === c.reason && (before.status === 'True') === c.ok) return;
+  await ctx.event(c.ok ? 'Normal' : 'Warning', c.reason, c.message.slice(0, 1024));
 }
 
 export const healthPart: DatabasePart = {
