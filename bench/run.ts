@@ -19,8 +19,9 @@ import { tenantDatabaseAzureFleetBench } from './tenantdatabase-azure-fleet.js';
 import { databaseSyncBench } from './database-sync.js';
 import { shardsBench } from './shards.js';
 import { maintenanceBench } from './maintenance.js';
+import { healthBench } from './health.js';
 
-const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, tenancyBench, tenantDatabaseAzureFleetBench, databaseSyncBench, maintenanceBench, productionEntrypointBench, shardsBench];
+const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, tenancyBench, tenantDatabaseAzureFleetBench, databaseSyncBench, maintenanceBench, productionEntrypointBench, shardsBench, healthBench];
 
 function usage(): string {
   const lines = ['usage: npm run bench [-- --only <name>[,<name>...]] [--<flag> <value> ...]', '', 'benchmarks and their flags:'];

@@ -19,6 +19,7 @@ import { externalServerPart } from './server-external.js';
 import { azureServerPart } from './server-azure/index.js';
 import { tenancyPart } from './tenancy/index.js';
 import { maintenancePart } from './maintenance/index.js';
+import { healthPart } from './health/index.js';
 
 const RESOURCE = resourceOf('TenantDatabase');
 
@@ -30,7 +31,7 @@ export interface TenantDatabaseParts {
 }
 
 export function defaultParts(): TenantDatabaseParts {
-  return { azure: azureServerPart, external: externalServerPart, inside: [databasePart, tenancyPart, maintenancePart()] };
+  return { azure: azureServerPart, external: externalServerPart, inside: [databasePart, tenancyPart, healthPart, maintenancePart()] };
 }
 
 /** Overall health from the parts' conditions: the first part not in shape gives the reason. */

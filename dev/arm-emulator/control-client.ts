@@ -110,6 +110,17 @@ export class EmulatorControl {
   entraStats(): Promise<{ tokensIssued: number; failures: number; byClient: Record<string, number> }> {
     return this.call('GET', '/entra/stats');
   }
+  /**
+   * Pauses (or resumes) WAL replay on a read replica (pg_wal_replay_pause/resume as its superuser): it keeps
+   * receiving WAL but stops applying it, so its replay lag on the primary grows. A test hook, not ARM.
+   */
+  replicaReplay(serverName: string, action: 'pause' | 'resume'): Promise<{ paused: boolean }> {
+    return this.call('POST', `/replicas/${encodeURIComponent(serverName)}/replay/${action}`);
+  }
+  /** Stops (or starts again) a read replica's walreceiver: its slot on the primary stays, nobody streams from it. A test hook, not ARM. */
+  replicaStreaming(serverName: string, action: 'stop' | 'start'): Promise<{ streaming: boolean }> {
+    return this.call('POST', `/replicas/${encodeURIComponent(serverName)}/streaming/${action}`);
+  }
   /** FQDN → { host, port } of every emulated PostgreSQL server. */
   hosts(): Promise<Record<string, { host: string; port: number }>> {
     return this.call('GET', '/hosts');

@@ -24,6 +24,7 @@ import { AGE_COLUMN, READY_COLUMNS, kindObjectSchema, validateWith, type KindDef
 import { statusBaseShape, timestampField } from './status.js';
 import { KINDS } from './kinds.js';
 import { maintenanceSpecSchema, maintenanceStatusSchema } from './maintenance.js';
+import { healthSpecSchema, healthStatusSchema } from './tenantdatabase-health.js';
 
 // ---------------------------------------------------------------------------------------------
 // Azure Flexible Server
@@ -481,6 +482,7 @@ export const tenantDatabaseSpecSchema = z
       .object({ name: k8sName('Name of the Secret; defaults to <metadata.name>-connection.') })
       .describe('Secret the operator writes with the application connection details (host, port, database, username, password, sslmode, uri).')
       .optional(),
+    health: healthSpecSchema.optional(),
     deletionPolicy: z
       .enum(['Retain', 'Delete'])
       .default('Retain')
@@ -584,6 +586,8 @@ export const tenantDatabaseStatusSchema = z
         .describe('Observed read replicas.'),
       ['name'],
     ).optional(),
+    // The health part (issue 17): figures of spec.health.
+    health: healthStatusSchema.optional(),
     lastReconcileTime: timestampField('When the operator last completed a reconcile.').optional(),
     // --- Azure server part (issue 12): what the operator needs to resume and to know what it made.
     azure: z

@@ -13,6 +13,37 @@ export async function registerPostgres(ctx: EmulatorContext, opts: { instances?:
   registerServers(state);
   registerServerChildren(state);
   ctx.addControlRoute('GET', '/_emulator/hosts', () => instances.hosts());
+  // Test hook: a replica that stops applying WAL (its walreceiver keeps streaming), as a replica busy with
+  // conflicting queries or a paused replay would; the primary's pg_stat_replication then shows replay lag.
+  ctx.addControlRoute('POST', '/_emulator/replicas/([^/]+)/replay/(pause|resume)', async (_b, _q, m) => {
+    const name = decodeURIComponent(m[1]!).toLowerCase();
+    const rt = [...state.runtimes.values()].find((r) => r.name.toLowerCase() === name);
+    const rec = rt?.instance;
+    if (!rec?.replicaOf) throw new Error(`${name} is not a running read replica`);
+    return instances.withSuperClient(rec, 'postgres', async (c) => {
+      await c.query(m[2] === 'pause' ? 'SELECT pg_wal_replay_pause()' : 'SELECT pg_wal_replay_resume()');
+      const r = await c.query<{ s: string }>('SELECT pg_get_wal_replay_pause_state() AS s');
+      return { paused: r.rows[0]!.s !== 'not paused' };
+    });
+  });
+  // Test hook: a replica whose walreceiver stops (its primary_conninfo emptied and reloaded, so it no longer
+  // connects; its slot on the primary stays and keeps WAL), and starts again with the conninfo it had.
+  const stoppedConninfo = new Map<string, string>();
+  ctx.addControlRoute('POST', '/_emulator/replicas/([^/]+)/streaming/(stop|start)', (_b, _q, m) => {
+    const name = decodeURIComponent(m[1]!).toLowerCase();
+    const rec = [...state.runtimes.values()].find((r) => r.name.toLowerCase() === name)?.instance;
+    if (!rec?.replicaOf) throw new Error(`${name} is not a running read replica`);
+    const settings = (rec.server.opts.settings ??= {});
+    if (m[2] === 'stop' && settings.primary_conninfo) {
+      stoppedConninfo.set(rec.key, settings.primary_conninfo);
+      delete settings.primary_conninfo;
+    } else if (m[2] === 'start' && stoppedConninfo.has(rec.key)) {
+      settings.primary_conninfo = stoppedConninfo.get(rec.key)!;
+      stoppedConninfo.delete(rec.key);
+    }
+    rec.server.reload();
+    return { streaming: settings.primary_conninfo !== undefined };
+  });
   ctx.onResourceGroupDelete(async (sub, rg) => {
     const prefix = `/subscriptions/${sub}/resourcegroups/${rg}/`.toLowerCase();
     for (const rt of [...state.runtimes.values()]) {
