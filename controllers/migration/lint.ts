@@ -1,4 +1,4 @@
-// Step 3b of a Migration pass, per target database with work queued: lint the pending up scripts
+// Part of step 2 of a Migration pass (after plan.ts decided), per target database with work queued: lint the pending up scripts
 // (src/migrations/lint) before the rollout may start them. The rules' findings are cached by the
 // pending set's content; what stands after the spec's and the scripts' waivers and, for rules about a
 // lock held while a table is scanned or rewritten, the table's size here (one catalog read, only when

@@ -2,6 +2,7 @@
 // the Migration, holds the finalizer and validates the spec; then, in order:
 //   1. sources.ts  - the annotations and the SQL steps (inline and from ConfigMaps), or why not;
 //   2. plan.ts     - the target databases, and per database what is true there (one history read);
+//      lint.ts     - where steps would run, the lint of those steps (spec.lint: Warn reports, Block stops);
 //   3. rollout.ts  - start background runs (run.ts) where work is pending and the rollout allows;
 //   4. status.ts   - write status once (only when it changed);
 //   5. the next look: soon while runs are in progress, else when something is due.
