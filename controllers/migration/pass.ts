@@ -8,6 +8,7 @@ import type { PostgresConnections } from '../../src/postgres/connections.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import type { AzureSettings } from '../../src/settings.js';
 import type { SpecContext } from '../../src/runtime/reconcile-kit.js';
+import type { LintMemo } from './lint.js';
 import type { MigrationRuns, Run } from './runs.js';
 import type { DatabaseProgress } from './status.js';
 
@@ -29,6 +30,8 @@ export interface MigrationEnv {
   conns: PostgresConnections;
   identity: string;
   opts: MigrationControllerOptions;
+  /** What each database's pending steps last linted to (status.lint). */
+  lint: LintMemo;
 }
 
 /** The plan options that come from the spec (the annotations add repair/resolve per database). */
@@ -69,4 +72,6 @@ export interface Evaluation {
   history?: HistoryRow[];
   retryable?: boolean;
   requeueAfterMs?: number;
+  /** The up scripts `start` would run, for the lint (lint.ts). */
+  lintable?: import('../../src/migrations/lint/index.js').LintStep[];
 }

@@ -13,6 +13,7 @@ import { selectorMatches } from '../../src/runtime/selectors.js';
 import { resourceOf } from '../../src/api/resources.js';
 import { adminSecrets, adminTargetOf, tenantDatabaseSpecOf, tenantDatabaseStatusOf, type AdminTargetResult } from '../../src/tenantdatabase/index.js';
 import type { Evaluation, MigrationPass } from './pass.js';
+import { lintGate, lintableOf } from './lint.js';
 import { runningMessage, runStarter } from './run.js';
 import { describeFailure, type DatabaseFailure, type DatabaseProgress } from './status.js';
 
@@ -178,7 +179,7 @@ function decide(pass: MigrationPass, name: string, t: AdminTarget, history: Hist
   const started = { inputs: fingerprint, retry, repair: repairPending ? repair : handledRepair, resolve: resolvePending ? resolveRaw : handledResolve };
   const start = runStarter(pass, name, t, plan.pending.length, planOpts, started);
   const msg = memo.runError ? `the last run ended with an error (${memo.runError}); trying again` : `${plan.pending.length} step${plan.pending.length === 1 ? '' : 's'} pending`;
-  return { progress: { ...withPending, phase: 'Pending', reason: 'Queued', message: msg }, start, consumed, history };
+  return { progress: { ...withPending, phase: 'Pending', reason: 'Queued', message: msg }, start, consumed, history, lintable: lintableOf(plan.actions) };
 }
 
 /** The evaluation of one target database. */
@@ -208,5 +209,6 @@ export async function evaluate(pass: MigrationPass, name: string): Promise<Evalu
   if (adopted && 'unreadable' in adopted) {
     return { progress: { name, ...keep, phase: 'Failed', reason: 'AdoptionUnreadable', message: adopted.unreadable }, consumed: memo.consumed, history, requeueAfterMs: ADOPTION_RECHECK_MS };
   }
-  return decide(pass, name, g.target, history, memo, adopted?.history);
+  const e = decide(pass, name, g.target, history, memo, adopted?.history);
+  return e.lintable ? lintGate(pass, name, g.target, e, e.lintable) : e;
 }

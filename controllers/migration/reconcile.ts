@@ -2,6 +2,7 @@
 // the Migration, holds the finalizer and validates the spec; then, in order:
 //   1. sources.ts  - the annotations and the SQL steps (inline and from ConfigMaps), or why not;
 //   2. plan.ts     - the target databases, and per database what is true there (one history read);
+//      lint.ts     - where steps would run, the lint of those steps (spec.lint: Warn reports, Block stops);
 //   3. rollout.ts  - start background runs (run.ts) where work is pending and the rollout allows;
 //   4. status.ts   - write status once (only when it changed);
 //   5. the next look: soon while runs are in progress, else when something is due.
@@ -20,6 +21,7 @@ import type { Manager } from '../../src/runtime/manager.js';
 import { CONFIGMAPS, SECRETS, readyChanged, reconcileWith, stalledChanged, type SpecContext, type WriteHealthOptions } from '../../src/runtime/reconcile-kit.js';
 import type { ControllerSettings } from '../../src/settings.js';
 import type { Evaluation, MigrationControllerOptions, MigrationEnv, MigrationPass } from './pass.js';
+import { LintMemo } from './lint.js';
 import { adminSecretsOf, evaluate, targetNames } from './plan.js';
 import { applyRollout } from './rollout.js';
 import type { MigrationRuns } from './runs.js';
@@ -58,7 +60,9 @@ async function reconcileMigration(env: MigrationEnv, kit: Kit): Promise<Result> 
   const selector = kit.spec.databaseSelector !== undefined;
   const dbs = names.map((n) => (evals.get(n) as Evaluation).progress);
   const history = selector || !names[0] ? undefined : evals.get(names[0])?.history;
-  await write(composeHealth(dbs, selector, read.inputs.latestVersion), statusFields(dbs, selector, read.inputs.latestVersion, history, read.inputs.formats));
+  const lint = (kit.spec.lint?.mode ?? 'Warn') === 'Off' ? undefined : env.lint.statusOf(kit.key, names);
+  const fields = { ...statusFields(dbs, selector, read.inputs.latestVersion, history, read.inputs.formats), lint: lint ?? null };
+  await write(composeHealth(dbs, selector, read.inputs.latestVersion), fields);
   for (const [name, e] of evals) if (e.consumed) env.runs.clear(kit.key, name);
   return nextLook(env, kit.key, [...evals.values()]);
 }
@@ -76,13 +80,16 @@ function nextLook(env: MigrationEnv, key: string, evals: Evaluation[]): Result {
 
 export function migrationReconciler(mgr: Manager, settings: ControllerSettings, runs: MigrationRuns, opts: MigrationControllerOptions = {}): ReconcileFn {
   const identity = opts.identity ?? `tenantdb-operator@${process.env.POD_NAME ?? os.hostname()}`;
-  const env: MigrationEnv = { mgr, azure: settings.azure, runs, conns: postgresConnections(settings.postgres), identity, opts };
+  const env: MigrationEnv = { mgr, azure: settings.azure, runs, conns: postgresConnections(settings.postgres), identity, opts, lint: new LintMemo() };
   let watchingShutdown = false;
   return reconcileWith<MigrationSpec, MigrationStatus>(mgr, {
     kind: 'Migration',
     validate: validateMigration,
     action: 'Migrate',
-    gone: (key) => runs.abortAll(key),
+    gone: (key) => {
+      env.lint.forget(key);
+      return runs.abortAll(key);
+    },
     before: (kit) => {
       if (!watchingShutdown) {
         // The controller's signal fires when the manager stops: runs end at their next step boundary

@@ -21,6 +21,26 @@ export type MigrationFormat = (typeof MIGRATION_FORMATS)[number];
 /** The tools whose history table a Migration can adopt. */
 export const ADOPTABLE_TOOLS = ['golang-migrate', 'flyway', 'goose', 'dbmate', 'atlas'] as const;
 export type AdoptableTool = (typeof ADOPTABLE_TOOLS)[number];
+/** The lint rules (src/migrations/lint/rules.ts), named as squawk names them. */
+export const LINT_RULES = [
+  'require-concurrent-index-creation',
+  'require-concurrent-index-deletion',
+  'adding-required-field',
+  'adding-not-nullable-field',
+  'adding-field-with-default',
+  'changing-column-type',
+  'constraint-missing-not-valid',
+  'adding-foreign-key-constraint',
+  'disallowed-unique-constraint',
+  'adding-serial-primary-key-field',
+  'renaming-column',
+  'renaming-table',
+  'ban-drop-column',
+  'ban-drop-table',
+] as const;
+export type LintRule = (typeof LINT_RULES)[number];
+/** What lint findings do to a run: nothing, a Warning Event and status, or no run until fixed or waived. */
+export const LINT_MODES = ['Off', 'Warn', 'Block'] as const;
 export const MIGRATION_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
 /** Each script's size limit; etcd caps the whole object at 1.5 MiB, so large sets go in ConfigMaps. */
 export const MIGRATION_SQL_MAX = 262144;
@@ -96,6 +116,31 @@ const adoptSchema = z
   })
   .describe("Take over from the tool that migrated the database before: read (never altered) once, when this Migration has no history in the database yet.");
 
+/** Per-step waivers: the rules that do not apply to a step (the step's version). */
+const lintSchema = z
+  .object({
+    mode: z.enum(LINT_MODES).default('Warn').describe('Off: no lint. Warn: findings on pending steps are reported (Warning Event, status.lint) and the steps run. Block: the Migration is Stalled (LintFailed) naming the rule and statement, and nothing runs until the step changes or the rule is waived.'),
+    largeTableBytes: z
+      .int()
+      .min(0)
+      .max(Number.MAX_SAFE_INTEGER)
+      .default(1048576)
+      .describe('Rules about a lock held while a table is scanned, rewritten or indexed apply only to existing tables larger than this (pg_relation_size); tables the pending steps create are never large.'),
+    waive: z
+      .array(
+        z
+          .object({
+            version: version('Version of the step the waiver is for.'),
+            rules: z.array(z.enum(LINT_RULES)).min(1).max(LINT_RULES.length).describe('Rules waived for this step.'),
+          })
+          .describe('Lint rules waived for one step.'),
+      )
+      .max(256)
+      .optional()
+      .describe('Rules waived per step; a script can also waive for its own step with a line `-- tenantdb:lint-ignore rule-a,rule-b`.'),
+  })
+  .describe('Lint of pending steps before they run (rules named as squawk names them).');
+
 const rolloutSchema = z
   .object({
     maxParallel: z.int().min(1).max(100).default(1).describe('How many databases migrate at the same time.'),
@@ -134,6 +179,7 @@ export const migrationSpecSchema = withRules(
       runAs: z.enum(['owner', 'admin']).default('owner').describe('Role the steps run as: the database owner role or the server administrator.'),
       lockTimeout: pgDuration('lock_timeout for each step, PostgreSQL syntax (e.g. 10s, 500ms, 1min).').default('10s'),
       statementTimeout: pgDuration('statement_timeout for each step, PostgreSQL syntax (e.g. 15min); none when absent.').optional(),
+      lint: lintSchema.optional(),
     })
     .describe('Desired state of a migration.'),
   [
@@ -230,6 +276,26 @@ export const migrationStatusSchema = z
       .describe('The format each ConfigMap source is read in.'),
     applied: listMap(z.array(appliedStepSchema).max(1024).describe('Steps applied, oldest first.'), ['version']).optional(),
     pending: z.array(z.string().max(MIGRATION_VERSION_MAX)).max(1024).optional().describe('Versions still to apply or revert (for databaseRef; for a selector see databases).'),
+    lint: z
+      .object({
+        mode: z.enum(LINT_MODES).describe('The mode the findings were acted on in.'),
+        findings: z
+          .array(
+            z
+              .object({
+                version: z.string().max(MIGRATION_VERSION_MAX + 64).describe('Version of the step (R__<description> for a repeatable).'),
+                rule: z.enum(LINT_RULES).describe('The rule.'),
+                line: z.int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe('Line of the script the statement starts on.'),
+                statement: z.string().max(256).describe('The statement (truncated).'),
+                message: z.string().max(1024).describe('What it does and what to do instead.'),
+              })
+              .describe('A lint finding.'),
+          )
+          .max(100)
+          .describe('Findings on the steps last linted (pending when linted), unwaived, at most 100.'),
+      })
+      .optional()
+      .describe('Lint findings on the pending steps (spec.lint).'),
     databases: listMap(z.array(databaseProgressSchema).max(1024).describe('Progress per selected database.'), ['name']).optional(),
   })
   .describe('Observed state of the migration.');

@@ -29,6 +29,8 @@ export interface ScriptStatement {
   line: number;
   /** The parse tree's node type (CreateStmt, IndexStmt, TransactionStmt...). */
   kind: string;
+  /** The parse tree of the statement (the value under `kind`), for the linter (src/migrations/lint). */
+  node: Record<string, unknown>;
 }
 
 export class ScriptSyntaxError extends Error {
@@ -108,7 +110,9 @@ export async function splitStatements(script: string): Promise<ScriptStatement[]
     const skip = leadingTrivia(raw);
     const text = raw.slice(skip).trimEnd();
     if (text.length === 0) continue;
-    out.push({ text, line: lineAt(before + raw.slice(0, skip), Number.MAX_SAFE_INTEGER), kind: Object.keys(s.stmt ?? {})[0] ?? 'Unknown' });
+    const kind = Object.keys(s.stmt ?? {})[0] ?? 'Unknown';
+    const node = (s.stmt?.[kind] ?? {}) as Record<string, unknown>;
+    out.push({ text, line: lineAt(before + raw.slice(0, skip), Number.MAX_SAFE_INTEGER), kind, node });
   }
   return out;
 }
