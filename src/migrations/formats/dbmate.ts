@@ -2,8 +2,8 @@
 // a `-- migrate:up` section and an optional `-- migrate:down` section; each marker may carry options,
 // `transaction:false` running that section outside a transaction (each section for itself). Sections
 // otherwise run in one transaction each.
-import type { FormatParser, Step } from './types.js';
-import { checkSize, checkVersion, fail, parsing, section, sha256 } from './types.js';
+import type { FileSections, FormatParser } from './types.js';
+import { fail, section, singleFileParser } from './types.js';
 
 export const DBMATE_KEY = /^([0-9]+)_(.*)\.sql$/;
 const MARKER = /^--\s*migrate:(up|down)\b(.*)$/;
@@ -19,7 +19,7 @@ function options(ref: string, key: string, line: number, raw: string): { transac
   return { transaction };
 }
 
-export function parseDbmateFile(ref: string, key: string, sql: string): Pick<Step, 'up' | 'down' | 'transactional' | 'downTransactional'> {
+export function parseDbmateFile(ref: string, key: string, sql: string): FileSections {
   const lines = sql.split('\n');
   let up = -1;
   let down = -1;
@@ -49,20 +49,4 @@ export function parseDbmateFile(ref: string, key: string, sql: string): Pick<Ste
   };
 }
 
-export const parseDbmate: FormatParser = (data, ref) =>
-  parsing(() => {
-    const steps = new Map<string, Step>();
-    for (const key of Object.keys(data).sort()) {
-      const sql = data[key] as string;
-      const m = DBMATE_KEY.exec(key);
-      if (!m) fail(ref, key, 'not a migration; dbmate keys are <version>_<name>.sql');
-      const [, version, name] = m as unknown as [string, string, string];
-      checkVersion(ref, key, version);
-      checkSize(ref, key, sql);
-      const k = BigInt(version).toString();
-      if (steps.has(k)) fail(ref, key, `version ${version} is defined twice (also ${(steps.get(k) as Step).key})`);
-      const parsed = parseDbmateFile(ref, key, sql);
-      steps.set(k, { key, version, name: name || `version_${version}`, ...parsed, checksum: sha256(parsed.up), source: `configmap/${ref}` });
-    }
-    return { steps: [...steps.values()], repeatables: [] };
-  });
+export const parseDbmate: FormatParser = singleFileParser('dbmate', DBMATE_KEY, parseDbmateFile);

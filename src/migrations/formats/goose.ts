@@ -5,13 +5,13 @@
 // need to pair up), `NO TRANSACTION` ("Both Up and Down migrations within this file will be run
 // without a transaction"). `ENVSUB ON/OFF` substitutes environment variables, which an operator has
 // no business reading: refused. Scripts keep their lines where they are in the file.
-import type { FormatParser, Step } from './types.js';
-import { checkSize, checkVersion, fail, parsing, section, sha256 } from './types.js';
+import type { FileSections, FormatParser } from './types.js';
+import { fail, section, singleFileParser } from './types.js';
 
 export const GOOSE_KEY = /^([0-9]+)_(.+)\.sql$/;
 const ANNOTATION = /^--\s\+goose\s+(.*?)\s*$/i;
 
-export function parseGooseFile(ref: string, key: string, sql: string): Pick<Step, 'up' | 'down' | 'transactional' | 'downTransactional'> {
+export function parseGooseFile(ref: string, key: string, sql: string): FileSections {
   const lines = sql.split('\n');
   let up = -1;
   let down = -1;
@@ -49,20 +49,4 @@ export function parseGooseFile(ref: string, key: string, sql: string): Pick<Step
   };
 }
 
-export const parseGoose: FormatParser = (data, ref) =>
-  parsing(() => {
-    const steps = new Map<string, Step>();
-    for (const key of Object.keys(data).sort()) {
-      const sql = data[key] as string;
-      const m = GOOSE_KEY.exec(key);
-      if (!m) fail(ref, key, 'not a migration; goose keys are <version>_<name>.sql');
-      const [, version, name] = m as unknown as [string, string, string];
-      checkVersion(ref, key, version);
-      checkSize(ref, key, sql);
-      const k = BigInt(version).toString();
-      if (steps.has(k)) fail(ref, key, `version ${version} is defined twice (also ${(steps.get(k) as Step).key})`);
-      const parsed = parseGooseFile(ref, key, sql);
-      steps.set(k, { key, version, name, ...parsed, checksum: sha256(parsed.up), source: `configmap/${ref}` });
-    }
-    return { steps: [...steps.values()], repeatables: [] };
-  });
+export const parseGoose: FormatParser = singleFileParser('goose', GOOSE_KEY, parseGooseFile);

@@ -91,3 +91,30 @@ export function section(lines: readonly string[], from: number, to: number): str
 
 /** The stable key of a step's version (001 and 1 are the same version). */
 export { normalizeVersion } from '../../api/migration.js';
+
+/** What a one-file-per-step tool's parser makes of one file (its up and down sections and their modes). */
+export type FileSections = Pick<Step, 'up' | 'down' | 'transactional' | 'downTransactional'>;
+
+/**
+ * The form goose and dbmate share: one file `<version>_<name>.sql` per step, both directions inside it.
+ * `keys` matches a key into version and name; `parseFile` reads the sections by the tool's own markers.
+ */
+export function singleFileParser(tool: string, keys: RegExp, parseFile: (ref: string, key: string, sql: string) => FileSections): FormatParser {
+  return (data, ref) =>
+    parsing(() => {
+      const steps = new Map<string, Step>();
+      for (const key of Object.keys(data).sort()) {
+        const sql = data[key] as string;
+        const m = keys.exec(key);
+        if (!m) fail(ref, key, `not a migration; ${tool} keys are <version>_<name>.sql`);
+        const [, version, name] = m as unknown as [string, string, string];
+        checkVersion(ref, key, version);
+        checkSize(ref, key, sql);
+        const k = BigInt(version).toString();
+        if (steps.has(k)) fail(ref, key, `version ${version} is defined twice (also ${(steps.get(k) as Step).key})`);
+        const parsed = parseFile(ref, key, sql);
+        steps.set(k, { key, version, name: name || `version_${version}`, ...parsed, checksum: sha256(parsed.up), source: `configmap/${ref}` });
+      }
+      return { steps: [...steps.values()], repeatables: [] };
+    });
+}
