@@ -109,6 +109,13 @@ export interface DatabasePart {
   /** Whether the spec asks anything of this part (tenancy only runs with spec.tenancy/partitioning). */
   applies(spec: TenantDatabaseSpec): boolean;
   reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Promise<PartOutcome>;
+  /**
+   * An informational part's own condition and status field: when the spec stops asking for the part, both
+   * are removed (a report of something no longer checked would mislead) and `retire` runs once.
+   */
+  report?: { condition: string; status: string };
+  /** Stops what the part keeps for the object (background runs, metrics) once the spec no longer asks for it. */
+  retire?(ctx: TenantDatabaseContext): Promise<void>;
   /** Told how to bring an object back (`namespace/name`) when background work of this part ends. */
   bind?(enqueue: (key: string) => void): void;
   /** Deletion; conn is undefined when the server is unreachable or gone. Must honour spec.deletionPolicy. */

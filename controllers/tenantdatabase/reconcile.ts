@@ -126,6 +126,21 @@ async function runParts(ctx: TenantDatabaseContext, parts: TenantDatabaseParts):
   return outcomes;
 }
 
+/** Reports of informational parts the spec no longer asks for: their status fields and conditions go. */
+async function retireReports(ctx: TenantDatabaseContext, parts: TenantDatabaseParts): Promise<{ fields: Record<string, null>; conditions: Set<string> }> {
+  const out = { fields: {} as Record<string, null>, conditions: new Set<string>() };
+  const status = ctx.status as Record<string, unknown>;
+  for (const part of parts.inside) {
+    if (!part.report || part.applies(ctx.spec)) continue;
+    const { condition, status: field } = part.report;
+    if (status[field] === undefined && !ctx.status.conditions?.some((c) => c.type === condition)) continue;
+    await part.retire?.(ctx);
+    out.fields[field] = null;
+    out.conditions.add(condition);
+  }
+  return out;
+}
+
 function nextLook(outcomes: PartOutcome[]): Result {
   if (outcomes.some((o) => o.retry)) return { requeue: true };
   const delays = outcomes.map((o) => o.requeueAfterMs).filter((d): d is number => d !== undefined && d > 0);
@@ -145,9 +160,11 @@ export function tenantDatabaseReconciler(mgr: Manager, settings: ControllerSetti
       const ctx = partContext(kit, kit.spec, settings);
       const outcomes = await runParts(ctx, parts);
       const conds = outcomes.map((o) => o.condition);
-      const statusFields: Record<string, unknown> = {};
+      const retired = await retireReports(ctx, parts);
+      const statusFields: Record<string, unknown> = { ...retired.fields };
       for (const o of outcomes) Object.assign(statusFields, o.status ?? {});
-      const conditions = partConditions(kit.status.conditions, conds, kit.generation);
+      const kept = retired.conditions.size ? kit.status.conditions?.filter((c) => !retired.conditions.has(c.type)) : kit.status.conditions;
+      const conditions = partConditions(kept, conds, kit.generation);
       await kit.writeHealth(composeHealth(conds), statusFields, { conditions });
       return nextLook(outcomes);
     },

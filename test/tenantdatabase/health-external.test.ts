@@ -3,7 +3,7 @@
 // connections, transactions, wraparound), the Azure figures are left out, and what the administrator
 // cannot see (replication) or the database lacks (pg_stat_statements) is said in status, not guessed.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { eventually } from '../runtime/helpers.js';
+import { eventually, run } from '../runtime/helpers.js';
 import { applyJson, externalTd, getTd, startDbHarness, type DbHarness } from './db-harness.js';
 
 let h: DbHarness;
@@ -41,3 +41,17 @@ test('external server: PostgreSQL figures only; replication and statements unava
   expect(hs.statementsUnavailable).toMatch(/pg_stat_statements is not installed in database .*spec.database.extensions/);
   expect(typeof hs.checkedAt).toBe('string');
 }, 180_000);
+
+test('health taken out of the spec: status.health and the Healthy condition go, Ready stays', async () => {
+  await run(['patch', 'tenantdatabase', name, '-n', h.ns, '--type', 'json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/health' }])]);
+  const o = await eventually(
+    'health report removed',
+    async () => {
+      const x = (await getTd(h.ns, name)) as (Awaited<ReturnType<typeof getTd>> & { status?: { health?: unknown } }) | undefined;
+      return x && x.status?.health === undefined && !x.status?.conditions?.some((c) => c.type === 'Healthy') ? x : undefined;
+    },
+    30_000,
+    300,
+  );
+  expect(o.status!.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' });
+});

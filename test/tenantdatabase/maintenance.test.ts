@@ -221,3 +221,13 @@ test('a due time recorded before a downtime runs once when the operator looks ag
   expect((await events(h.ns, NAME)).filter((e) => /maintenance \(schedule\)/.test(e.note ?? e.message ?? '')).length).toBe(runs.length);
   expect(runs.length).toBe(1);
 });
+
+test('maintenance taken out of the spec: its status and the Maintained condition go with it', async () => {
+  await run(['patch', 'tenantdatabase', NAME, '-n', h.ns, '--type', 'json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/maintenance' }])]);
+  const td = await eventually('report removed', async () => {
+    const o = await getTd(h.ns, NAME);
+    const st = o?.status as { maintenance?: unknown; conditions?: Array<{ type: string }> } | undefined;
+    return st && st.maintenance === undefined && !st.conditions?.some((c) => c.type === 'Maintained') ? o : undefined;
+  }, 30_000);
+  expect(td.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+});

@@ -120,6 +120,11 @@ export const healthPart: DatabasePart = {
   name: 'health',
   applies: (spec) => spec.health !== undefined,
   reconcile,
+  report: { condition: CONDITION, status: 'health' },
+  retire: async (ctx) => {
+    lastRead.delete(`${ctx.namespace}/${ctx.name}`);
+    forgetHealthMetrics(ctx.namespace, ctx.name);
+  },
   finalize: async (ctx) => {
     lastRead.delete(`${ctx.namespace}/${ctx.name}`);
     forgetHealthMetrics(ctx.namespace, ctx.name);

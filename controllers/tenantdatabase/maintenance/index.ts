@@ -8,7 +8,7 @@ import { postgresConnections } from '../../../src/postgres/connections.js';
 import { runMaintenance } from '../../../src/postgres/maintenance/run.js';
 import { decide } from '../../../src/runtime/schedule.js';
 import { databaseTarget, type DatabasePart, type PartOutcome, type ServerConnection, type TenantDatabaseContext } from '../context.js';
-import { condition, recordMetrics, runStatus, summary } from './outcome.js';
+import { CONDITION, condition, recordMetrics, runStatus, summary } from './outcome.js';
 import { MaintenanceRuns, type MaintenanceRun } from './runs.js';
 
 /** Timers past this are cut short: the pass comes back and computes again (Node timers top out at ~24 days). */
@@ -25,6 +25,9 @@ export function maintenancePart(runs = new MaintenanceRuns()): MaintenancePart {
     applies: (spec) => spec.maintenance !== undefined,
     reconcile: (ctx, conn) => reconcile(runs, ctx, conn),
     bind: (enqueue) => runs.bind(enqueue),
+    report: { condition: CONDITION, status: 'maintenance' },
+    // Maintenance taken out of the spec: a run in progress stops at its next statement.
+    retire: async (ctx) => runs.stop(keyOf(ctx)),
     finalize: async (ctx) => {
       await runs.stop(keyOf(ctx));
       return { done: true };
