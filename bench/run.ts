@@ -12,6 +12,7 @@ import type { Benchmark, BenchResult, Flags } from './common.js';
 import { log, round } from './common.js';
 import { controllersFleetBench } from './controllers-fleet.js';
 import { migrationOverheadBench } from './migration-overhead.js';
+import { migrationSuiteBench } from './migration-suite.js';
 import { tenancyBench } from './tenancy.js';
 import { workqueueBench } from './workqueue.js';
 import { productionEntrypointBench } from './production-entrypoint.js';
@@ -21,7 +22,7 @@ import { shardsBench } from './shards.js';
 import { maintenanceBench } from './maintenance.js';
 import { healthBench } from './health.js';
 
-const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, tenancyBench, tenantDatabaseAzureFleetBench, databaseSyncBench, maintenanceBench, productionEntrypointBench, shardsBench, healthBench];
+const BENCHMARKS: Benchmark[] = [workqueueBench, controllersFleetBench, armBudgetBench, migrationOverheadBench, migrationSuiteBench, tenancyBench, tenantDatabaseAzureFleetBench, databaseSyncBench, maintenanceBench, productionEntrypointBench, shardsBench, healthBench];
 
 function usage(): string {
   const lines = ['usage: npm run bench [-- --only <name>[,<name>...]] [--<flag> <value> ...]', '', 'benchmarks and their flags:'];

@@ -24,6 +24,8 @@ export type AdminTarget = Extract<AdminTargetResult, { ok: true }>;
 /** Runs a step failing with a transient error gets (then the failure is sticky like any other). */
 export const TRANSIENT_ATTEMPTS = 3;
 const TRANSIENT_BACKOFF_MS = 5_000;
+const RUN_ERROR_BACKOFF_MS = 1_000;
+const RUN_ERROR_BACKOFF_MAX_MS = 60_000;
 
 /** Errors of the moment rather than of the script: serialization, deadlock, lock wait, concurrent catalog update, lost connection, shutdown. */
 export function isTransientStepError(f: { code?: string | undefined; message: string }): boolean {
@@ -70,6 +72,7 @@ interface Memo {
   handledResolve: string | undefined;
   consumed: boolean;
   runError?: string;
+  runErrors?: { count: number; at: number; message: string; inputs: string; retry: string | undefined } | undefined;
 }
 
 /**
@@ -95,6 +98,7 @@ function takeRun(pass: MigrationPass, name: string, prev: DatabaseProgress | und
     failure: 'failure' in mem ? mem.failure : prev?.failure,
     handledRepair: 'repair' in mem ? mem.repair : prev?.repair,
     handledResolve: 'resolve' in mem ? mem.resolve : prev?.resolve,
+    runErrors: mem.runErrors,
     consumed: false,
   };
   const run = runs.get(key, name);
@@ -120,8 +124,19 @@ function takeRun(pass: MigrationPass, name: string, prev: DatabaseProgress | und
     };
   } else if (r.outcome === 'succeeded') memo.failure = undefined;
   else if (r.outcome === 'error') memo.runError = r.message;
-  runs.remember(key, name, { failure: memo.failure, repair: memo.handledRepair, resolve: memo.handledResolve });
+  memo.runErrors = r.outcome === 'error' ? { count: (memo.runErrors?.count ?? 0) + 1, at: Date.now(), message: r.message, inputs: run.started.inputs, retry: run.started.retry } : undefined;
+  runs.remember(key, name, { failure: memo.failure, repair: memo.handledRepair, resolve: memo.handledResolve, runErrors: memo.runErrors });
   return memo;
+}
+
+/**
+ * How long the next run still waits after runs that ended with an error before any step result (the
+ * migration login cannot be made, the connection drops): 1 s, doubling to 60 s. Without it such an error
+ * restarted the run at once, several times a second, and status never showed the error.
+ */
+function runErrorWait(errors: Memo['runErrors']): number {
+  if (!errors) return 0;
+  return Math.max(0, errors.at + Math.min(RUN_ERROR_BACKOFF_MAX_MS, RUN_ERROR_BACKOFF_MS * 2 ** (errors.count - 1)) - Date.now());
 }
 
 /** How long a transient failure still waits before its next attempt (0: due now; undefined: not transient or out of attempts). */
@@ -175,6 +190,12 @@ function decide(pass: MigrationPass, name: string, t: AdminTarget, history: Hist
       return { progress: { ...withPending, phase: 'Pending', reason: 'RetryingAfterTransientError', message, failure }, consumed, history, requeueAfterMs: wait };
     }
     if (wait === undefined) return { progress: { ...withPending, phase: 'Failed', reason: failure.dirty ? 'Dirty' : 'StepFailed', message: describeFailure(failure), failure }, consumed, history };
+  }
+  // New inputs or a new retry annotation value start at once, as after a failed step.
+  const errorWait = memo.runErrors?.inputs === fingerprint && memo.runErrors.retry === retry ? runErrorWait(memo.runErrors) : 0;
+  if (errorWait > 0) {
+    const message = `the last run ended with an error (${memo.runErrors?.message ?? ''}); trying again in ${Math.ceil(errorWait / 1000)} s`;
+    return { progress: { ...withPending, phase: 'Pending', reason: 'RetryingAfterRunError', message: message.slice(0, 4096) }, consumed, history, requeueAfterMs: errorWait };
   }
   const started = { inputs: fingerprint, retry, repair: repairPending ? repair : handledRepair, resolve: resolvePending ? resolveRaw : handledResolve };
   const start = runStarter(pass, name, t, plan.pending.length, planOpts, started);

@@ -30,6 +30,8 @@ export interface Remembered {
   failure?: DatabaseFailure | undefined;
   repair?: string | undefined;
   resolve?: string | undefined;
+  /** Runs in a row that ended with an error before or between steps (no step result), and when the last did. */
+  runErrors?: { count: number; at: number; message: string; inputs: string; retry: string | undefined } | undefined;
 }
 
 export class MigrationRuns {
