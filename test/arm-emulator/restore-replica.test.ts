@@ -146,6 +146,61 @@ test('promoting a replica (replica.promoteMode) makes it an independent, writabl
   await h.client.servers.beginDeleteAndWait(RG, 'replica2-pg', FAST);
 });
 
+async function insertOnSource(id: number, body: string): Promise<void> {
+  const s = await connect(source);
+  try {
+    await s.query('INSERT INTO items VALUES ($1, $2)', [id, body]);
+  } finally {
+    await s.end();
+  }
+}
+
+async function rowOn(server: Server, id: number): Promise<number> {
+  const c = await connect(server);
+  try {
+    return (await c.query('SELECT 1 FROM items WHERE id = $1', [id])).rowCount ?? 0;
+  } finally {
+    await c.end();
+  }
+}
+
+test('a Planned promotion waits until the replica replayed what the primary had written; Forced does not wait', async () => {
+  const create = (name: string) => h.client.servers.beginCreateOrUpdateAndWait(RG, name, { location: LOCATION, createMode: 'Replica', sourceServerResourceId: source.id! }, FAST);
+  const planned = await create('replica3-pg');
+  await h.control.replicaReplay('replica3-pg', 'pause');
+  await insertOnSource(9000, 'committed before the planned promotion');
+  const poller = await h.client.servers.beginUpdate(RG, 'replica3-pg', { replica: { promoteMode: 'Standalone', promoteOption: 'Planned' } }, FAST);
+  await new Promise((r) => setTimeout(r, 1500));
+  // Replay is paused: the promotion waits (ARM shows the replica Updating, still a replica).
+  const during = await h.client.servers.get(RG, 'replica3-pg');
+  expect(during).toMatchObject({ state: 'Updating', replicationRole: 'AsyncReplica', replica: { replicationState: 'Updating' } });
+  await h.control.replicaReplay('replica3-pg', 'resume');
+  const promoted = await poller.pollUntilDone();
+  expect(promoted).toMatchObject({ state: 'Ready', replicationRole: 'Primary' });
+  expect(await rowOn(planned, 9000)).toBe(1);
+
+  // Forced with the replica cut off from its primary: promoted at once, without what it never received
+  // (the lost window); the old primary is left as it is and keeps the row.
+  const forced = await create('replica4-pg');
+  await h.control.replicaStreaming('replica4-pg', 'stop');
+  await insertOnSource(9100, 'never reached the forced replica');
+  const done = await h.client.servers.beginUpdateAndWait(RG, 'replica4-pg', { replica: { promoteMode: 'Standalone', promoteOption: 'Forced' } }, FAST);
+  expect(done).toMatchObject({ state: 'Ready', replicationRole: 'Primary' });
+  expect(await rowOn(forced, 9100)).toBe(0);
+  expect(await rowOn(source, 9100)).toBe(1);
+  expect(await rowOn(forced, 9000)).toBe(1);
+  expect(await h.client.servers.get(RG, 'source-pg')).toMatchObject({ state: 'Ready', replicationRole: 'Primary' });
+  for (const name of ['replica3-pg', 'replica4-pg']) await h.client.servers.beginDeleteAndWait(RG, name, FAST);
+});
+
+test('Switchover (not emulated) and an unknown promoteOption are refused', async () => {
+  await h.client.servers.beginCreateOrUpdateAndWait(RG, 'replica5-pg', { location: LOCATION, createMode: 'Replica', sourceServerResourceId: source.id! }, FAST);
+  await expect(h.client.servers.beginUpdate(RG, 'replica5-pg', { replica: { promoteMode: 'Switchover', promoteOption: 'Planned' } }, FAST)).rejects.toMatchObject({ statusCode: 400 });
+  await expect(h.client.servers.beginUpdate(RG, 'replica5-pg', { replica: { promoteMode: 'Standalone', promoteOption: 'Soon' } }, FAST)).rejects.toMatchObject({ statusCode: 400 });
+  expect(await h.client.servers.get(RG, 'replica5-pg')).toMatchObject({ state: 'Ready', replicationRole: 'AsyncReplica' });
+  await h.client.servers.beginDeleteAndWait(RG, 'replica5-pg', FAST);
+});
+
 test('a replica of a replica is refused', async () => {
   const replicaId = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.DBforPostgreSQL/flexibleServers/replica-pg`;
   await expect(

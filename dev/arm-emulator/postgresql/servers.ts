@@ -6,6 +6,7 @@ import type { Json } from '../framework/store.js';
 import type { ArmRequest, ArmResponse } from '../framework/types.js';
 import type { InstanceRecord } from './instances.js';
 import { earliestRestorePoint } from './base-backups.js';
+import { plannedTarget, promoteReplica, promotionOf } from './promotion.js';
 import { API_VERSIONS, NAMESPACE, SERVER_PATH, SERVER_TYPE, props, serverId, spec, type PostgresProviderState, type ServerRuntime } from './model.js';
 
 const SERVER_NAME = /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/;
@@ -403,13 +404,15 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
   }
   const p = obj(body.properties);
   const newPassword = typeof p.administratorLoginPassword === 'string' ? p.administratorLoginPassword : undefined;
-  const promote = obj(p.replica).promoteMode !== undefined;
-  if (promote && rt.role !== 'AsyncReplica') throw armErrors.invalidParameter('properties.replica.promoteMode', `Server '${rt.name}' is not a replica.`);
+  const promote = promotionOf(obj(p.replica), rt.name, rt.role);
   if (newPassword !== undefined && rt.role === 'AsyncReplica') {
     throw armErrors.invalidParameter('properties.administratorLoginPassword', 'The administrator password of a replica follows its source server.');
   }
   const inst = rt.instance;
+  // Planned: the source's position now is what the replica must have replayed before it is promoted.
+  const target = promote === 'Planned' && inst ? await plannedTarget(state.instances, inst) : undefined;
   props(doc).state = 'Updating';
+  if (promote) obj(props(doc).replica).replicationState = 'Updating';
   return state.startOp(
     req,
     rt,
@@ -418,7 +421,7 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
     async () => {
       if (promote && inst) {
         // Azure's "promote to standalone server": replication stops and the replica becomes a primary.
-        await state.instances.promote(inst);
+        await promoteReplica(state.instances, inst, target);
         rt.role = 'Primary';
         Object.assign(props(doc), { replicationRole: 'Primary', replicaCapacity: 5, replica: { role: 'Primary', capacity: 5 } });
         delete props(doc).sourceServerResourceId;
@@ -435,6 +438,7 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
     },
     () => {
       props(doc).state = 'Ready';
+      if (promote && rt.role === 'AsyncReplica') obj(props(doc).replica).replicationState = 'Active';
     },
   );
 }
