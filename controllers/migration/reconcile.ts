@@ -96,7 +96,7 @@ function nextLook(env: MigrationEnv, key: string, evals: Evaluation[]): Result {
 
 export function migrationReconciler(mgr: Manager, settings: ControllerSettings, runs: MigrationRuns, opts: MigrationControllerOptions = {}): ReconcileFn {
   const identity = opts.identity ?? `tenantdb-operator@${process.env.POD_NAME ?? os.hostname()}`;
-  const env: MigrationEnv = { mgr, azure: settings.azure, runs, conns: postgresConnections(settings.postgres), identity, opts, lint: new LintMemo(), artifacts: new ArtifactCache(opts.artifactLimits ?? DEFAULT_ARTIFACT_LIMITS) };
+  const env: MigrationEnv = { mgr, azure: settings.azure, runs, conns: postgresConnections(settings.postgres), identity, opts, lint: new LintMemo(), artifacts: new ArtifactCache(opts.artifactLimits ?? { ...DEFAULT_ARTIFACT_LIMITS, origin: settings.sourceArtifactOrigin ?? DEFAULT_ARTIFACT_LIMITS.origin }) };
   let watchingShutdown = false;
   return reconcileWith<MigrationSpec, MigrationStatus>(mgr, {
     kind: 'Migration',
