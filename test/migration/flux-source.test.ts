@@ -150,6 +150,10 @@ test('an artifact whose digest does not match status.artifact.digest stalls the 
   await createMigration(ns, 'tampered', { databaseRef: { name: 'mismatch-db' }, sources: [{ sourceRef: { kind: 'GitRepository', name: 'tampered' }, path: 'db/migrations' }] });
   const m = await waitFor(ns, 'tampered', { stalled: true, reason: 'ArtifactDigestMismatch' });
   expect(m.status?.appliedVersion).toBeUndefined();
+  // Looked at again every 500 ms here; the same URL and digest are not downloaded again.
+  const fetched = served.requests;
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(served.requests).toBe(fetched);
   expect(await tableExists(db, 'items')).toBe(false);
 }, 60_000);
 

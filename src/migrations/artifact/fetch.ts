@@ -108,6 +108,12 @@ export async function fetchArtifact(url: string, digest: string, limits: Artifac
 export class ArtifactCache {
   private readonly entries = new Map<string, TarFile[]>();
   private readonly inflight = new Map<string, Promise<TarFile[]>>();
+  /**
+   * URL+digest pairs whose download failed a content check (digest, size, tar): source-controller's URLs
+   * name the content (its checksum), so the same pair fails the same way; not fetched again until the
+   * source's status changes. Transient failures (ArtifactFetchFailed) are not kept.
+   */
+  private readonly failed = new Map<string, ArtifactError>();
   fetches = 0;
 
   constructor(
@@ -127,13 +133,24 @@ export class ArtifactCache {
       return hit;
     }
     const key = `${digest} ${url}`;
+    const known = this.failed.get(key);
+    if (known) throw known;
     let p = this.inflight.get(key);
     if (!p) {
       this.fetches++;
       p = fetchArtifact(url, digest, this.limits).finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
-    const files = await p;
+    let files: TarFile[];
+    try {
+      files = await p;
+    } catch (e) {
+      if (e instanceof ArtifactError && e.reason !== 'ArtifactFetchFailed') {
+        this.failed.set(key, e);
+        while (this.failed.size > this.max) this.failed.delete(this.failed.keys().next().value as string);
+      }
+      throw e;
+    }
     this.entries.set(digest, files);
     while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as string);
     return files;
