@@ -317,7 +317,7 @@ export const migrationStatusSchema = z
       )
       .max(16)
       .optional()
-      .describe('The format each ConfigMap source is read in.'),
+      .describe('How each source was read: its format and, for a Flux source, the artifact revision and digest.'),
     applied: listMap(z.array(appliedStepSchema).max(1024).describe('Steps applied, oldest first.'), ['version']).optional(),
     pending: z.array(z.string().max(MIGRATION_VERSION_MAX)).max(1024).optional().describe('Versions still to apply or revert (for databaseRef; for a selector see databases).'),
     lint: z
