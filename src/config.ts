@@ -35,6 +35,8 @@ export interface OperatorConfig {
   gracefulShutdownTimeoutMs: number;
   azure: AzureSettings;
   postgres: PostgresSettings;
+  /** The one origin Flux source artifacts are fetched from (Migration sourceRef); undefined: source-controller's in-cluster address. */
+  sourceArtifactOrigin?: string | undefined;
 }
 
 /** How the operator reaches Azure Resource Manager and Microsoft Entra. */
@@ -97,6 +99,8 @@ export const USAGE = `Usage: tenantdb-operator [flags]
   --postgres-hosts-file <path>          JSON maps (':'-separated) of host name to address for database servers (POSTGRES_HOSTS_FILE)
   --postgres-min-sslmode <mode>         weakest sslMode a TenantDatabase may use: verify-full, verify-ca or require
                                         (POSTGRES_MIN_SSLMODE, default verify-full)
+  --source-artifact-origin <url>        the only origin (scheme://host[:port]) Flux source artifacts are fetched from
+                                        (SOURCE_ARTIFACT_ORIGIN, default http://source-controller.flux-system.svc.cluster.local.)
   -h, --help                            show this help
 `;
 
@@ -192,6 +196,7 @@ const OPTIONS = {
   'postgres-ca-file': { type: 'string' },
   'postgres-hosts-file': { type: 'string' },
   'postgres-min-sslmode': { type: 'string' },
+  'source-artifact-origin': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -278,5 +283,21 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     kubeconfig: v.kubeconfig,
     azure: azureConfig(v, pick),
     postgres: postgresConfig(v, pick),
+    sourceArtifactOrigin: artifactOrigin(pick(v['source-artifact-origin'], 'SOURCE_ARTIFACT_ORIGIN')),
   };
+}
+
+/** An origin only (http or https, no path, query or credentials): what an artifact URL's origin is compared to. */
+function artifactOrigin(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`--source-artifact-origin: not a URL: ${JSON.stringify(raw)}`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash || (u.pathname !== '/' && u.pathname !== '')) {
+    throw new ConfigError(`--source-artifact-origin: want scheme://host[:port] (http or https), got ${JSON.stringify(raw)}`);
+  }
+  return u.origin;
 }

@@ -44,7 +44,7 @@ async function main(): Promise<number> {
     // Secrets: the Manager's default ('selective') caches only the Secrets the operator writes; the ones a
     // spec names are read by name (a small cache, dropped on change), never listed into memory.
   });
-  registerControllers(manager, { azure: cfg.azure, postgres: cfg.postgres });
+  registerControllers(manager, { azure: cfg.azure, postgres: cfg.postgres, sourceArtifactOrigin: cfg.sourceArtifactOrigin });
 
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {

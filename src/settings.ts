@@ -3,7 +3,7 @@ import type { AzureSettings, OperatorConfig, PostgresSettings } from './config.j
 
 export type { AzureSettings, PostgresSettings };
 
-export type ControllerSettings = Pick<OperatorConfig, 'azure' | 'postgres'>;
+export type ControllerSettings = Pick<OperatorConfig, 'azure' | 'postgres' | 'sourceArtifactOrigin'>;
 
 export const DEFAULT_CONTROLLER_SETTINGS: ControllerSettings = {
   azure: { cloud: 'AzurePublicCloud', armEndpoint: undefined, authorityHost: undefined, caFile: undefined, staticToken: undefined },

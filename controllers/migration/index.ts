@@ -25,7 +25,7 @@ const SELECTOR_INDEX = 'spec.databaseSelector';
 function registerIndexes(mgr: Manager): void {
   indexDatabaseRef(mgr, MIGRATIONS);
   indexSecretRefs(mgr);
-  mgr.indexField(MIGRATIONS, SOURCES_INDEX, (m) => (specOfMigration(m)?.sources ?? []).map((s) => s.configMapRef.name));
+  mgr.indexField(MIGRATIONS, SOURCES_INDEX, (m) => (specOfMigration(m)?.sources ?? []).flatMap((s) => (s.configMapRef ? [s.configMapRef.name] : [])));
   mgr.indexField(MIGRATIONS, SELECTOR_INDEX, (m) => (specOfMigration(m)?.databaseSelector ? ['*'] : []));
 }
 

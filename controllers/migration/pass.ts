@@ -4,6 +4,7 @@
 import type { MigrationSpec, MigrationStatus } from '../../src/api/migration.js';
 import type { HistoryRow, PlanOptions, Resolve } from '../../src/migrations/plan.js';
 import type { Repeatable, SourceFormat, Step } from '../../src/migrations/steps.js';
+import type { ArtifactCache, ArtifactLimits } from '../../src/migrations/artifact/fetch.js';
 import type { PostgresConnections } from '../../src/postgres/connections.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import type { AzureSettings } from '../../src/settings.js';
@@ -19,6 +20,10 @@ export interface MigrationControllerOptions {
   lockPollMs?: number;
   /** Recorded as applied_by in the history. */
   identity?: string;
+  /** Where Flux source artifacts may be fetched from, and the bounds of a fetch. */
+  artifactLimits?: ArtifactLimits;
+  /** How often a Migration reading a Flux source looks at it again for a new artifact. */
+  sourcePollMs?: number;
 }
 
 /** The controller's parts every pass shares. */
@@ -32,6 +37,8 @@ export interface MigrationEnv {
   opts: MigrationControllerOptions;
   /** What each database's pending steps last linted to (status.lint). */
   lint: LintMemo;
+  /** Fetched Flux source artifacts by digest. */
+  artifacts: ArtifactCache;
 }
 
 /** The plan options that come from the spec (the annotations add repair/resolve per database). */

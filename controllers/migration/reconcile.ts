@@ -12,6 +12,7 @@
 import os from 'node:os';
 import { validateMigration, type MigrationSpec, type MigrationStatus } from '../../src/api/migration.js';
 import { resourceOf } from '../../src/api/resources.js';
+import { ArtifactCache, DEFAULT_ARTIFACT_LIMITS } from '../../src/migrations/artifact/fetch.js';
 import type { Step } from '../../src/migrations/steps.js';
 import { postgresConnections } from '../../src/postgres/connections.js';
 import type { RunResult } from '../../src/postgres/migrations/runner.js';
@@ -45,10 +46,11 @@ type Kit = SpecContext<MigrationSpec, MigrationStatus>;
 
 async function reconcileMigration(env: MigrationEnv, kit: Kit): Promise<Result> {
   const write = (health: Health, extra: Record<string, unknown> = {}) => kit.writeHealth(health, extra, WRITE);
-  const read = readInputs(env, kit);
+  const read = await readInputs(env, kit);
+  const poll = fluxPoll(env, kit.spec);
   if (!read.ok) {
     await write(read.health);
-    return {};
+    return poll ? { requeueAfterMs: poll } : {};
   }
   const pass: MigrationPass = { env, kit, inputs: read.inputs, prevDbs: new Map((kit.status.databases ?? []).map((d) => [d.name, d])) };
   const names = targetNames(env.mgr, kit.namespace, kit.spec);
@@ -64,7 +66,21 @@ async function reconcileMigration(env: MigrationEnv, kit: Kit): Promise<Result> 
   const fields = { ...statusFields(dbs, selector, read.inputs.latestVersion, history, read.inputs.formats), lint: lint ?? null };
   await write(composeHealth(dbs, selector, read.inputs.latestVersion), fields);
   for (const [name, e] of evals) if (e.consumed) env.runs.clear(kit.key, name);
-  return nextLook(env, kit.key, [...evals.values()]);
+  return withPoll(nextLook(env, kit.key, [...evals.values()]), poll);
+}
+
+/**
+ * A Migration reading a Flux source looks at it again every sourcePollMs: a new status.artifact
+ * (revision, digest) reaches it then. (A watch on Flux's kinds would need their CRDs installed before
+ * the operator starts; the poll costs one GET per source and, for an unchanged digest, no fetch.)
+ */
+function fluxPoll(env: MigrationEnv, spec: MigrationSpec): number | undefined {
+  return (spec.sources ?? []).some((s) => s.sourceRef) ? (env.opts.sourcePollMs ?? 60_000) : undefined;
+}
+
+function withPoll(r: Result, poll: number | undefined): Result {
+  if (poll === undefined || r.requeue) return r;
+  return { ...r, requeueAfterMs: Math.min(r.requeueAfterMs ?? poll, poll) };
 }
 
 function nextLook(env: MigrationEnv, key: string, evals: Evaluation[]): Result {
@@ -80,7 +96,7 @@ function nextLook(env: MigrationEnv, key: string, evals: Evaluation[]): Result {
 
 export function migrationReconciler(mgr: Manager, settings: ControllerSettings, runs: MigrationRuns, opts: MigrationControllerOptions = {}): ReconcileFn {
   const identity = opts.identity ?? `tenantdb-operator@${process.env.POD_NAME ?? os.hostname()}`;
-  const env: MigrationEnv = { mgr, azure: settings.azure, runs, conns: postgresConnections(settings.postgres), identity, opts, lint: new LintMemo() };
+  const env: MigrationEnv = { mgr, azure: settings.azure, runs, conns: postgresConnections(settings.postgres), identity, opts, lint: new LintMemo(), artifacts: new ArtifactCache(opts.artifactLimits ?? { ...DEFAULT_ARTIFACT_LIMITS, origin: settings.sourceArtifactOrigin ?? DEFAULT_ARTIFACT_LIMITS.origin }) };
   let watchingShutdown = false;
   return reconcileWith<MigrationSpec, MigrationStatus>(mgr, {
     kind: 'Migration',

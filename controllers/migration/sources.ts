@@ -7,6 +7,7 @@ import { gatherSteps, inputFingerprint, type ConfigMapLike } from '../../src/mig
 import type { Health } from '../../src/runtime/conditions.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import { CONFIGMAPS } from '../../src/runtime/reconcile-kit.js';
+import { readFluxSources, sourceName } from './flux-sources.js';
 import type { MigrationEnv, MigrationInputs, MigrationPass } from './pass.js';
 
 /** A new value re-runs a failed step (as a spec change does). */
@@ -32,26 +33,30 @@ function configMap(obj: KubeObject | undefined): ConfigMapLike | undefined {
 export type InputsResult = { ok: true; inputs: MigrationInputs } | { ok: false; health: Health };
 
 /** The pass's inputs, or the health to report when they cannot be had (bad annotation, missing source). */
-export function readInputs(env: MigrationEnv, kit: MigrationPass['kit']): InputsResult {
+export async function readInputs(env: MigrationEnv, kit: MigrationPass['kit']): Promise<InputsResult> {
   const { spec, namespace } = kit;
   const annotations = kit.obj.metadata.annotations ?? {};
   const resolveRaw = annotations[RESOLVE_ANNOTATION];
   const resolve = parseResolve(resolveRaw);
   if (resolve && 'error' in resolve) return { ok: false, health: { state: 'Stalled', reason: 'InvalidAnnotation', message: resolve.error } };
 
-  const refs = (spec.sources ?? []).map((s) => ({ name: s.configMapRef.name, format: s.format }));
-  const cms = new Map(refs.map((r) => [r.name, configMap(env.mgr.getCached(CONFIGMAPS, namespace, r.name))]));
+  const sources = spec.sources ?? [];
+  const flux = await readFluxSources(env, namespace, sources);
+  if (!flux.ok) return { ok: false, health: flux.health };
+  const refs = sources.map((s) => ({ name: sourceName(s), format: s.format }));
+  const cms = new Map(sources.map((s) => [sourceName(s), s.configMapRef ? configMap(env.mgr.getCached(CONFIGMAPS, namespace, s.configMapRef.name)) : flux.data.get(sourceName(s))]));
   const gathered = gatherSteps(spec.migrations ?? [], refs, cms);
   if (!gathered.ok) {
     const { reason, message } = gathered.problem;
     return { ok: false, health: { state: reason === 'WaitingForSource' ? 'Reconciling' : 'Stalled', reason, message } };
   }
+  const formats = gathered.formats.map((f) => ({ ...f, ...flux.used.get(f.name) }));
   const steps = gathered.steps;
   const latestVersion = steps.reduce<string | undefined>((m, s) => (m === undefined || compareVersions(s.version, m) > 0 ? s.version : m), undefined);
   const base = { targetVersion: spec.targetVersion, allowDown: spec.allowDown, baselineVersion: spec.baselineVersion, outOfOrder: spec.outOfOrder };
   const fingerprint = inputFingerprint(steps, { ...base, runAs: spec.runAs, lockTimeout: spec.lockTimeout, statementTimeout: spec.statementTimeout, adopt: spec.adopt }, gathered.repeatables);
   return {
     ok: true,
-    inputs: { steps, repeatables: gathered.repeatables, formats: gathered.formats, latestVersion, fingerprint, base, retry: annotations[RETRY_ANNOTATION], repair: annotations[REPAIR_ANNOTATION], resolveRaw, resolve },
+    inputs: { steps, repeatables: gathered.repeatables, formats, latestVersion, fingerprint, base, retry: annotations[RETRY_ANNOTATION], repair: annotations[REPAIR_ANNOTATION], resolveRaw, resolve },
   };
 }

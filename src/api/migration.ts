@@ -82,19 +82,61 @@ export const migrationStepSchema = z
   })
   .describe('One versioned migration step.');
 
-const sourceSchema = z
-  .object({
-    configMapRef: z
-      .object({ name: k8sName('Name of the ConfigMap.') })
-      .describe('ConfigMap whose keys are the files of a migration directory (see format).'),
-    format: z
-      .enum(MIGRATION_FORMATS)
-      .optional()
-      .describe(
-        'How the ConfigMap is written: tenantdb (<version>_<name>.up.sql/.down.sql, strict names), golang-migrate ({version}_{title}.up.sql/.down.sql), flyway (V<version>__<description>.sql, U..., R__..., .sql.conf), goose (-- +goose Up/Down in one file), dbmate (-- migrate:up/down in one file), atlas (<version>_<name>.sql with atlas.sum). Detected from the keys when absent; status.sources says which.',
-      ),
-  })
-  .describe('A source of further migration steps.');
+/** The Flux source kinds a Migration can read an artifact of (source.toolkit.fluxcd.io/v1). */
+export const FLUX_SOURCE_KINDS = ['GitRepository', 'OCIRepository', 'Bucket'] as const;
+export type FluxSourceKind = (typeof FLUX_SOURCE_KINDS)[number];
+/** A relative directory inside an artifact: segments of letters, digits, . _ -; `..` is refused by a rule. */
+export const ARTIFACT_PATH_PATTERN = '^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$';
+
+const sourceSchema = withRules(
+  z
+    .object({
+      configMapRef: z
+        .object({ name: k8sName('Name of the ConfigMap.') })
+        .describe('ConfigMap whose keys are the files of a migration directory (see format).')
+        .optional(),
+      sourceRef: z
+        .object({
+          kind: z.enum(FLUX_SOURCE_KINDS).describe('Kind of the Flux source (source.toolkit.fluxcd.io/v1).'),
+          name: k8sName('Name of the Flux source, in the Migration\'s namespace (another namespace cannot be named).'),
+        })
+        .describe("A Flux source whose artifact (status.artifact: a tar.gz served by source-controller, verified by its sha256 digest) holds the migration directory at path.")
+        .optional(),
+      path: z
+        .string()
+        .min(1)
+        .max(512)
+        .regex(new RegExp(ARTIFACT_PATH_PATTERN))
+        .optional()
+        .describe('Directory inside the artifact whose files (not its subdirectories) are the migration directory; the artifact root when absent. Relative, no `..`.'),
+      format: z
+        .enum(MIGRATION_FORMATS)
+        .optional()
+        .describe(
+          'How the ConfigMap is written: tenantdb (<version>_<name>.up.sql/.down.sql, strict names), golang-migrate ({version}_{title}.up.sql/.down.sql), flyway (V<version>__<description>.sql, U..., R__..., .sql.conf), goose (-- +goose Up/Down in one file), dbmate (-- migrate:up/down in one file), atlas (<version>_<name>.sql with atlas.sum). Detected from the keys when absent; status.sources says which.',
+        ),
+    })
+    .describe('A source of further migration steps: a ConfigMap or a Flux source artifact.'),
+  [
+    {
+      rule: 'has(self.configMapRef) != has(self.sourceRef)',
+      message: 'exactly one of configMapRef or sourceRef must be set',
+      check: (s) => (s.configMapRef === undefined) !== (s.sourceRef === undefined),
+    },
+    {
+      rule: '!has(self.path) || has(self.sourceRef)',
+      message: 'path applies to sourceRef only',
+      fieldPath: '.path',
+      check: (s) => s.path === undefined || s.sourceRef !== undefined,
+    },
+    {
+      rule: "!has(self.path) || !self.path.matches('(^|/)[.][.]?(/|$)')",
+      message: 'path must not contain . or .. segments',
+      fieldPath: '.path',
+      check: (s) => s.path === undefined || !/(^|\/)\.\.?(\/|$)/.test(s.path),
+    },
+  ],
+);
 
 const adoptSchema = z
   .object({
@@ -168,7 +210,7 @@ export const migrationSpecSchema = withRules(
         .optional(),
       rollout: rolloutSchema.optional(),
       migrations: listMap(z.array(migrationStepSchema).max(256).describe('Steps carried inline.'), ['version']).optional(),
-      sources: z.array(sourceSchema).max(16).describe('ConfigMaps carrying further steps.').optional(),
+      sources: z.array(sourceSchema).max(16).describe('ConfigMaps or Flux source artifacts carrying further steps.').optional(),
       targetVersion: version('Version to migrate to; the highest known version when absent.').optional(),
       allowDown: z.boolean().default(false).describe('Allow migrating down (running down scripts) when targetVersion is below the applied version.'),
       adopt: adoptSchema.optional(),
@@ -265,15 +307,17 @@ export const migrationStatusSchema = z
       .array(
         z
           .object({
-            name: z.string().max(253).describe('Name of the ConfigMap.'),
+            name: z.string().max(253).describe('Name of the ConfigMap, or <kind>/<name> of a Flux source.'),
             format: z.enum(MIGRATION_FORMATS).describe('The format its keys are read in.'),
+            revision: z.string().max(512).optional().describe("The Flux source artifact's revision the steps were read from."),
+            digest: z.string().max(128).optional().describe("The artifact's digest (sha256:<hex>), verified before it was read."),
             detected: z.boolean().optional().describe('The format was detected from the keys (spec.sources[].format is absent).'),
           })
           .describe('How a source was read.'),
       )
       .max(16)
       .optional()
-      .describe('The format each ConfigMap source is read in.'),
+      .describe('How each source was read: its format and, for a Flux source, the artifact revision and digest.'),
     applied: listMap(z.array(appliedStepSchema).max(1024).describe('Steps applied, oldest first.'), ['version']).optional(),
     pending: z.array(z.string().max(MIGRATION_VERSION_MAX)).max(1024).optional().describe('Versions still to apply or revert (for databaseRef; for a selector see databases).'),
     lint: z

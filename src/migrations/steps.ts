@@ -32,6 +32,9 @@ export interface SourceFormat {
   name: string;
   format: MigrationFormat;
   detected?: boolean;
+  /** A Flux source artifact's revision and digest the steps were read from. */
+  revision?: string;
+  digest?: string;
 }
 
 export function stepsFromInline(steps: readonly MigrationStep[]): Step[] {

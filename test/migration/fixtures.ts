@@ -1,7 +1,7 @@
 // Controller-level fixtures: a Manager in-process with only the Migration controller, TenantDatabases
 // made Ready by writing their status through the /status subresource (no TenantDatabase controller
 // runs here), pointing at a database and administrator created on the environment's server.
-import { registerMigrationController } from '../../controllers/migration/index.js';
+import { registerMigrationController, type MigrationControllerOptions } from '../../controllers/migration/index.js';
 import { resourceOf } from '../../src/api/resources.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../../src/runtime/kubeclient.js';
 import { Manager } from '../../src/runtime/manager.js';
@@ -26,7 +26,7 @@ export function closeKube(): void {
   client = undefined;
 }
 
-export async function startMigrationOperator(namespace: string, identity = 'test-operator'): Promise<{ mgr: Manager; metricsPort: number }> {
+export async function startMigrationOperator(namespace: string, identity = 'test-operator', extra: Partial<MigrationControllerOptions> = {}): Promise<{ mgr: Manager; metricsPort: number }> {
   const mgr = new Manager({
     kubeConfig: kubeConfig(),
     logger: testLogger(),
@@ -36,7 +36,7 @@ export async function startMigrationOperator(namespace: string, identity = 'test
     maxConcurrentReconciles: 2,
     gracefulShutdownTimeoutMs: 5_000,
   });
-  registerMigrationController(mgr, { ...DEFAULT_CONTROLLER_SETTINGS, postgres: { caFile: testEnv().postgres.caFile, hostsFile: undefined } }, { progressIntervalMs: 300, lockPollMs: 100, identity });
+  registerMigrationController(mgr, { ...DEFAULT_CONTROLLER_SETTINGS, postgres: { caFile: testEnv().postgres.caFile, hostsFile: undefined } }, { progressIntervalMs: 300, lockPollMs: 100, identity, ...extra });
   await mgr.start();
   return { mgr, metricsPort: mgr.ports()[0] as number };
 }

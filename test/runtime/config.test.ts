@@ -93,3 +93,13 @@ describe('parseDuration / parseBindAddress', () => {
     expect(() => parseBindAddress('nope')).toThrow();
   });
 });
+
+test('--source-artifact-origin takes an origin only (Flux artifacts are fetched from nowhere else)', () => {
+  const origin = (args: string[], env: NodeJS.ProcessEnv = {}) => (parseConfig(args, env) as { sourceArtifactOrigin?: string }).sourceArtifactOrigin;
+  expect(origin([])).toBeUndefined();
+  expect(origin(['--source-artifact-origin=http://source-controller.flux-system.svc.cluster.local.'])).toBe('http://source-controller.flux-system.svc.cluster.local.');
+  expect(origin([], { SOURCE_ARTIFACT_ORIGIN: 'http://127.0.0.1:9090/' })).toBe('http://127.0.0.1:9090');
+  expect(() => parseConfig(['--source-artifact-origin=http://host/path'], {})).toThrow(ConfigError);
+  expect(() => parseConfig(['--source-artifact-origin=file:///etc'], {})).toThrow(ConfigError);
+  expect(() => parseConfig(['--source-artifact-origin=http://user:pw@host'], {})).toThrow(ConfigError);
+});
