@@ -30,7 +30,7 @@ import {
 import type { RoleKind } from '../../../src/postgres/database/privileges.js';
 import fs from 'node:fs';
 import type { KubeObject } from '../../../src/runtime/kubeclient.js';
-import { databaseTarget, type DatabasePart, type FinalizeStep, type PartOutcome, type ServerConnection, type TenantDatabaseContext } from '../context.js';
+import type { DatabasePart, FinalizeStep, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
 import { MAINTENANCE_DATABASE } from '../server-external.js';
 import { retireRemovedRoles, type Markers } from './removed-roles.js';
 import { connectionData, currentSecret, decodeData, deleteSecret, ensureSecret, isOurs, releaseSecret, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, secretNameFor } from './secrets.js';
@@ -60,7 +60,7 @@ function adoptionOf(ctx: TenantDatabaseContext): Adoption {
 }
 
 function target(conn: ServerConnection, database: string, user = conn.adminUser, password = conn.adminPassword): DbTarget {
-  return { ...databaseTarget(conn, database), user, password };
+  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user, password, database };
 }
 
 /** The CA a client needs: the server's private CA, or the operator's --postgres-ca-file. */

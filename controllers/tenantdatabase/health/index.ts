@@ -8,11 +8,11 @@
 // changed; the figures are read at most once per period (a pass brought early by a watch event, our own
 // status write among them, reports the last result), so at most one status write per period.
 import { classifyFailure } from '../../../src/postgres/classify.js';
-import { postgresConnections, type PostgresConnections } from '../../../src/postgres/connections.js';
+import { postgresConnections, type DbTarget, type PostgresConnections } from '../../../src/postgres/connections.js';
 import { readHealthFigures, type ServerFigures } from '../../../src/postgres/health/figures.js';
 import type { HealthStatus } from '../../../src/api/tenantdatabase-health.js';
 import { HEALTH_PERIOD_DEFAULT_SECONDS, HEALTH_TOP_STATEMENTS_DEFAULT } from '../../../src/api/tenantdatabase-health.js';
-import { databaseTarget, type DatabasePart, type PartCondition, type PartOutcome, type ServerConnection, type TenantDatabaseContext } from '../context.js';
+import type { DatabasePart, PartCondition, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
 import { azureFigures } from './azure.js';
 import { CONDITION, healthCondition, healthFigures, healthPatch, thresholdsOf, type AzureFigures } from './evaluate.js';
 import { forgetHealthMetrics, recordHealthMetrics } from './metrics.js';
@@ -24,6 +24,10 @@ const FAILED_RETRY_MS = 60_000;
 
 /** When each object's figures were last read (and for which generation), in this process. */
 const lastRead = new Map<string, { at: number; generation: number | undefined }>();
+
+function target(conn: ServerConnection, database: string): DbTarget {
+  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user: conn.adminUser, password: conn.adminPassword, database };
+}
 
 function periodMsOf(ctx: TenantDatabaseContext): number {
   return (ctx.spec.health?.periodSeconds ?? HEALTH_PERIOD_DEFAULT_SECONDS) * 1000;
@@ -57,7 +61,7 @@ export async function collectFigures(conns: PostgresConnections, conn: ServerCon
   const sk = storageKey(conn);
   const known = storageByServer.get(sk);
   const fresh = known && opts.now - known.at < opts.periodMs ? known : undefined;
-  const figures = await conns.withClient(databaseTarget(conn, database), (client) =>
+  const figures = await conns.withClient(target(conn, database), (client) =>
     readHealthFigures(client, { topStatements: opts.topStatements, ownApplicationName: OPERATOR_APPLICATION_NAME, storage: !fresh }),
   );
   if (figures.usedBytes !== undefined) {
