@@ -76,7 +76,8 @@ export async function lintGate(pass: MigrationPass, name: string, t: AdminTarget
   const seen = memo.evented.get(pass.kit.key);
   if (seen !== key) {
     memo.evented.set(pass.kit.key, key);
-    await pass.kit.event('Warning', 'LintWarning', `${name}: ${findings.length} lint finding${findings.length === 1 ? '' : 's'} in pending steps (they run: spec.lint.mode Warn): ${summary(findings)}`);
+    // Not awaited: the Event must not hold up the run it is about (the steps run under Warn).
+    void pass.kit.event('Warning', 'LintWarning', `${name}: ${findings.length} lint finding${findings.length === 1 ? '' : 's'} in pending steps (they run: spec.lint.mode Warn): ${summary(findings)}`);
   }
   return e;
 }

@@ -15,13 +15,13 @@
 //   mgr.addController({ name: controllerName('Foo'), resource: resourceOf('Foo'), reconcile, watches });
 //
 // What the kit does on each pass, in order:
-//   1. reads the object from the informer cache (gone: `gone(key)`, then nothing);
+//   1. reads the object from the informer cache (gone: `gone(key)`, then nothing); an object without
+//      FINALIZER (and not being deleted) gets it, and the pass continues with the patched object;
 //   2. `before` (optional) may answer first (e.g. "my cache is older than my last write: come back");
 //   3. being deleted: runs `finalize` (with the spec, or undefined when it does not validate) until it
 //      says 'done', then removes FINALIZER; without `finalize` the finalizer is just removed;
-//   4. no finalizer yet: adds FINALIZER and returns (the patch brings the object back through the watch);
-//   5. spec does not validate: Stalled/InvalidSpec in status and one Warning Event per distinct message;
-//   6. `reconcile` with the parsed spec; it writes status with ctx.writeHealth / ctx.patchStatus, which
+//   4. spec does not validate: Stalled/InvalidSpec in status and one Warning Event per distinct message;
+//   5. `reconcile` with the parsed spec; it writes status with ctx.writeHealth / ctx.patchStatus, which
 //      write only when something changed (a converged object costs no write).
 // Secrets: SECRETS, decodeSecret and ctx.secretValue are the one way to read them (never log values).
 // The Secrets a pass reads are named up front (`secrets`, or ctx.readSecrets for those found on the way)
@@ -270,11 +270,14 @@ export function objectContext<Status>(
 export function reconcileWith<Spec, Status>(mgr: Manager, r: KindReconciler<Spec, Status>): ReconcileFn {
   const resource = resourceOf(r.kind);
   return async (rctx, req) => {
-    const obj = mgr.getCached(resource, req.namespace, req.name);
+    let obj = mgr.getCached(resource, req.namespace, req.name);
     if (!obj) {
       await r.gone?.(`${req.namespace ?? 'default'}/${req.name}`, req.namespace, req.name);
       return {};
     }
+    // A new object gets the finalizer first and the pass goes on with the object the patch returned:
+    // waiting for the watch to bring it back would add a round trip before any real work starts.
+    if (!isBeingDeleted(obj) && !hasFinalizer(obj, FINALIZER)) obj = await ensureFinalizer(mgr.client, resource, obj, FINALIZER, mgr.fieldManager);
     const ctx = objectContext<Status>(mgr, r.kind, obj, rctx, r.action);
     const early = await r.before?.(ctx);
     if (early) return early;
@@ -289,11 +292,6 @@ export function reconcileWith<Spec, Status>(mgr: Manager, r: KindReconciler<Spec
         if (out !== 'done') return out;
       }
       await removeFinalizer(mgr.client, resource, obj, FINALIZER, mgr.fieldManager);
-      return {};
-    }
-    if (!hasFinalizer(obj, FINALIZER)) {
-      // The finalizer patch brings the object back through the watch; work continues on that pass.
-      await ensureFinalizer(mgr.client, resource, obj, FINALIZER, mgr.fieldManager);
       return {};
     }
     if (!validation.ok) {
