@@ -159,3 +159,35 @@ test('Forced promotion of a replica cut off from its primary reports the lost wi
   expect(Number((await conns.query<{ n: string }>(admin, 'SELECT count(*) AS n FROM orders')).rows[0]!.n)).toBe(80);
   console.log(`forced promotion: operator RTO ${p.rtoSeconds} s; lost window ${p.lostWindowBytes} bytes of WAL (30 rows), last replayed ${p.lastReplayedAt}`);
 }, 600_000);
+
+test('Switchover: the Secrets follow the new primary, the old one streams from it; deletionPolicy Delete removes both, the replica first', async () => {
+  const name = 'books';
+  const stamp = Date.now().toString(36);
+  const primary = `swit-a-${stamp}`;
+  const replica = `swit-b-${stamp}`;
+  const { td, admin } = await setUp(name, primary, replica);
+  await insertRows(await appTarget(name), 1, 100);
+  const spec = td.spec as { server: { azure: Record<string, unknown> }; deletionPolicy?: string };
+  spec.server.azure.promotion = { replica, mode: 'Switchover', option: 'Planned', requestId: 'switch-1' };
+  spec.deletionPolicy = 'Delete';
+  await run(['apply', '-f', '-'], JSON.stringify(td));
+  const o = await promotionDone(name, 'switch-1');
+  expect(o.status!.promotion!.message).toContain(`the old primary ${primary} is now its replica`);
+  await secretHost(name, fqdn(replica));
+  const after = await appTarget(name);
+  expect(Number((await conns.query<{ n: string }>(after, 'SELECT count(*) AS n FROM orders')).rows[0]!.n)).toBe(100);
+  await insertRows(after, 500, 1);
+  // The old primary is a replica of the new one (ARM and PostgreSQL agree) and receives its writes.
+  expect(await h.client.servers.get(RG, primary)).toMatchObject({ state: 'Ready', replicationRole: 'AsyncReplica', sourceServerResourceId: expect.stringMatching(new RegExp(`/flexibleServers/${replica}$`)) });
+  await eventually('row 500 on the old primary', async () => (Number((await conns.query<{ n: string }>(admin, 'SELECT count(*) AS n FROM orders WHERE id = 500')).rows[0]!.n) === 1 ? true : undefined), 60_000, 200);
+  await waitReady(ns, name, 120_000);
+  expect((await getJson<Obj>(['get', 'tenantdatabases.tenantdb.io', name, '-n', ns]))?.status?.serverName).toBe(replica);
+  console.log(`planned switchover: operator RTO ${o.status!.promotion!.rtoSeconds} s`);
+
+  await run(['delete', 'tenantdatabases.tenantdb.io', name, '-n', ns, '--wait=false']);
+  await eventually('both servers deleted', async () => {
+    const names: string[] = [];
+    for await (const s of h.client.servers.listByResourceGroup(RG)) names.push(s.name!);
+    return names.includes(primary) || names.includes(replica) ? undefined : true;
+  }, 180_000, 1_000);
+}, 600_000);

@@ -141,7 +141,9 @@ async function completePromotion(p: Pass, req: Request): Promise<ServerOutcome |
   const started = Date.parse(rec.requestedAt ?? rec.promotedAt!);
   rec.rtoSeconds = Math.max(0, (Date.parse(rec.completedAt) - started) / 1000);
   const lost = rec.lostWindowBytes !== undefined ? `, lost window ${rec.lostWindowBytes} bytes of WAL` : '';
-  rec.message = `server ${req.replica} is the primary (was ${prev.fromServer ?? p.primaryFrom}); RTO ${rec.rtoSeconds.toFixed(1)} s${lost}. The old primary is left as it is: see README, Promotion`;
+  const from = prev.fromServer ?? p.primaryFrom;
+  const oldOne = req.mode === 'Switchover' ? `the old primary ${from} is now its replica` : `the old primary ${from} is left as it is (see README, Promotion)`;
+  rec.message = `server ${req.replica} is the primary; RTO ${rec.rtoSeconds.toFixed(1)} s${lost}; ${oldOne}`;
   await p.ctx.event('Normal', 'Promoted', rec.message);
   return undefined;
 }
