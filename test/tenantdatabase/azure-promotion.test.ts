@@ -13,6 +13,7 @@ import { eventually, getJson, run } from '../runtime/helpers.js';
 import { installCrds } from '../runtime/helpers.js';
 import { azureTenantDatabase, credentialsSecret, RG, startAzureHarness, startOperatorInProcess, type AzureHarness } from './azure-harness.js';
 import { nudge, readSecret, waitReady } from './db-harness.js';
+import { lookupAzureServer } from '../../src/tenantdatabase/server.js';
 
 let h: AzureHarness;
 let ns: string;
@@ -113,6 +114,9 @@ test('Planned promotion: the application reconnects through its rewritten Secret
   expect(o.status?.serverName).toBe(replica);
   const ready = await waitReady(ns, name, 120_000);
   expect(ready.status?.conditions?.find((c) => c.type === 'ServerReady')).toMatchObject({ status: 'True' });
+  // Every other controller (Migration, BackupPolicy, AlertRuleSet, drills) reaches the new primary.
+  const looked = await lookupAzureServer(mgr, ns, name, 'Migration', h.settings.azure!);
+  expect(looked).toMatchObject({ ok: true, server: { serverName: replica, fqdn: fqdn(replica) } });
   // The old primary is left as it is: a standalone server with its data; the new one is no replica.
   expect(await h.client.servers.get(RG, primary)).toMatchObject({ state: 'Ready', replicationRole: 'Primary' });
   expect(await h.client.servers.get(RG, replica)).toMatchObject({ state: 'Ready', replicationRole: 'Primary' });
