@@ -148,7 +148,7 @@ async function completePromotion(p: Pass, req: Request): Promise<ServerOutcome |
   return undefined;
 }
 
-/** Step 3: a promotion the spec asks for: sent when ARM shows the replica still replicating from our primary. */
+/** Step 2b: a promotion the spec asks for: sent when ARM shows the replica still replicating from our primary. */
 export async function requestPromotion(p: Pass): Promise<ServerOutcome | undefined> {
   const req = p.az.promotion;
   if (!req) {
