@@ -196,6 +196,30 @@ const readReplicaSchema = z
   })
   .describe('A read replica of the server.');
 
+export const PROMOTE_MODES = ['Standalone', 'Switchover'] as const;
+export const PROMOTE_OPTIONS = ['Planned', 'Forced'] as const;
+
+// Issue 18: a declared promotion of one of the read replicas, run once per requestId (README, Promotion).
+const promotionSchema = z
+  .object({
+    replica: serverName('The read replica (one of readReplicas) to promote; once requested the TenantDatabase follows it.'),
+    mode: z
+      .enum(PROMOTE_MODES)
+      .default('Standalone')
+      .describe('Standalone: the replica becomes an independent primary and the old primary is left as it is. Switchover: the old primary becomes a replica of the new one.'),
+    option: z
+      .enum(PROMOTE_OPTIONS)
+      .default('Planned')
+      .describe('Planned: waits until the replica replayed everything the primary had written (no committed row lost). Forced: at once; what the replica had not received is lost (status.promotion.lostWindowBytes).'),
+    requestId: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/)
+      .describe('Identifies the request: a request runs once; a new requestId asks again (a no-op when the replica is already the primary).'),
+  })
+  .describe('Promotion of a read replica to primary, requested declaratively (runs once per requestId).');
+
 const administratorLoginSchema = withRules(
   immutable(roleName('Login of the server administrator; set at creation and immutable.'), 'administratorLogin'),
   [
@@ -256,6 +280,7 @@ export const azureServerSchema = withRules(
           'Set the administrator password of an ADOPTED server from administratorPasswordSecretRef (on adoption and whenever the Secret changes). Without it the operator never changes the password of a server it did not create; the Secret must then hold the current password. Servers the operator created always follow the Secret.',
         ),
       readReplicas: listMap(z.array(readReplicaSchema).max(5).describe('Read replicas of the server.'), ['name']).optional(),
+      promotion: promotionSchema.optional(),
       tags: stringMap({
         description: 'Azure tags on the server.',
         keyPattern: '^[-A-Za-z0-9_.:+@ ]{1,512}$',
@@ -314,7 +339,18 @@ export const azureServerSchema = withRules(
       fieldPath: '.readReplicas',
       check: (a) => (a.readReplicas ?? []).every((r) => r.name !== a.name),
     },
+    {
+      rule: '!has(self.promotion) || (has(self.readReplicas) && self.readReplicas.exists(r, r.name == self.promotion.replica))',
+      message: 'promotion.replica must name one of readReplicas (and stays in readReplicas while promoted)',
+      fieldPath: '.promotion.replica',
+      check: (a) => a.promotion === undefined || (a.readReplicas ?? []).some((r) => r.name === a.promotion!.replica),
+    },
     // Transition rules on the parent catch removals, which a field's own `self == oldSelf` cannot see.
+    {
+      rule: '!has(oldSelf.promotion) || (has(self.promotion) && self.promotion.replica == oldSelf.promotion.replica)',
+      message: 'a requested promotion cannot be removed or moved to another replica: the TenantDatabase follows the promoted server',
+      fieldPath: '.promotion',
+    },
     { rule: '!has(oldSelf.administratorLogin) || has(self.administratorLogin)', message: 'administratorLogin is immutable and cannot be removed', fieldPath: '.administratorLogin' },
     {
       rule: '!has(oldSelf.backup) || !oldSelf.backup.geoRedundant || (has(self.backup) && self.backup.geoRedundant)',
@@ -586,6 +622,26 @@ export const tenantDatabaseStatusSchema = z
         .describe('Observed read replicas.'),
       ['name'],
     ).optional(),
+    // Issue 18: the last promotion request and what it measured.
+    promotion: z
+      .object({
+        requestId: z.string().max(63).describe('spec.server.azure.promotion.requestId this record is about.'),
+        replica: z.string().max(63).describe('The replica promoted (the primary after promotion).'),
+        fromServer: z.string().max(63).optional().describe('The primary before promotion (left as it is with Standalone: see README, Promotion).'),
+        mode: z.string().max(16).optional().describe('promoteMode sent.'),
+        option: z.string().max(16).optional().describe('promoteOption sent.'),
+        phase: z.enum(['Promoting', 'Promoted', 'AlreadyPrimary']).describe('Promoting: sent to Azure; Promoted: the replica is the primary and answered; AlreadyPrimary: nothing was sent.'),
+        requestedAt: timestampField('When the operator took up the request.').optional(),
+        promotedAt: timestampField('When Azure reported the replica promoted.').optional(),
+        completedAt: timestampField('First successful connection to the new primary.').optional(),
+        rtoSeconds: z.number().min(0).max(1e9).optional().describe('Recovery time measured: from requestedAt to the first successful connection to the new primary.'),
+        replayLagBytes: z.number().min(0).optional().describe('WAL the replica had received but not replayed when the request was taken up.'),
+        lostWindowBytes: z.number().min(0).optional().describe('Forced: WAL the primary had written that the replica had not received when the promotion was sent (lost; a lower bound while the primary kept writing).'),
+        lastReplayedAt: timestampField('Commit time of the last transaction the replica had replayed when the promotion was sent.').optional(),
+        message: z.string().max(1024).optional().describe('What happened, for a person.'),
+      })
+      .optional()
+      .describe('The last promotion of a read replica (spec.server.azure.promotion).'),
     // The health part (issue 17): figures of spec.health.
     health: healthStatusSchema.optional(),
     lastReconcileTime: timestampField('When the operator last completed a reconcile.').optional(),

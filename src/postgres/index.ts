@@ -4,3 +4,4 @@ export * from './ident.js';
 export * from './hosts.js';
 export * from './connections.js';
 export * from './classify.js';
+export * from './replication.js';

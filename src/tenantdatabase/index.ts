@@ -8,3 +8,4 @@ export * from './secrets.js';
 export * from './referrers.js';
 export * from './backup-owner.js';
 export * from './tenancy.js';
+export * from './promotion.js';

@@ -22,6 +22,7 @@ import type { AzureSettings } from '../config.js';
 import type { DbTarget } from '../postgres/connections.js';
 import type { KubeObject } from '../runtime/kubeclient.js';
 import type { Manager } from '../runtime/manager.js';
+import { primaryServerName } from './promotion.js';
 import { TENANT_DATABASES, tenantDatabaseSpecOf, tenantDatabaseStatusOf } from './view.js';
 
 /** Tag naming the TenantDatabase (`<namespace>/<name>`) that holds a server; the server part writes it (OWNER_TAG there). */
@@ -191,13 +192,16 @@ type ServerBase = Omit<AzureServerRef, 'serverId' | 'fqdn' | 'clients'>;
 
 /** The server as ARM reports it (the shared, cached server directory), tagged with `owner`. */
 async function confirmedByArm(base: ServerBase, azure: AzureSettings, owner: string, kind: string): Promise<ServerLookup> {
-  const { serverName: name, td } = base;
+  const { td } = base;
+  let name = base.serverName;
   const db = td.metadata.name;
   let clients: AzureClients;
   let s;
   try {
     clients = azureClientsFor(azure, { subscriptionId: base.subscriptionId, ...(base.credentialsSecretData ? { credentialsSecretData: base.credentialsSecretData } : {}) });
     const dir = serversOf(clients, base.resourceGroup);
+    // After a promotion the spec names the replica and ARM confirms it is the primary (promotion.ts).
+    name = await primaryServerName({ name, promotion: base.spec.server.azure?.promotion }, owner, SERVER_OWNER_TAG, (n) => dir.get(n));
     // The TenantDatabase holds the server, so it existed: a list that lacks it may predate it (taken
     // before someone else's create). One GET is the authority on one server before we say "gone".
     s = (await dir.get(name)) ?? (await dir.read(name));
@@ -215,5 +219,6 @@ async function confirmedByArm(base: ServerBase, azure: AzureSettings, owner: str
   // Its state is not asked here: the TenantDatabase's ServerReady says it was Ready, and a server busy
   // with a caller's own write (a retention PATCH) must not stop that caller from following it.
   if (!s.id) return { ok: false, state: 'Reconciling', reason: 'ServerNotReady', message: `waiting for server ${name} of TenantDatabase ${db}: Azure reports no id for it`, exists: true, retry: true };
-  return { ok: true, server: { ...base, serverId: s.id, fqdn: s.fullyQualifiedDomainName, clients } };
+  const location = name === base.serverName ? base.location : (base.spec.server.azure?.readReplicas?.find((r) => r.name === name)?.location ?? base.location);
+  return { ok: true, server: { ...base, serverName: name, location, serverId: s.id, fqdn: s.fullyQualifiedDomainName, clients } };
 }

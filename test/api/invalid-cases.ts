@@ -69,6 +69,9 @@ export const INVALID_CASES: InvalidCase[] = [
   bad('storage size Azure does not offer', tdbAzure, { 'spec.server.azure.storage.sizeGB': 100 }, 'spec.server.azure.storage.sizeGB'),
   bad('reserved administrator login', tdbAzure, { 'spec.server.azure.administratorLogin': 'azure_superuser' }, 'spec.server.azure.administratorLogin'),
   bad('password auth without an administrator login', tdbAzure, { 'spec.server.azure.administratorLogin': REMOVE }, 'spec.server.azure.administratorLogin'),
+  bad('promotion of a server that is not one of readReplicas', tdbAzure, { 'spec.server.azure.promotion': { replica: 'comply-ai-postgres-other', requestId: 'dr-1' } }, 'spec.server.azure.promotion.replica'),
+  bad('promotion with an unknown mode', tdbAzure, { 'spec.server.azure.promotion': { replica: 'comply-ai-postgres-westus2', mode: 'Swap', requestId: 'dr-1' } }, 'spec.server.azure.promotion.mode'),
+  bad('promotion without a requestId', tdbAzure, { 'spec.server.azure.promotion': { replica: 'comply-ai-postgres-westus2' } }, 'spec.server.azure.promotion.requestId'),
   bad('unknown deletion policy', tdbAzure, { 'spec.deletionPolicy': 'Destroy' }, 'spec.deletionPolicy'),
   bad('unknown field', tdbAzure, { 'spec.server.azure.adminPassword': 'hunter2' }, 'spec.server.azure.adminPassword', { apiserverOnly: true }),
   // --- TenantDatabase: external server

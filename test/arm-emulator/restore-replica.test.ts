@@ -193,12 +193,69 @@ test('a Planned promotion waits until the replica replayed what the primary had 
   for (const name of ['replica3-pg', 'replica4-pg']) await h.client.servers.beginDeleteAndWait(RG, name, FAST);
 });
 
-test('Switchover (not emulated) and an unknown promoteOption are refused', async () => {
+test('an unknown promoteMode or promoteOption is refused', async () => {
   await h.client.servers.beginCreateOrUpdateAndWait(RG, 'replica5-pg', { location: LOCATION, createMode: 'Replica', sourceServerResourceId: source.id! }, FAST);
-  await expect(h.client.servers.beginUpdate(RG, 'replica5-pg', { replica: { promoteMode: 'Switchover', promoteOption: 'Planned' } }, FAST)).rejects.toMatchObject({ statusCode: 400 });
+  await expect(h.client.servers.beginUpdate(RG, 'replica5-pg', { replica: { promoteMode: 'Sideways' as never, promoteOption: 'Planned' } }, FAST)).rejects.toMatchObject({ statusCode: 400 });
   await expect(h.client.servers.beginUpdate(RG, 'replica5-pg', { replica: { promoteMode: 'Standalone', promoteOption: 'Soon' } }, FAST)).rejects.toMatchObject({ statusCode: 400 });
+  // A switchover would demote a primary that has another replica (replica-pg): not modelled, refused.
+  await expect(h.client.servers.beginUpdate(RG, 'replica5-pg', { replica: { promoteMode: 'Switchover', promoteOption: 'Planned' } }, FAST)).rejects.toMatchObject({ statusCode: 400 });
   expect(await h.client.servers.get(RG, 'replica5-pg')).toMatchObject({ state: 'Ready', replicationRole: 'AsyncReplica' });
   await h.client.servers.beginDeleteAndWait(RG, 'replica5-pg', FAST);
+});
+
+test('Switchover swaps the roles: the replica becomes the primary, the old primary streams from it; Planned loses no committed row', async () => {
+  const primary = await h.client.servers.beginCreateOrUpdateAndWait(
+    RG,
+    'swprimary-pg',
+    { location: LOCATION, sku: { name: 'Standard_D2ds_v5', tier: 'GeneralPurpose' }, administratorLogin: ADMIN, administratorLoginPassword: PASSWORD, version: '17' },
+    FAST,
+  );
+  const c = await connect(primary);
+  try {
+    await c.query('CREATE TABLE items (id int PRIMARY KEY, body text)');
+  } finally {
+    await c.end();
+  }
+  const replica = await h.client.servers.beginCreateOrUpdateAndWait(RG, 'swreplica-pg', { location: LOCATION, createMode: 'Replica', sourceServerResourceId: primary.id! }, FAST);
+  // Replay paused: whatever the primary committed must still reach the new primary (Planned).
+  await h.control.replicaReplay('swreplica-pg', 'pause');
+  const w = await connect(primary);
+  try {
+    await w.query("INSERT INTO items SELECT g, 'before the switchover' FROM generate_series(1, 500) g");
+  } finally {
+    await w.end();
+  }
+  const poller = await h.client.servers.beginUpdate(RG, 'swreplica-pg', { replica: { promoteMode: 'Switchover', promoteOption: 'Planned' } }, FAST);
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(await h.client.servers.get(RG, 'swprimary-pg')).toMatchObject({ state: 'Updating' });
+  await h.control.replicaReplay('swreplica-pg', 'resume');
+  const promoted = await poller.pollUntilDone();
+  expect(promoted).toMatchObject({ state: 'Ready', replicationRole: 'Primary' });
+  expect(promoted.sourceServerResourceId).toBeUndefined();
+  const demoted = await h.client.servers.get(RG, 'swprimary-pg');
+  expect(demoted).toMatchObject({ state: 'Ready', replicationRole: 'AsyncReplica', sourceServerResourceId: replica.id, replica: { role: 'AsyncReplica', replicationState: 'Active' } });
+  const names: string[] = [];
+  for await (const r of h.client.replicas.listByServer(RG, 'swreplica-pg')) names.push(r.name!);
+  expect(names).toEqual(['swprimary-pg']);
+  // Every committed row on the new primary; it takes writes, and they stream to the old primary.
+  expect(await rowOn(replica, 500)).toBe(1);
+  const n = await connect(replica);
+  try {
+    await n.query("INSERT INTO items VALUES (9500, 'written after the switchover')");
+  } finally {
+    await n.end();
+  }
+  expect(await waitForRow(demoted, 9500)).toBe('written after the switchover');
+  const r = await connect(demoted);
+  try {
+    expect((await r.query('SELECT pg_is_in_recovery() AS r')).rows[0].r).toBe(true);
+    await expect(r.query("INSERT INTO items VALUES (9501, 'no')")).rejects.toThrow(/read-only/);
+  } finally {
+    await r.end();
+  }
+  // The replica (the old primary) goes first: a primary with replicas cannot be deleted.
+  await h.client.servers.beginDeleteAndWait(RG, 'swprimary-pg', FAST);
+  await h.client.servers.beginDeleteAndWait(RG, 'swreplica-pg', FAST);
 });
 
 test('a replica of a replica is refused', async () => {

@@ -5,6 +5,7 @@
 import type { AzureServerSpec } from '../../../src/api/tenantdatabase.js';
 import { armList, cachedRead, serverKey, serversOf } from '../../../src/azure/arm/index.js';
 import { classifyArmError } from '../../../src/azure/errors.js';
+import { primaryServerName, SERVER_OWNER_TAG } from '../../../src/tenantdatabase/index.js';
 import type { TenantDatabaseContext } from '../context.js';
 import { clientsFor } from '../server-azure/credentials.js';
 import type { AzureFigures } from './evaluate.js';
@@ -14,9 +15,11 @@ export async function azureFigures(ctx: TenantDatabaseContext, az: AzureServerSp
   if (!clients) return { problem: `Azure figures not read: ${problem?.message ?? 'no credentials'}` };
   const rg = az.resourceGroup;
   try {
-    const server = await serversOf(clients, rg).get(az.name);
-    if (!server) return { problem: `Azure figures not read: Azure does not report server ${az.name}` };
-    const backups = await cachedRead(serverKey(clients, rg, az.name) + 'health-backups', () => armList((o) => clients.postgres.backupsAutomaticAndOnDemand.listByServer(rg, az.name, o)), periodMs);
+    // After a promotion, the promoted replica ARM confirms (src/tenantdatabase/promotion.ts).
+    const name = await primaryServerName(az, `${ctx.namespace}/${ctx.name}`, SERVER_OWNER_TAG, (n) => serversOf(clients, rg).get(n));
+    const server = await serversOf(clients, rg).get(name);
+    if (!server) return { problem: `Azure figures not read: Azure does not report server ${name}` };
+    const backups = await cachedRead(serverKey(clients, rg, name) + 'health-backups', () => armList((o) => clients.postgres.backupsAutomaticAndOnDemand.listByServer(rg, name, o)), periodMs);
     return {
       ...(server.storage?.storageSizeGB !== undefined ? { provisionedGiB: server.storage.storageSizeGB } : {}),
       backupCount: backups.length,

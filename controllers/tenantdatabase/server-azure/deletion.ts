@@ -1,6 +1,8 @@
-// deletionPolicy Delete: the servers this object created go (replicas first: a source with replicas
-// cannot go), one delete per pass, never a server it adopted or another object's.
+// deletionPolicy Delete: the servers this object created go (replicas first, as ARM reports them: a source
+// with replicas cannot go), one delete per pass, never a server it adopted or another object's.
+import type { Server } from '@azure/arm-postgresql-flexible';
 import { beginOperation, DEFAULT_POLL_MS } from '../../../src/azure/arm/index.js';
+import { isReplicaServer } from '../../../src/tenantdatabase/promotion.js';
 import { classifyArmError } from '../../../src/azure/errors.js';
 import type { ServerPart, TenantDatabaseContext } from '../context.js';
 import { ORIGIN_TAG, ownerValue, ownershipOf } from './desired.js';
@@ -27,10 +29,15 @@ export async function deleteCreatedServers(ctx: TenantDatabaseContext): Promise<
   try {
     const names = [...(az.readReplicas ?? []).map((r) => r.name), az.name];
     const passStart = Date.now();
+    const found: { name: string; s: Server }[] = [];
     for (const name of names) {
       // Deletion looks at the real state: a list that started during this pass, a GET for an absence.
       const s = await getServer(clients, rg, name, true, passStart);
-      if (!s) continue;
+      if (s) found.push({ name, s });
+    }
+    // Replicas first, as ARM reports them: after a switchover the old primary is the replica.
+    found.sort((a, b) => Number(isReplicaServer(b.s)) - Number(isReplicaServer(a.s)));
+    for (const { name, s } of found) {
       const own = ownershipOf(s.tags, owner);
       if (own.kind !== 'ours' || own.origin !== 'created' || s.tags?.[ORIGIN_TAG] !== 'created') {
         ctx.log.info({ server: name, ownership: own.kind }, 'not deleting a server the operator did not create');

@@ -18,10 +18,13 @@ import { firewall } from './firewall.js';
 import { operationInFlight } from './operation.js';
 import { parameters } from './parameters.js';
 import { cond, failure, getServer, newPass, outcome, STALLED_RECHECK_MS, type Pass, type Step } from './pass.js';
+import { followPromotion, requestPromotion } from './promotion.js';
 import { properties } from './properties.js';
 import { replicas } from './replicas.js';
 import { authorisedClients } from './scope.js';
 import { createWhenAbsent, ownedAndReady } from './server.js';
+import { OWNER_TAG, ownerValue } from './desired.js';
+import { primaryServerName } from '../../../src/tenantdatabase/promotion.js';
 
 export { ADOPT_ANNOTATION } from './server.js';
 export { GENERATED_ANNOTATION } from './credentials.js';
@@ -31,8 +34,10 @@ const SECRET_RECHECK_MS = 5 * 60_000;
 
 /** The steps of a pass, in order. */
 const STEPS: readonly Step[] = [
+  followPromotion, // 0. a promoted replica (spec.promotion, confirmed by ARM) is the server from now on
   operationInFlight, // 1. an operation in flight: watched (a create) or polled once
   administratorPassword, // 2. the administrator password Secret (generated when absent)
+  requestPromotion, // 2b. a promotion the spec requests (before the server steps: the primary may be down)
   createWhenAbsent, // 3. the server: created when it does not exist
   ownedAndReady, // 4. ours (or adopted on request), and Ready
   properties, // 5. properties, tags, password, backup retention (unless a BackupPolicy owns it)
@@ -81,13 +86,14 @@ export const azureServerPart: ServerPart = {
     const creds = await authorisedClients(ctx, az);
     if (!creds.clients) return undefined;
     try {
-      const s = await getServer(creds.clients, az.resourceGroup, az.name);
+      const name = await primaryServerName(az, ownerValue(ctx.namespace, ctx.name), OWNER_TAG, (n) => getServer(creds.clients!, az.resourceGroup, n));
+      const s = await getServer(creds.clients, az.resourceGroup, name);
       if (!s || s.state !== 'Ready' || !s.fullyQualifiedDomainName) {
         ctx.log.debug({ state: s?.state ?? 'absent' }, 'no server connection for cleanup');
         return undefined;
       }
       const ref = az.administratorPasswordSecretRef;
-      return connectionOf(az, s, ref ? ctx.secretValue(ref.name, ref.key) : undefined, creds.clients);
+      return connectionOf({ ...az, name }, s, ref ? ctx.secretValue(ref.name, ref.key) : undefined, creds.clients);
     } catch (err) {
       ctx.log.info({ code: classifyArmError(err).code }, 'server not reachable through ARM for cleanup');
       return undefined;

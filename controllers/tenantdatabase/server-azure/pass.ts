@@ -33,6 +33,8 @@ export interface Pass {
   admin?: AdminPassword;
   server?: Server;
   ownership?: Ownership;
+  /** Set when the pass works on a promoted replica (promotion.ts): the spec's server, the primary before. */
+  primaryFrom?: string;
   /** What the Ready message says about parameters waiting for a restart. */
   restartNote: string;
 }

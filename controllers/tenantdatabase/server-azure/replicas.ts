@@ -24,7 +24,8 @@ export async function replicas(p: Pass): Promise<ServerOutcome | undefined> {
   // Replicas to delete can only exist when the spec lists replicas or status reported some before.
   if (az.readReplicas !== undefined || (ctx.status.replicas ?? []).length > 0) {
     const existing = await cachedList(p, 'replicas', (o) => clients.postgres.replicas.listByServer(rg, az.name, o));
-    const gone = replicasToDelete(az, existing, owner)[0];
+    // The old primary after a promotion is never deleted here, whatever it replicates from.
+    const gone = replicasToDelete(az, existing, owner).filter((n) => n !== p.primaryFrom)[0];
     if (gone) return begin(p, 'replicas.delete', gone, undefined, 'Updating', `deleting read replica ${gone}, not in the spec`);
   }
   const notReady = replicaStatus.find((r) => r.state !== 'Ready');

@@ -216,31 +216,35 @@ export class InstanceManager {
       await src.end();
     }
     // Roles (administrator, internal superuser) come with the copy, so do their passwords.
-    const settings = { ...o.settings };
-    if (o.replica && slot) {
-      const conninfo = [
-        `host=${o.source.fqdn}`,
-        `hostaddr=${o.source.host}`,
-        `port=${o.source.port}`,
-        `user=${o.source.creds.replicationUser}`,
-        `password=${o.source.creds.replicationPassword}`,
-        'sslmode=verify-full',
-        `sslrootcert=${path.join(dataDir, 'root.crt')}`,
-        // libpq otherwise probes ~/.postgresql/ (the emulator's HOME), unreadable for the server's user.
-        `sslcert=${path.join(dataDir, 'no-client.crt')}`,
-        `sslkey=${path.join(dataDir, 'no-client.key')}`,
-        `sslcrl=${path.join(dataDir, 'no-root.crl')}`,
-        `application_name=${o.key.split('/').pop()}`,
-      ];
-      settings.primary_conninfo = conninfo.join(' ');
-      settings.primary_slot_name = slot;
-      settings.hot_standby = 'on';
-      fs.writeFileSync(path.join(dataDir, 'standby.signal'), '');
-    }
+    const settings = o.replica && slot ? standbyOf(o.source, dataDir, o.key, slot, o.settings) : { ...o.settings };
     chownTree(dataDir);
     const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings);
     if (slot) rec.replicaOf = { sourceKey: o.source.key, slot };
     return rec;
+  }
+
+  /**
+   * Switchover: the old primary `rec` becomes a streaming replica of `source` (its promoted replica). Its
+   * data is replaced by a copy of the new primary (what it had and the new primary lacks is gone, as with
+   * Azure's Forced switchover; a Planned one fences it first), at its own address and name.
+   */
+  async demoteToReplica(rec: InstanceRecord, source: InstanceRecord, settings: Record<string, string>): Promise<InstanceRecord> {
+    await rec.server.stop();
+    this.instances.delete(rec.key);
+    this.usedAddresses.delete(rec.host);
+    fs.rmSync(rec.dataDir, { recursive: true, force: true });
+    const slot = `replica_${randomBytes(6).toString('hex')}`;
+    const src = await this.superClient(source, 'postgres');
+    try {
+      await copyRunningDataDir(src, source.dataDir, rec.dataDir, slot);
+    } finally {
+      await src.end();
+    }
+    const standby = standbyOf(source, rec.dataDir, rec.key, slot, settings);
+    chownTree(rec.dataDir);
+    const next = await this.launch(rec.key, rec.fqdn, path.dirname(rec.dataDir), { ...source.creds }, standby, { preferred: { host: rec.host, port: rec.port } });
+    next.replicaOf = { sourceKey: source.key, slot };
+    return next;
   }
 
   private async restoreFromBackup(o: { key: string; fqdn: string; dir: string; source: InstanceRecord; settings: Record<string, string>; pointInTime: Date; dataDir: string; retentionDays?: number }): Promise<InstanceRecord> {
@@ -331,6 +335,26 @@ export class InstanceManager {
   async stopAll(): Promise<void> {
     await Promise.all([...this.instances.values()].map((r) => r.server.stop().catch(() => {})));
   }
+}
+
+/** The settings (and standby.signal in `dataDir`) of a streaming replica of `source` through slot `slot`. */
+function standbyOf(source: InstanceRecord, dataDir: string, key: string, slot: string, base: Record<string, string>): Record<string, string> {
+  const conninfo = [
+    `host=${source.fqdn}`,
+    `hostaddr=${source.host}`,
+    `port=${source.port}`,
+    `user=${source.creds.replicationUser}`,
+    `password=${source.creds.replicationPassword}`,
+    'sslmode=verify-full',
+    `sslrootcert=${path.join(dataDir, 'root.crt')}`,
+    // libpq otherwise probes ~/.postgresql/ (the emulator's HOME), unreadable for the server's user.
+    `sslcert=${path.join(dataDir, 'no-client.crt')}`,
+    `sslkey=${path.join(dataDir, 'no-client.key')}`,
+    `sslcrl=${path.join(dataDir, 'no-root.crl')}`,
+    `application_name=${key.split('/').pop()}`,
+  ];
+  fs.writeFileSync(path.join(dataDir, 'standby.signal'), '');
+  return { ...base, primary_conninfo: conninfo.join(' '), primary_slot_name: slot, hot_standby: 'on' };
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Json } from '../framework/store.js';
 import type { ArmRequest, ArmResponse } from '../framework/types.js';
 import type { InstanceRecord } from './instances.js';
 import { earliestRestorePoint } from './base-backups.js';
-import { plannedTarget, promoteReplica, promotionOf } from './promotion.js';
+import { plannedTarget, promoteReplica, promotionOf, switchover } from './promotion.js';
 import { API_VERSIONS, NAMESPACE, SERVER_PATH, SERVER_TYPE, props, serverId, spec, type PostgresProviderState, type ServerRuntime } from './model.js';
 
 const SERVER_NAME = /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/;
@@ -409,10 +409,13 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
     throw armErrors.invalidParameter('properties.administratorLoginPassword', 'The administrator password of a replica follows its source server.');
   }
   const inst = rt.instance;
-  // Planned: the source's position now is what the replica must have replayed before it is promoted.
-  const target = promote === 'Planned' && inst ? await plannedTarget(state.instances, inst) : undefined;
+  const old = promote?.mode === 'Switchover' ? switchoverSource(state, rt, doc) : undefined;
+  // Planned standalone: the source's position now is what the replica must have replayed before it is promoted.
+  const target = promote?.mode === 'Standalone' && promote.option === 'Planned' && inst ? await plannedTarget(state.instances, inst) : undefined;
   props(doc).state = 'Updating';
   if (promote) obj(props(doc).replica).replicationState = 'Updating';
+  const oldState = old ? props(old.doc).state : undefined;
+  if (old) props(old.doc).state = 'Updating';
   return state.startOp(
     req,
     rt,
@@ -420,8 +423,10 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
     'servers.update',
     async () => {
       if (promote && inst) {
-        // Azure's "promote to standalone server": replication stops and the replica becomes a primary.
-        await promoteReplica(state.instances, inst, target);
+        // Standalone: replication stops and the replica becomes a primary. Switchover: the old primary
+        // then becomes a streaming replica of it.
+        if (old) await switchRoles(state, rt, old, promote.option, oldState);
+        else await promoteReplica(state.instances, inst, target);
         rt.role = 'Primary';
         Object.assign(props(doc), { replicationRole: 'Primary', replicaCapacity: 5, replica: { role: 'Primary', capacity: 5 } });
         delete props(doc).sourceServerResourceId;
@@ -438,7 +443,42 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
     },
     () => {
       props(doc).state = 'Ready';
+      if (old) props(old.doc).state = oldState;
       if (promote && rt.role === 'AsyncReplica') obj(props(doc).replica).replicationState = 'Active';
     },
   );
+}
+
+type Server = { doc: Json; rt: ServerRuntime };
+
+/** The primary a switchover demotes; refused when it is busy or has other replicas (not modelled). */
+function switchoverSource(state: PostgresProviderState, rt: ServerRuntime, doc: Json): Server {
+  const srcId = String(props(doc).sourceServerResourceId ?? '');
+  const sdoc = state.ctx.store.get(srcId);
+  const srt = state.runtime(srcId);
+  if (!sdoc || !srt) throw new ArmError(409, 'SourceServerNotFound', `The primary server of replica '${rt.name}' no longer exists; use promoteMode Standalone.`);
+  state.assertNotBusy(srt);
+  const others = [...state.runtimes.values()].filter((r) => r.id !== rt.id && r.role === 'AsyncReplica' && String(props(state.ctx.store.get(r.id) ?? {}).sourceServerResourceId ?? '').toLowerCase() === srcId.toLowerCase());
+  if (others.length) {
+    throw armErrors.invalidParameter('properties.replica.promoteMode', `Switchover of a primary with other replicas (${others.map((r) => r.name).join(', ')}) is not supported by the emulator; use Standalone.`);
+  }
+  return { doc: sdoc, rt: srt };
+}
+
+/** Runs the switchover and records the old primary as a replica of `rt` (when it was running to be demoted). */
+async function switchRoles(state: PostgresProviderState, rt: ServerRuntime, old: Server, option: 'Planned' | 'Forced', oldState: unknown): Promise<void> {
+  const demoted = await switchover(state.instances, rt.instance!, old.rt.instance, option, state.settingsFor(old.rt));
+  // Not running (Forced with the primary down): left as it was.
+  props(old.doc).state = demoted ? 'Ready' : oldState;
+  if (!demoted) return;
+  old.rt.instance = demoted;
+  old.rt.role = 'AsyncReplica';
+  Object.assign(props(old.doc), {
+    sourceServerResourceId: rt.id,
+    replicationRole: 'AsyncReplica',
+    replicaCapacity: 0,
+    replica: { role: 'AsyncReplica', capacity: 0, replicationState: 'Active' },
+  });
+  state.markStarted(old.rt);
+  await state.syncPooler(old.rt, true);
 }
