@@ -202,6 +202,8 @@ export class InstanceManager {
     replica: boolean;
     /** PointInTimeRestore: base backup + archived WAL up to this time instead of a copy of the live data. */
     pointInTime?: Date;
+    /** GeoRestore: replay only what the source archived (its geo copy), without closing its current segment first. */
+    archivedOnly?: boolean;
     retentionDays?: number;
   }): Promise<InstanceRecord> {
     fs.rmSync(o.dir, { recursive: true, force: true });
@@ -243,8 +245,9 @@ export class InstanceManager {
     return rec;
   }
 
-  private async restoreFromBackup(o: { key: string; fqdn: string; dir: string; source: InstanceRecord; settings: Record<string, string>; pointInTime: Date; dataDir: string; retentionDays?: number }): Promise<InstanceRecord> {
-    const running = await sourceAnswers(o.source.server, o.source.dataDir);
+  private async restoreFromBackup(o: { key: string; fqdn: string; dir: string; source: InstanceRecord; settings: Record<string, string>; pointInTime: Date; dataDir: string; archivedOnly?: boolean; retentionDays?: number }): Promise<InstanceRecord> {
+    // Without a session on the source, prepareRestore replays what is archived and nothing newer.
+    const running = !o.archivedOnly && (await sourceAnswers(o.source.server, o.source.dataDir));
     const src = running ? await this.superClient(o.source, 'postgres') : undefined;
     let recovery: Record<string, string>;
     try {

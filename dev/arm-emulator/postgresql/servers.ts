@@ -1,4 +1,4 @@
-// Microsoft.DBforPostgreSQL/flexibleServers: create (Create, PointInTimeRestore, Replica), update (PUT on an
+// Microsoft.DBforPostgreSQL/flexibleServers: create (Create, PointInTimeRestore, GeoRestore, Replica), update (PUT on an
 // existing server, PATCH), get, list, delete, restart/start/stop and the replicas list. Every write is a
 // long-running operation that drives the server's real PostgreSQL instance.
 import { ArmError, armErrors } from '../framework/errors.js';
@@ -6,6 +6,7 @@ import type { Json } from '../framework/store.js';
 import type { ArmRequest, ArmResponse } from '../framework/types.js';
 import type { InstanceRecord } from './instances.js';
 import { earliestRestorePoint } from './base-backups.js';
+import { checkGeoRestore } from './geo-restore.js';
 import { plannedTarget, promoteReplica, promotionOf } from './promotion.js';
 import { API_VERSIONS, NAMESPACE, SERVER_PATH, SERVER_TYPE, props, serverId, spec, type PostgresProviderState, type ServerRuntime } from './model.js';
 
@@ -319,8 +320,11 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
       throw new ArmError(409, 'ServerIsNotReady', `The source server '${m[3]}' must be Ready; current state is ${String(props(sdoc).state)}.`);
     }
     if (mode === 'Replica' && srt.role !== 'Primary') throw armErrors.invalidParameter('properties.sourceServerResourceId', 'A replica cannot be created from another replica.');
-    if (mode === 'PointInTimeRestore') {
-      if (typeof p.pointInTimeUTC !== 'string') throw armErrors.invalidParameter('properties.pointInTimeUTC', "createMode 'PointInTimeRestore' needs 'pointInTimeUTC'.");
+    if (mode === 'GeoRestore') {
+      checkGeoRestore({ sourceName: m[3]!, sourceLocation: String(sdoc.location), geoRedundantBackup: obj(props(sdoc).backup).geoRedundantBackup, targetLocation: String(body.location ?? '') });
+    }
+    if (mode === 'PointInTimeRestore' || mode === 'GeoRestore') {
+      if (typeof p.pointInTimeUTC !== 'string') throw armErrors.invalidParameter('properties.pointInTimeUTC', `createMode '${mode}' needs 'pointInTimeUTC'.`);
       const t = Date.parse(p.pointInTimeUTC);
       const earliest = String(obj(props(view(state, sdoc)).backup).earliestRestoreDate);
       if (Number.isNaN(t) || t < Date.parse(earliest) - 1000 || t > Date.now() + 60_000) {
@@ -375,8 +379,10 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
           source: source.rt.instance,
           settings: state.settingsFor(rt),
           replica: mode === 'Replica',
-          // PointInTimeRestore replays the archive to the requested time; GeoRestore to the newest point.
+          // PointInTimeRestore replays the archive to the requested time; GeoRestore replays the geo copy
+          // (only what the source has archived) up to that time, so the newest writes are lost.
           ...(mode === 'Replica' ? {} : { pointInTime: typeof p.pointInTimeUTC === 'string' ? new Date(p.pointInTimeUTC) : new Date() }),
+          ...(mode === 'GeoRestore' ? { archivedOnly: true } : {}),
           retentionDays: Number(obj(props(doc).backup).backupRetentionDays ?? 7),
         });
         if (mode === 'Replica') obj(props(doc).replica).replicationState = 'Active';
