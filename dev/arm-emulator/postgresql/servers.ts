@@ -1,12 +1,14 @@
 // Microsoft.DBforPostgreSQL/flexibleServers: create (Create, PointInTimeRestore, GeoRestore, Replica), update (PUT on an
 // existing server, PATCH), get, list, delete, restart/start/stop and the replicas list. Every write is a
 // long-running operation that drives the server's real PostgreSQL instance.
+import path from 'node:path';
 import { ArmError, armErrors } from '../framework/errors.js';
 import type { Json } from '../framework/store.js';
 import type { ArmRequest, ArmResponse } from '../framework/types.js';
 import type { InstanceRecord } from './instances.js';
 import { earliestRestorePoint } from './base-backups.js';
 import { checkGeoRestore } from './geo-restore.js';
+import { failOver, failoverOf, failoverTarget, standbyOf, syncStandby } from './ha.js';
 import { plannedTarget, promoteReplica, promotionOf } from './promotion.js';
 import { API_VERSIONS, NAMESPACE, SERVER_PATH, SERVER_TYPE, props, serverId, spec, type PostgresProviderState, type ServerRuntime } from './model.js';
 
@@ -194,6 +196,8 @@ export function registerServers(state: PostgresProviderState): void {
       'servers.delete',
       async () => {
         await state.poolers.stop(rt.id);
+        const standby = standbyOf(state, rt);
+        if (standby) await state.instances.destroy(standby.key, path.dirname(standby.dataDir));
         await state.instances.destroy(rt.id, rt.dir);
         rt.instance = undefined;
         ctx.store.deleteTree(rt.id);
@@ -205,10 +209,13 @@ export function registerServers(state: PostgresProviderState): void {
     );
   });
 
-  route('POST', `${SERVER_PATH}/restart`, (req) => {
+  route('POST', `${SERVER_PATH}/restart`, async (req) => {
     const { doc, rt } = state.serverDoc(req);
     state.assertNotBusy(rt);
     const inst = startedInstance(doc, rt);
+    // restartWithFailover (HA servers, ha.ts): Planned fixes now what the standby must replay before promotion.
+    const failover = failoverOf(obj(req.body), doc, rt.name);
+    const target = failover ? await failoverTarget(state, rt, failover) : undefined;
     props(doc).state = 'Restarting';
     return state.startOp(
       req,
@@ -216,7 +223,8 @@ export function registerServers(state: PostgresProviderState): void {
       doc,
       'servers.restart',
       async () => {
-        await inst.server.restart();
+        if (failover) await failOver(state, rt, doc, target);
+        else await inst.server.restart();
         state.markStarted(rt);
         props(doc).state = 'Ready';
       },
@@ -238,6 +246,7 @@ export function registerServers(state: PostgresProviderState): void {
       'servers.stop',
       async () => {
         await state.poolers.stop(rt.id);
+        await standbyOf(state, rt)?.server.stop();
         await inst.server.stop();
         props(doc).state = 'Stopped';
       },
@@ -262,6 +271,7 @@ export function registerServers(state: PostgresProviderState): void {
       'servers.start',
       async () => {
         await inst.server.start();
+        await standbyOf(state, rt)?.server.start();
         state.markStarted(rt);
         props(doc).state = 'Ready';
         await state.syncPooler(rt, true);
@@ -387,6 +397,8 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
         });
         if (mode === 'Replica') obj(props(doc).replica).replicationState = 'Active';
       }
+      // A zone-redundant / same-zone HA server gets its real standby (ha.ts); replicas have no HA.
+      if (mode !== 'Replica') await syncStandby(state, rt, doc);
       rt.createdAt = new Date();
       state.markStarted(rt);
       props(doc).minorVersion = await state.instances.minorVersion(rt.instance);
@@ -440,6 +452,7 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
         });
       }
       applyUpdate(doc, body);
+      if (p.highAvailability !== undefined && rt.role === 'Primary') await syncStandby(state, rt, doc);
       props(doc).state = 'Ready';
     },
     () => {
