@@ -1,7 +1,7 @@
 // HA failover in the emulator: a ZoneRedundant server has a real standby (a streaming replica its FQDN
 // does not point at); `restart` with restartWithFailover + PlannedFailover promotes it behind the same FQDN
 // and port, keeps every committed row, swaps the zones, and builds a new standby from the new primary, so a
-// second failover works too. A server without HA refuses a failover; a plain restart stays a restart.
+// second failover works too; a point-in-time restore afterwards holds every row. A server without HA refuses a failover; a plain restart stays a restart.
 import fs from 'node:fs';
 import pg from 'pg';
 import type { Server } from '@azure/arm-postgresql-flexible';
@@ -82,7 +82,21 @@ test('a planned failover keeps every committed row behind the same FQDN and port
   await h.client.servers.beginRestartAndWait(RG, 'ha-server', { parameters: { restartWithFailover: true, failoverMode: 'ForcedFailover' }, ...FAST });
   expect(await query<{ n: string }>('SELECT count(*) AS n FROM ha_rows')).toEqual([{ n: '1001' }]);
   expect(await h.client.servers.get(RG, 'ha-server')).toMatchObject({ availabilityZone: '1', highAvailability: { state: 'Healthy', standbyAvailabilityZone: '2' } });
-}, 180_000);
+
+  // Backups follow the server across failovers: a restore to now holds every row.
+  const restored = await h.client.servers.beginCreateOrUpdateAndWait(
+    RG,
+    'ha-restored',
+    { location: LOCATION, createMode: 'PointInTimeRestore', sourceServerResourceId: server.id!, pointInTimeUTC: new Date() },
+    FAST,
+  );
+  const c = await connect(restored.fullyQualifiedDomainName!);
+  try {
+    expect((await c.query<{ n: string }>('SELECT count(*) AS n FROM ha_rows')).rows).toEqual([{ n: '1001' }]);
+  } finally {
+    await c.end();
+  }
+}, 240_000);
 
 test('a server without HA refuses a failover', async () => {
   await h.client.servers.beginCreateOrUpdateAndWait(

@@ -91,6 +91,9 @@ export async function failOver(state: PostgresProviderState, rt: ServerRuntime, 
   state.instances.takeOver(standby, rt.id);
   rt.instance = standby;
   state.markStarted(rt);
+  // A base backup on the new timeline: restores to a point after the failover start from it.
+  const backup = (props(doc).backup ?? {}) as Record<string, unknown>;
+  await state.instances.baseBackup(standby, Number(backup.backupRetentionDays ?? 7));
   await state.syncPooler(rt, true);
   // Azure swaps the zones: the new primary runs where the standby was.
   const p = props(doc);
