@@ -3,7 +3,7 @@
 // restart with failover, measures the seconds until the database accepted a write again on the new
 // primary, and records it in status.azure.failover. The application reconnects with the same connection
 // Secret (unchanged: same host name) and finds every committed row; applying the same requestId again
-// does nothing (no second restart reaches ARM).
+// does nothing (no second restart reaches ARM); a new requestId with mode Forced fails over again.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { PostgresConnections } from '../../src/postgres/connections.js';
 import { generatePassword } from '../../src/postgres/database/scram.js';
@@ -114,3 +114,23 @@ test('a planned failover on request keeps every row behind the same Secret, is m
   expect(await restarts()).toBe(1);
   expect((await getTd())?.status?.azure?.failover).toMatchObject({ requestId: 'fo-1', startedAt: fo.startedAt, completedAt: fo.completedAt });
 }, 240_000);
+
+test('a forced failover on a new requestId runs too, back to the first zone, and is measured', async () => {
+  await run(['apply', '-f', '-'], JSON.stringify(azureTenantDatabase(ns, NAME, SERVER, azure({ requestId: 'fo-2', mode: 'Forced' }))));
+  const fo = await eventually('failover fo-2 done', async () => {
+    const f = (await getTd())?.status?.azure?.failover;
+    return f?.requestId === 'fo-2' && f.phase !== 'Running' ? f : undefined;
+  }, 120_000, 300);
+  console.log(`forced HA failover through the operator: database writable again after ${fo.writableAfterSeconds} s (operation ${(Date.parse(fo.completedAt!) - Date.parse(fo.startedAt!)) / 1000} s)`);
+  expect(fo).toMatchObject({ phase: 'Succeeded', mode: 'Forced' });
+  expect(await restarts()).toBe(2);
+  expect(await h.client.servers.get(RG, SERVER)).toMatchObject({ availabilityZone: '1', highAvailability: { state: 'Healthy', standbyAvailabilityZone: '2' } });
+  await waitReady(ns, NAME, 60_000);
+  const app = new PostgresConnections(h.settings.postgres);
+  try {
+    // Nothing was being written during it: every row is there.
+    expect((await app.query<{ n: string }>(await appTarget(), 'SELECT count(*) AS n FROM orders')).rows).toEqual([{ n: String(ROWS + 1) }]);
+  } finally {
+    await app.close();
+  }
+}, 180_000);
