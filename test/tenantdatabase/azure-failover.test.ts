@@ -3,7 +3,8 @@
 // restart with failover, measures the seconds until the database accepted a write again on the new
 // primary, and records it in status.azure.failover. The application reconnects with the same connection
 // Secret (unchanged: same host name) and finds every committed row; applying the same requestId again
-// does nothing (no second restart reaches ARM); a new requestId with mode Forced fails over again.
+// does nothing (no second restart reaches ARM); a new requestId with mode Forced fails over again; an
+// operator restarted mid-failover resumes the recorded operation and finishes it once.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { PostgresConnections } from '../../src/postgres/connections.js';
 import { generatePassword } from '../../src/postgres/database/scram.js';
@@ -21,6 +22,7 @@ interface Failover {
   completedAt?: string;
   writableAfterSeconds?: number;
   message?: string;
+  operation?: { kind: string };
 }
 type Td = { metadata: { generation: number }; status?: { observedGeneration?: number; azure?: { failover?: Failover }; conditions?: Array<{ type: string; status: string; reason: string }> } };
 
@@ -37,6 +39,12 @@ const azure = (failover?: { requestId: string; mode: 'Planned' | 'Forced' }) => 
   highAvailability: { mode: 'ZoneRedundant', standbyAvailabilityZone: '2', ...(failover ? { failover } : {}) },
 });
 const getTd = () => getJson<Td>(['get', 'tenantdatabases.tenantdb.io', NAME, '-n', ns]);
+/** status.azure.failover once the request `id` has ended. */
+const failoverDone = (id: string) =>
+  eventually(`failover ${id} done`, async () => {
+    const f = (await getTd())?.status?.azure?.failover;
+    return f?.requestId === id && f.phase !== 'Running' ? f : undefined;
+  }, 120_000, 300);
 const restarts = async () => (await h.control.operations()).filter((o) => o.action === 'servers.restart' && o.resourceId.toLowerCase().endsWith(`/${SERVER}`)).length;
 
 async function appTarget(): Promise<{ host: string; port: number; sslMode: 'verify-full'; user: string; password: string; database: string }> {
@@ -77,10 +85,7 @@ test('a planned failover on request keeps every row behind the same Secret, is m
   expect(await restarts()).toBe(0);
 
   await run(['apply', '-f', '-'], JSON.stringify(azureTenantDatabase(ns, NAME, SERVER, azure({ requestId: 'fo-1', mode: 'Planned' }))));
-  const fo = await eventually('failover fo-1 done', async () => {
-    const f = (await getTd())?.status?.azure?.failover;
-    return f?.requestId === 'fo-1' && f.phase !== 'Running' ? f : undefined;
-  }, 120_000, 300);
+  const fo = await failoverDone('fo-1');
   console.log(`planned HA failover through the operator: database writable again after ${fo.writableAfterSeconds} s (operation ${(Date.parse(fo.completedAt!) - Date.parse(fo.startedAt!)) / 1000} s)`);
   expect(fo).toMatchObject({ phase: 'Succeeded', mode: 'Planned' });
   expect(fo.writableAfterSeconds).toBeGreaterThan(0);
@@ -117,10 +122,7 @@ test('a planned failover on request keeps every row behind the same Secret, is m
 
 test('a forced failover on a new requestId runs too, back to the first zone, and is measured', async () => {
   await run(['apply', '-f', '-'], JSON.stringify(azureTenantDatabase(ns, NAME, SERVER, azure({ requestId: 'fo-2', mode: 'Forced' }))));
-  const fo = await eventually('failover fo-2 done', async () => {
-    const f = (await getTd())?.status?.azure?.failover;
-    return f?.requestId === 'fo-2' && f.phase !== 'Running' ? f : undefined;
-  }, 120_000, 300);
+  const fo = await failoverDone('fo-2');
   console.log(`forced HA failover through the operator: database writable again after ${fo.writableAfterSeconds} s (operation ${(Date.parse(fo.completedAt!) - Date.parse(fo.startedAt!)) / 1000} s)`);
   expect(fo).toMatchObject({ phase: 'Succeeded', mode: 'Forced' });
   expect(await restarts()).toBe(2);
@@ -133,4 +135,23 @@ test('a forced failover on a new requestId runs too, back to the first zone, and
   } finally {
     await app.close();
   }
+}, 180_000);
+
+test('an operator restarted while a failover runs resumes it from status and finishes it once', async () => {
+  // The failover operation starts paused: the first operator records it and is stopped meanwhile.
+  await h.control.pauseOperations({ method: 'POST', path: `flexibleServers/${SERVER}/restart$`, count: 1 });
+  await run(['apply', '-f', '-'], JSON.stringify(azureTenantDatabase(ns, NAME, SERVER, azure({ requestId: 'fo-3', mode: 'Planned' }))));
+  const running = await eventually('failover fo-3 recorded', async () => {
+    const f = (await getTd())?.status?.azure?.failover;
+    return f?.requestId === 'fo-3' && f.phase === 'Running' && f.operation ? f : undefined;
+  }, 60_000, 200);
+  await mgr.stop();
+  const op = (await h.control.operations()).find((o) => o.paused && o.action === 'servers.restart');
+  expect(op).toBeDefined();
+  mgr = await startOperatorInProcess(h, ns, { parts: 'all' });
+  await h.control.resumeOperation(op!.id);
+  const fo = await failoverDone('fo-3');
+  expect(fo).toMatchObject({ phase: 'Succeeded', startedAt: running.startedAt });
+  expect(await restarts()).toBe(3);
+  await waitReady(ns, NAME, 60_000);
 }, 180_000);

@@ -10,6 +10,7 @@ import { beginOperation, pollDelay, resumeOperation, type OperationRecord } from
 import { classifyArmError } from '../../../src/azure/errors.js';
 import { postgresConnections, type DbTarget } from '../../../src/postgres/connections.js';
 import { probeWrite } from '../../../src/postgres/write-probe.js';
+import { adminTarget } from '../../../src/tenantdatabase/index.js';
 import type { ServerOutcome } from '../context.js';
 import { cond, currentServerFields, failure, getServer, outcome, scopeOf, type AzureStatus, type Pass } from './pass.js';
 
@@ -21,12 +22,10 @@ const PROBE_EVERY_MS = 300;
 const instanceBefore = new Map<string, string>();
 const requestKey = (p: Pass, requestId: string) => `${p.ctx.namespace}/${p.ctx.name}/${p.ctx.obj.metadata.uid ?? ''}/${requestId}`;
 
-/** The administrator's session target on the server's host name, when the password is known. */
-function adminTarget(p: Pass, fqdn: string | undefined): DbTarget | undefined {
-  const ref = p.az.administratorPasswordSecretRef;
-  const password = ref ? p.ctx.secretValue(ref.name, ref.key ?? 'password') : undefined;
-  if (!fqdn || !p.az.administratorLogin || password === undefined) return undefined;
-  return { host: fqdn, port: 5432, sslMode: 'verify-full', user: p.az.administratorLogin, password, database: 'postgres' };
+/** The administrator's session on the database through the host name ARM reports, when it can be built. */
+function probeTarget(p: Pass, fqdn: string | undefined): DbTarget | undefined {
+  const t = adminTarget({ spec: p.ctx.spec }, (name, key) => p.ctx.secretValue(name, key), fqdn);
+  return t.ok ? t.target : undefined;
 }
 
 const seconds = (from: string, to: number) => Math.max(0, Math.round((to - Date.parse(from)) / 10) / 100);
@@ -43,7 +42,7 @@ async function probe(p: Pass, rec: FailoverRecord): Promise<FailoverRecord> {
   const before = instanceBefore.get(requestKey(p, rec.requestId));
   if (rec.writableAfterSeconds !== undefined || before === undefined) return rec;
   const s = await getServer(p.clients, p.az.resourceGroup, p.az.name);
-  const target = adminTarget(p, s?.fullyQualifiedDomainName);
+  const target = probeTarget(p, s?.fullyQualifiedDomainName);
   if (!target) return rec;
   const r = await probeWrite(postgresConnections(p.ctx.settings.postgres), target);
   return r.writable && r.instance !== before ? { ...rec, writableAfterSeconds: seconds(rec.startedAt, Date.now()) } : rec;
@@ -102,7 +101,7 @@ export async function failoverRequest(p: Pass): Promise<ServerOutcome | undefine
     const message = `failover ${want.requestId} waits for a healthy standby (highAvailability ${ha?.mode ?? 'Disabled'}, state ${ha?.state ?? 'unknown'})`;
     return outcome(p, cond(false, 'WaitingForStandby', message, false), { requeueAfterMs: 5_000 });
   }
-  const target = adminTarget(p, p.server?.fullyQualifiedDomainName);
+  const target = probeTarget(p, p.server?.fullyQualifiedDomainName);
   const before = target ? await probeWrite(postgresConnections(p.ctx.settings.postgres), target) : undefined;
   const startedAt = new Date().toISOString();
   const body = { restartWithFailover: true, failoverMode: want.mode === 'Forced' ? 'ForcedFailover' : 'PlannedFailover' };
