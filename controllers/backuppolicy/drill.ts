@@ -1,7 +1,8 @@
 // Restore drills as a resumable state machine kept in status.lastDrill, so no step blocks a worker and
 // a restarted operator picks up where the last one stopped:
 //   (start) marker row on the source, restore point = the moment after it → Restoring
-//   Restoring: PUT the throw-away server (createMode PointInTimeRestore) when absent, poll until Ready
+//   Restoring: PUT the throw-away server (createMode PointInTimeRestore, or GeoRestore into the drill's
+//     region for a region-failure drill) when absent, poll until Ready
 //   Checking: every check in a READ ONLY transaction on the copy, the newest marker → RTO, RPO
 //   CleaningUp: DELETE the throw-away server (only one tagged as this policy's), poll until gone → Done
 // Any failure or the timeout moves to CleaningUp with the outcome decided, so the server always goes.
@@ -33,6 +34,9 @@ export interface DrillEnv {
   owner: string;
   checks: DrillCheck[];
   timeoutSeconds: number;
+  /** PointInTimeRestore in the server's region, or GeoRestore into `location`. */
+  kind: 'PointInTimeRestore' | 'GeoRestore';
+  location?: string;
   conns: PostgresConnections;
   secretValue: SecretValueFn;
 }
@@ -69,6 +73,8 @@ export async function startDrill(env: DrillEnv, trigger: string, now: Date): Pro
     startedAt: iso(now),
     restorePoint: iso(restorePoint),
     markerAt: iso(markerAt),
+    kind: env.kind,
+    location: env.kind === 'GeoRestore' && env.location ? env.location : env.server.location,
   };
 }
 
@@ -95,9 +101,10 @@ export async function advanceDrill(env: DrillEnv, drill: DrillRecord, now: Date)
       case 'Restoring': {
         const s = await getServer(env, name);
         if (!s) {
+          // Kind and region as recorded when the drill started (a spec edit mid-drill does not change them).
           const body: Server = {
-            location: env.server.location,
-            createMode: 'PointInTimeRestore',
+            location: drill.location ?? env.server.location,
+            createMode: drill.kind ?? 'PointInTimeRestore',
             sourceServerResourceId: env.server.serverId,
             pointInTimeUTC: new Date(drill.restorePoint!),
             tags: { [DRILL_TAG]: env.owner },
@@ -118,14 +125,17 @@ export async function advanceDrill(env: DrillEnv, drill: DrillRecord, now: Date)
         const done = new Date();
         const failed = inspection.checks.filter((c) => !c.passed);
         const requested = Date.parse(drill.restorePoint!);
-        const rpoSeconds = inspection.newestMarker ? Math.max(0, (requested - inspection.newestMarker.getTime()) / 1000) : undefined;
+        // The newest point the copy holds: its newest marker, or the last commit its recovery replayed (a
+        // geo-restore replays only archived log, usually older than the marker written for this drill).
+        const held = Math.max(inspection.newestMarker?.getTime() ?? 0, inspection.lastReplayed?.getTime() ?? 0);
+        const rpoSeconds = held > 0 ? Math.max(0, (requested - held) / 1000) : undefined;
         const rtoSeconds = Math.max(0, (done.getTime() - started) / 1000);
         const measured = { rtoSeconds: Math.round(rtoSeconds * 1000) / 1000, ...(rpoSeconds !== undefined ? { rpoSeconds: Math.round(rpoSeconds * 1000) / 1000 } : {}) };
         if (failed.length > 0) {
           const detail = failed.map((c) => `${c.name}: ${c.detail ?? 'failed'}`).join('; ');
           return { drill: { ...fail(drill, `checks failed: ${detail}`, failed.map((c) => c.name)), ...measured }, requeueMs: 1 };
         }
-        const note = rpoSeconds === undefined ? 'no marker found in the copy, so the RPO is unknown' : `restored copy ${measured.rpoSeconds} s behind the source`;
+        const note = rpoSeconds === undefined ? 'no marker or replayed commit found in the copy, so the RPO is unknown' : `restored copy ${measured.rpoSeconds} s behind the source`;
         return { drill: { ...drill, ...measured, phase: 'CleaningUp', pendingResult: 'Passed', failedChecks: [], message: `all ${env.checks.length} checks passed; ${note}` }, requeueMs: 1 };
       }
       case 'CleaningUp': {

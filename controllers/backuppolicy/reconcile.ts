@@ -12,7 +12,7 @@ import type { ControllerSettings } from '../../src/settings.js';
 import { advanceDrill } from './drill.js';
 import { onDemandBackups } from './on-demand.js';
 import { RESYNC_MS, type PolicyContext, type PolicyPass } from './pass.js';
-import { drillEnv, restoreDrill } from './restore-drill.js';
+import { drillEnv, geoDrillRefusal, restoreDrill } from './restore-drill.js';
 import { retention } from './retention.js';
 import { forgetWrites, rememberWrites, staleCache, writeStatus } from './status.js';
 
@@ -27,6 +27,8 @@ function healthOf(p: PolicyPass): Health {
     const message = `the policy asks for geoRedundant ${spec.geoRedundant} but server ${serverName} has geo-redundant backup ${r.geoRedundant ? 'enabled' : 'disabled'}; Azure fixes this at server creation, so it cannot be changed here`;
     return { state: 'Stalled', reason: 'GeoRedundancyMismatch', message };
   }
+  const geoRefusal = geoDrillRefusal(p);
+  if (geoRefusal) return { state: 'Stalled', reason: 'GeoRestoreUnavailable', message: geoRefusal };
   if (r.pending) return { state: 'Reconciling', reason: 'UpdatingRetention', message: `setting backup retention of ${serverName} to ${spec.retentionDays} days (server is ${r.serverState ?? 'unknown'})` };
   return { state: 'Ready', reason: 'Applied', message: `backup retention ${spec.retentionDays} days on ${serverName}` };
 }

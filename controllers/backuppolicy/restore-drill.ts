@@ -24,6 +24,8 @@ export function drillEnv(ctx: ObjectContext<unknown>, settings: ControllerSettin
     owner: `${ctx.obj.metadata.namespace ?? ''}/${ctx.name}`,
     checks: spec.restoreDrill?.checks ?? [],
     timeoutSeconds: isoDurationSeconds(spec.restoreDrill?.timeout ?? 'PT1H') ?? 3600,
+    kind: spec.restoreDrill?.kind ?? 'PointInTimeRestore',
+    ...(spec.restoreDrill?.location ? { location: spec.restoreDrill.location } : {}),
     conns: postgresConnections(settings.postgres),
     secretValue: (name, key) => ctx.secretValue(name, key),
   };
@@ -44,13 +46,22 @@ async function drillFinished(ctx: PolicyContext, drill: DrillRecord): Promise<vo
   await ctx.event(passed ? 'Normal' : 'Warning', passed ? 'DrillPassed' : 'DrillFailed', note.slice(0, 1000), 'Drill');
 }
 
-/** Starts a due drill; a drill that cannot start (the source not writable) is recorded Failed. */
+/** Why a GeoRestore drill cannot run on this server (no geo-redundant backup), or undefined. */
+export function geoDrillRefusal(p: PolicyPass): string | undefined {
+  if (p.ctx.spec.restoreDrill?.kind !== 'GeoRestore' || p.retention?.geoRedundant !== false) return undefined;
+  return `a GeoRestore drill needs geo-redundant backup, but server ${p.server.serverName} was created without it (Azure fixes this at creation): use restoreDrill.kind PointInTimeRestore, or point the policy at a server created with backup.geoRedundant true`;
+}
+
+/** Starts a due drill; a drill that cannot start (the source not writable, no geo backup for GeoRestore) is recorded Failed. */
 async function start(p: PolicyPass, trigger: string): Promise<DrillRecord> {
   const { ctx, now } = p;
   try {
+    const refusal = geoDrillRefusal(p);
+    if (refusal) throw new Error(refusal);
     const drill = await startDrill(drillEnv(ctx, p.settings, p.server, p.clients, ctx.spec), trigger, now);
     ctx.log.info({ runId: drill.runId, server: drill.serverName, restorePoint: drill.restorePoint }, 'restore drill started');
-    await ctx.event('Normal', 'DrillStarted', `restore drill ${drill.runId} (${trigger}): restoring ${p.server.serverName} at ${drill.restorePoint} to ${drill.serverName}`, 'Drill');
+    const how = drill.kind === 'GeoRestore' ? `geo-restoring ${p.server.serverName} into ${drill.location}` : `restoring ${p.server.serverName}`;
+    await ctx.event('Normal', 'DrillStarted', `restore drill ${drill.runId} (${trigger}): ${how} at ${drill.restorePoint} to ${drill.serverName}`, 'Drill');
     p.requeues.push(1);
     return drill;
   } catch (err) {

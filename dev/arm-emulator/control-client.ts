@@ -121,6 +121,13 @@ export class EmulatorControl {
   replicaStreaming(serverName: string, action: 'stop' | 'start'): Promise<{ streaming: boolean }> {
     return this.call('POST', `/replicas/${encodeURIComponent(serverName)}/streaming/${action}`);
   }
+  /**
+   * Ships a server's current WAL segment to its archive now (and so to its geo copy), as archive_timeout
+   * does on its own every few minutes: what was committed so far becomes restorable by a GeoRestore. A test hook, not ARM.
+   */
+  archiveWal(serverName: string): Promise<{ segment: string }> {
+    return this.call('POST', `/servers/${encodeURIComponent(serverName)}/wal/archive`);
+  }
   /** FQDN → { host, port } of every emulated PostgreSQL server. */
   hosts(): Promise<Record<string, { host: string; port: number }>> {
     return this.call('GET', '/hosts');

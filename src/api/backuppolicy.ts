@@ -1,7 +1,7 @@
 // BackupPolicy: point-in-time-restore retention, scheduled on-demand backups, and restore drills that
 // prove a backup can be restored and holds what it should.
 import { z } from 'zod';
-import { immutable, listMap } from './cel.js';
+import { immutable, listMap, withRules } from './cel.js';
 import { KINDS } from './kinds.js';
 import { cronSchedule, databaseRef, isoDuration } from './fields.js';
 import { AGE_COLUMN, READY_COLUMNS, kindObjectSchema, validateWith, type KindDefinition } from './object.js';
@@ -42,14 +42,34 @@ export const backupPolicySpecSchema = z
       })
       .describe('Scheduled on-demand (long-term) backups on top of the automatic ones.')
       .optional(),
-    restoreDrill: z
-      .object({
-        schedule: cronSchedule('When to run the drill: five-field cron (UTC) or @daily, @weekly...'),
-        checks: listMap(z.array(drillCheckSchema).min(1).max(32).describe('Queries that must pass on the restored copy.'), ['name']),
-        timeout: isoDuration('How long the restore and checks may take (ISO-8601, e.g. PT1H) before the drill fails.').default('PT1H'),
-      })
-      .describe('A periodic restore to a throw-away server, checked and then deleted.')
-      .optional(),
+    restoreDrill: withRules(
+      z
+        .object({
+          schedule: cronSchedule('When to run the drill: five-field cron (UTC) or @daily, @weekly...'),
+          checks: listMap(z.array(drillCheckSchema).min(1).max(32).describe('Queries that must pass on the restored copy.'), ['name']),
+          timeout: isoDuration('How long the restore and checks may take (ISO-8601, e.g. PT1H) before the drill fails.').default('PT1H'),
+          kind: z
+            .enum(['PointInTimeRestore', 'GeoRestore'])
+            .default('PointInTimeRestore')
+            .describe('PointInTimeRestore restores in the server\'s region; GeoRestore restores the geo-redundant backup copy into another region (region-failure drill; needs geoRedundant).'),
+          location: z
+            .string()
+            .min(1)
+            .max(64)
+            .regex(/^[a-z0-9]+$/)
+            .optional()
+            .describe('Region the GeoRestore drill creates its throw-away server in (Azure allows the paired region of the server).'),
+        })
+        .describe('A periodic restore to a throw-away server, checked and then deleted.'),
+      [
+        {
+          rule: "self.kind != 'GeoRestore' || has(self.location)",
+          message: 'a GeoRestore drill needs location (the region to restore into)',
+          fieldPath: '.location',
+          check: (d) => d.kind !== 'GeoRestore' || d.location !== undefined,
+        },
+      ],
+    ).optional(),
     suspend: z.boolean().default(false).describe('Pause scheduled backups and drills (retention still applies).'),
   })
   .describe('Desired state of a backup policy.');
@@ -79,7 +99,9 @@ export const drillRecordSchema = z
     pendingResult: z.enum(['Passed', 'Failed']).optional().describe('Outcome decided before the throw-away server is deleted.'),
     markerAt: timestampField('When the marker row was written on the source before restoring.').optional(),
     rtoSeconds: z.number().min(0).max(1e9).optional().describe('Recovery time measured: from the restore request to the checks passed.'),
-    rpoSeconds: z.number().min(0).max(1e9).optional().describe('Recovery point measured: how far the restored copy was behind the source (restore request minus the newest marker found in the copy).'),
+    rpoSeconds: z.number().min(0).max(1e9).optional().describe('Recovery point measured: how far the restored copy was behind the source (restore request minus the newest marker or replayed commit found in the copy).'),
+    kind: z.enum(['PointInTimeRestore', 'GeoRestore']).optional().describe('Kind of restore the drill ran.'),
+    location: z.string().max(64).optional().describe('Region of the throw-away server.'),
   })
   .describe('A restore drill.');
 

@@ -23,6 +23,7 @@ import {
 import { AGE_COLUMN, READY_COLUMNS, kindObjectSchema, validateWith, type KindDefinition } from './object.js';
 import { statusBaseShape, timestampField } from './status.js';
 import { KINDS } from './kinds.js';
+import { armOperationSchema } from './arm-operation.js';
 import { maintenanceSpecSchema, maintenanceStatusSchema } from './maintenance.js';
 import { healthSpecSchema, healthStatusSchema } from './tenantdatabase-health.js';
 
@@ -118,6 +119,18 @@ const highAvailabilitySchema = z
   .object({
     mode: z.enum(['Disabled', 'SameZone', 'ZoneRedundant']).default('Disabled').describe('High-availability mode: Disabled, SameZone or ZoneRedundant.'),
     standbyAvailabilityZone: zone('Availability zone of the standby (ZoneRedundant only).').optional(),
+    failover: z
+      .object({
+        requestId: z
+          .string()
+          .min(1)
+          .max(63)
+          .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/)
+          .describe('Identifier of the request: a new value fails over once (status.azure.failover records the last one handled).'),
+        mode: z.enum(['Planned', 'Forced']).default('Planned').describe('Planned waits until the standby has every committed transaction; Forced fails over at once.'),
+      })
+      .optional()
+      .describe('Fail over to the standby on request (restart with failover); the server keeps its host name.'),
   })
   .describe('High availability (a hot standby with automatic failover).');
 
@@ -314,6 +327,12 @@ export const azureServerSchema = withRules(
       message: 'high availability is not available in the Burstable tier',
       fieldPath: '.highAvailability',
       check: (a) => (a.highAvailability?.mode ?? 'Disabled') === 'Disabled' || a.sku.tier !== 'Burstable',
+    },
+    {
+      rule: "!has(self.highAvailability) || !has(self.highAvailability.failover) || self.highAvailability.mode != 'Disabled'",
+      message: 'highAvailability.failover needs highAvailability.mode SameZone or ZoneRedundant (a standby to fail over to)',
+      fieldPath: '.highAvailability',
+      check: (a) => a.highAvailability?.failover === undefined || (a.highAvailability.mode ?? 'Disabled') !== 'Disabled',
     },
     {
       rule: "!has(self.highAvailability) || !has(self.highAvailability.standbyAvailabilityZone) || self.highAvailability.mode == 'ZoneRedundant'",
@@ -663,6 +682,19 @@ export const tenantDatabaseStatusSchema = z
         backupRetentionOwner: z.string().max(253).optional().describe('BackupPolicy that owns backup retention of the server (this object then leaves it alone).'),
         backupRetentionIgnoredDays: z.int().min(0).max(100).optional().describe('spec backup.retentionDays last reported (Warning Event) as ignored because a BackupPolicy owns retention.'),
         restartDueAt: timestampField('When the restart for parameters pending a restart is due (restartPolicy MaintenanceWindow).').optional(),
+        failover: z
+          .object({
+            requestId: z.string().max(63).describe('spec highAvailability.failover.requestId this record is about (a request is run once).'),
+            mode: z.enum(['Planned', 'Forced']).describe('Failover mode requested.'),
+            phase: z.enum(['Running', 'Succeeded', 'Failed']).describe('Where the failover is.'),
+            startedAt: timestampField('When the operator asked Azure to fail over.'),
+            completedAt: timestampField('When the failover operation ended.').optional(),
+            writableAfterSeconds: z.number().min(0).max(1e6).optional().describe('Measured: seconds from the request until the database (through its host name) accepted a write again.'),
+            message: z.string().max(1024).optional().describe('What happened, or why it failed.'),
+            operation: armOperationSchema.optional().describe('The restart-with-failover operation in flight (resumed after an operator restart).'),
+          })
+          .optional()
+          .describe('The last failover request handled (spec highAvailability.failover).'),
       })
       .optional()
       .describe('State of the Azure server part.'),

@@ -184,6 +184,12 @@ export class PostgresConnections {
   private poolFor(target: DbTarget): pg.Pool {
     const k = this.key(target);
     let entry = this.pools.get(k);
+    // The name now maps to another address (an HA failover in the emulator's hosts file): a new pool.
+    if (entry && this.movedAway(entry.pool, target)) {
+      this.pools.delete(k);
+      void entry.pool.end().catch(() => undefined);
+      entry = undefined;
+    }
     if (!entry) {
       const pool = new pg.Pool({ ...this.clientConfig(target), max: this.opts.maxPerPool, idleTimeoutMillis: this.opts.idleTimeoutMs, allowExitOnIdle: true });
       // An idle connection the server closed (restart, failover) must not crash the process.
@@ -193,6 +199,13 @@ export class PostgresConnections {
     }
     entry.lastUsed = Date.now();
     return entry.pool;
+  }
+
+  private movedAway(pool: pg.Pool, target: DbTarget): boolean {
+    const override = this.hosts.lookup(target.host);
+    if (!override) return false;
+    const o = pool.options as pg.PoolConfig;
+    return o.host !== override.host || o.port !== (override.port ?? target.port);
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(target: DbTarget, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {

@@ -110,7 +110,7 @@ export async function startControllerHarness(label: string, armOptions: Partial<
 }
 
 /** A server in the emulator (real PostgreSQL) and a TenantDatabase on it with the status its controller would write. */
-export async function serverAndDatabase(h: ControllerHarness, opts: { rg: string; server: string; td: string; password?: string; retentionDays?: number }): Promise<{ serverId: string }> {
+export async function serverAndDatabase(h: ControllerHarness, opts: { rg: string; server: string; td: string; password?: string; retentionDays?: number; geoRedundant?: boolean }): Promise<{ serverId: string }> {
   const password = opts.password ?? 'Controller-test-Pa55';
   await createResourceGroup(h.clients, opts.rg);
   const created = await h.clients.postgres.servers.beginCreateOrUpdateAndWait(
@@ -118,7 +118,7 @@ export async function serverAndDatabase(h: ControllerHarness, opts: { rg: string
     opts.server,
     {
       ...burstableServer(password),
-      backup: { backupRetentionDays: opts.retentionDays ?? 7, geoRedundantBackup: 'Disabled' },
+      backup: { backupRetentionDays: opts.retentionDays ?? 7, geoRedundantBackup: opts.geoRedundant ? 'Enabled' : 'Disabled' },
       // What the TenantDatabase controller puts on a server it creates: the owner tag the other controllers check.
       tags: { 'tenantdb-owner': `${h.ns}/${opts.td}`, 'tenantdb-origin': 'created' },
     },

@@ -194,9 +194,10 @@ describe("the spec's example request bodies are accepted", () => {
   test('the emulator answers 202 to each of them', async () => {
     if (!requireSpecs(h.emu.ctx.specs)) return;
     await createResourceGroup(h, 'exampleresourcegroup', EX_SUB);
-    // The source server the restore and replica examples name.
+    // The source server the restore and replica examples name: in westus with geo-redundant backup, since
+    // the geo-restore example creates its server in eastus (westus's paired region).
     await rawCall(h, 'PUT', `/subscriptions/${EX_SUB}/resourceGroups/exampleresourcegroup/providers/Microsoft.DBforPostgreSQL/flexibleServers/examplesourceserver?api-version=2025-08-01`, {
-      body: { location: 'eastus', properties: { administratorLogin: 'sourceadmin', administratorLoginPassword: 'S0urce-Passw0rd!', version: '17' } },
+      body: { location: 'westus', properties: { administratorLogin: 'sourceadmin', administratorLoginPassword: 'S0urce-Passw0rd!', version: '17', backup: { geoRedundantBackup: 'Enabled' } } },
     });
     await waitOp('servers.create', 'Succeeded');
 
@@ -206,7 +207,7 @@ describe("the spec's example request bodies are accepted", () => {
       await h.control.failOperations({ method: 'PUT', path: '/flexibleServers/exampleserver$', code: 'ExampleNotRun', message: 'stopped by the test' });
       const body = structuredClone(load(f).parameters.parameters) as { properties: Record<string, unknown> };
       // The example's restore point (2025) predates the source created now; only that value is moved.
-      if (f === 'ServersCreatePointInTimeRestore.json') body.properties.pointInTimeUTC = new Date().toISOString();
+      if (f !== 'ServersCreateReplica.json') body.properties.pointInTimeUTC = new Date().toISOString();
       const res = await send(f, body);
       expect({ f, status: res.status, body: res.body }).toEqual({ f, status: 202, body: undefined });
       await waitIdle();

@@ -122,7 +122,9 @@ export function serverPatch(spec: AzureServerSpec, actual: Server, opts: PatchOp
   }
   const haMode = spec.highAvailability?.mode ?? 'Disabled';
   const standby = spec.highAvailability?.standbyAvailabilityZone;
-  if ((actual.highAvailability?.mode ?? 'Disabled') !== haMode || (standby !== undefined && actual.highAvailability?.standbyAvailabilityZone !== standby)) {
+  // After a failover Azure swaps the zones (the primary runs where the standby was): the same pair.
+  const swapped = standby !== undefined && actual.highAvailability?.standbyAvailabilityZone === spec.availabilityZone && actual.availabilityZone === standby;
+  if ((actual.highAvailability?.mode ?? 'Disabled') !== haMode || (standby !== undefined && actual.highAvailability?.standbyAvailabilityZone !== standby && !swapped)) {
     patch.highAvailability = { mode: haMode, ...(standby ? { standbyAvailabilityZone: standby } : {}) };
     changed.push('highAvailability');
   }

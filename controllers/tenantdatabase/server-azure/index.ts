@@ -14,6 +14,7 @@ import { connectionOf } from './connection.js';
 import { administratorPassword } from './credentials.js';
 import { deleteCreatedServers } from './deletion.js';
 import { entraAdministrators } from './entra-admins.js';
+import { failoverInFlight, failoverRequest } from './failover.js';
 import { firewall } from './firewall.js';
 import { operationInFlight } from './operation.js';
 import { parameters } from './parameters.js';
@@ -36,11 +37,13 @@ const SECRET_RECHECK_MS = 5 * 60_000;
 const STEPS: readonly Step[] = [
   followPromotion, // 0. a promoted replica (spec.promotion, confirmed by ARM) is the server from now on
   operationInFlight, // 1. an operation in flight: watched (a create) or polled once
+  failoverInFlight, // 1b. an HA failover in flight (failover.ts): write probe, polled once
   administratorPassword, // 2. the administrator password Secret (generated when absent)
   requestPromotion, // 2b. a promotion the spec requests (before the server steps: the primary may be down)
   createWhenAbsent, // 3. the server: created when it does not exist
   ownedAndReady, // 4. ours (or adopted on request), and Ready
   properties, // 5. properties, tags, password, backup retention (unless a BackupPolicy owns it)
+  failoverRequest, // 5b. an HA failover asked for by a new highAvailability.failover.requestId
   firewall, // 6. firewall rules
   parameters, // 7. server parameters, then the restart they may need
   entraAdministrators, // 8. Microsoft Entra administrators

@@ -4,6 +4,7 @@ import { registerServerChildren } from './children.js';
 import { InstanceManager } from './instances.js';
 import { PostgresProviderState, props, registerPostgresPersistence } from './model.js';
 import { registerServers } from './servers.js';
+import { archiveUpToNow } from './wal-archive.js';
 
 export async function registerPostgres(ctx: EmulatorContext, opts: { instances?: boolean } = {}): Promise<PostgresProviderState> {
   const instances = new InstanceManager(ctx.stateDir, ctx.ca, ctx.caFile);
@@ -43,6 +44,13 @@ export async function registerPostgres(ctx: EmulatorContext, opts: { instances?:
     }
     rec.server.reload();
     return { streaming: settings.primary_conninfo !== undefined };
+  });
+  // Test hook: the archiver ships the current segment now (what archive_timeout does every few minutes).
+  ctx.addControlRoute('POST', '/_emulator/servers/([^/]+)/wal/archive', async (_b, _q, m) => {
+    const name = decodeURIComponent(m[1]!).toLowerCase();
+    const rec = [...state.runtimes.values()].find((r) => r.name.toLowerCase() === name)?.instance;
+    if (!rec || rec.replicaOf) throw new Error(`${name} is not a running primary`);
+    return { segment: await instances.withSuperClient(rec, 'postgres', (c) => archiveUpToNow(c)) };
   });
   ctx.onResourceGroupDelete(async (sub, rg) => {
     const prefix = `/subscriptions/${sub}/resourcegroups/${rg}/`.toLowerCase();

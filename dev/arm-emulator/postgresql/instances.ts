@@ -34,6 +34,10 @@ export interface PersistedInstance {
   creds: InstanceCredentials;
   settings: Record<string, string>;
   replicaOf?: { sourceKey: string; slot: string };
+  /** An HA server's instances live in folders of their own (ha.ts): where, and their server's folder. */
+  dataDir?: string;
+  serverDir?: string;
+  standby?: boolean;
 }
 
 export interface InstanceRecord {
@@ -46,6 +50,15 @@ export interface InstanceRecord {
   server: PostgresServer;
   /** For a replica: the source's instance key and the replication slot it streams from. */
   replicaOf?: { sourceKey: string; slot: string };
+  /** An HA standby (ha.ts): carries the server's certificate, but its FQDN does not point at it. */
+  standby?: boolean;
+  /** The server folder holding the backups, when the data is not directly in it (HA instances). */
+  serverDir?: string;
+}
+
+/** The folder of the server an instance belongs to (base backups and WAL archive live there). */
+export function serverDirOf(rec: InstanceRecord): string {
+  return rec.serverDir ?? path.dirname(rec.dataDir);
 }
 
 const SUPERUSER = 'azuresu';
@@ -99,7 +112,7 @@ export class InstanceManager {
 
   hosts(): Record<string, HostMapping> {
     const out: Record<string, HostMapping> = {};
-    for (const i of this.instances.values()) out[i.fqdn] = { host: i.host, port: i.port };
+    for (const i of this.instances.values()) if (!i.standby) out[i.fqdn] = { host: i.host, port: i.port };
     return out;
   }
 
@@ -131,7 +144,7 @@ export class InstanceManager {
     dir: string,
     creds: InstanceCredentials,
     settings: Record<string, string>,
-    opts: { preferred?: HostMapping; start?: boolean; timeoutMs?: number } = {},
+    opts: { preferred?: HostMapping; start?: boolean; timeoutMs?: number; standby?: boolean; serverDir?: string } = {},
   ): Promise<InstanceRecord> {
     for (let attempt = 1; ; attempt++) {
       const preferred = attempt === 1 && opts.preferred && !this.usedAddresses.has(opts.preferred.host) ? opts.preferred : undefined;
@@ -160,7 +173,7 @@ export class InstanceManager {
         }
         throw err;
       }
-      const rec: InstanceRecord = { key: key.toLowerCase(), fqdn, host, port, dataDir: server.opts.dataDir, creds, server };
+      const rec: InstanceRecord = { key: key.toLowerCase(), fqdn, host, port, dataDir: server.opts.dataDir, creds, server, ...(opts.standby ? { standby: true } : {}), ...(opts.serverDir ? { serverDir: opts.serverDir } : {}) };
       this.instances.set(rec.key, rec);
       this.writeHosts();
       return rec;
@@ -186,7 +199,7 @@ export class InstanceManager {
 
   /** A base backup of the running instance into its server's backup folder (base-backups.ts). */
   async baseBackup(rec: InstanceRecord, retentionDays: number): Promise<BaseBackup> {
-    return this.withSuperClient(rec, 'postgres', (c) => takeBaseBackup(c, rec.dataDir, path.dirname(rec.dataDir), retentionDays));
+    return this.withSuperClient(rec, 'postgres', (c) => takeBaseBackup(c, rec.dataDir, serverDirOf(rec), retentionDays));
   }
 
   /**
@@ -202,7 +215,12 @@ export class InstanceManager {
     replica: boolean;
     /** PointInTimeRestore: base backup + archived WAL up to this time instead of a copy of the live data. */
     pointInTime?: Date;
+    /** GeoRestore: replay only what the source archived (its geo copy), without closing its current segment first. */
+    archivedOnly?: boolean;
     retentionDays?: number;
+    /** An HA standby (ha.ts): a streaming replica left out of the hosts map, archiving into `serverDir`. */
+    standby?: boolean;
+    serverDir?: string;
   }): Promise<InstanceRecord> {
     fs.rmSync(o.dir, { recursive: true, force: true });
     fs.mkdirSync(o.dir, { recursive: true });
@@ -218,7 +236,7 @@ export class InstanceManager {
     // Roles (administrator, internal superuser) come with the copy, so do their passwords.
     const settings = o.replica && slot ? standbyOf(o.source, dataDir, o.key, slot, o.settings) : { ...o.settings };
     chownTree(dataDir);
-    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings);
+    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings, { ...(o.standby ? { standby: true } : {}), ...(o.serverDir ? { serverDir: o.serverDir } : {}) });
     if (slot) rec.replicaOf = { sourceKey: o.source.key, slot };
     return rec;
   }
@@ -247,12 +265,13 @@ export class InstanceManager {
     return next;
   }
 
-  private async restoreFromBackup(o: { key: string; fqdn: string; dir: string; source: InstanceRecord; settings: Record<string, string>; pointInTime: Date; dataDir: string; retentionDays?: number }): Promise<InstanceRecord> {
-    const running = await sourceAnswers(o.source.server, o.source.dataDir);
+  private async restoreFromBackup(o: { key: string; fqdn: string; dir: string; source: InstanceRecord; settings: Record<string, string>; pointInTime: Date; dataDir: string; archivedOnly?: boolean; retentionDays?: number }): Promise<InstanceRecord> {
+    // Without a session on the source, prepareRestore replays what is archived and nothing newer.
+    const running = !o.archivedOnly && (await sourceAnswers(o.source.server, o.source.dataDir));
     const src = running ? await this.superClient(o.source, 'postgres') : undefined;
     let recovery: Record<string, string>;
     try {
-      recovery = await prepareRestore({ sourceServerDir: path.dirname(o.source.dataDir), sourceClient: src, targetDataDir: o.dataDir, pointInTime: o.pointInTime });
+      recovery = await prepareRestore({ sourceServerDir: serverDirOf(o.source), sourceClient: src, targetDataDir: o.dataDir, pointInTime: o.pointInTime });
     } finally {
       await src?.end().catch(() => {});
     }
@@ -269,12 +288,15 @@ export class InstanceManager {
 
   /** What persistence needs to bring an instance back after an emulator restart. */
   describe(rec: InstanceRecord): PersistedInstance {
-    return { host: rec.host, port: rec.port, creds: rec.creds, settings: { ...(rec.server.opts.settings ?? {}) }, ...(rec.replicaOf ? { replicaOf: rec.replicaOf } : {}) };
+    const ha = rec.serverDir ? { dataDir: rec.dataDir, serverDir: rec.serverDir, ...(rec.standby ? { standby: true } : {}) } : {};
+    return { host: rec.host, port: rec.port, creds: rec.creds, settings: { ...(rec.server.opts.settings ?? {}) }, ...(rec.replicaOf ? { replicaOf: rec.replicaOf } : {}), ...ha };
   }
 
   /** Takes back an instance whose data directory survived an emulator restart, on its old address if free. */
   async adopt(o: { key: string; fqdn: string; dir: string; saved: PersistedInstance; start: boolean }): Promise<InstanceRecord> {
-    const rec = await this.launch(o.key, o.fqdn, o.dir, o.saved.creds, o.saved.settings, { preferred: { host: o.saved.host, port: o.saved.port }, start: o.start });
+    const dir = o.saved.dataDir ? path.dirname(o.saved.dataDir) : o.dir;
+    const ha = { ...(o.saved.standby ? { standby: true } : {}), ...(o.saved.serverDir ? { serverDir: o.saved.serverDir } : {}) };
+    const rec = await this.launch(o.key, o.fqdn, dir, o.saved.creds, o.saved.settings, { preferred: { host: o.saved.host, port: o.saved.port }, start: o.start, ...ha });
     if (o.saved.replicaOf) rec.replicaOf = o.saved.replicaOf;
     return rec;
   }
@@ -316,6 +338,18 @@ export class InstanceManager {
     rec.server.reload();
     await this.dropSourceSlot(rec);
     delete rec.replicaOf;
+  }
+
+  /**
+   * An HA failover's last step: the promoted standby takes the server's key and its FQDN (the hosts map
+   * points the name at it, as Azure's DNS does after a failover).
+   */
+  takeOver(standby: InstanceRecord, key: string): void {
+    this.instances.delete(standby.key);
+    standby.key = key.toLowerCase();
+    delete standby.standby;
+    this.instances.set(standby.key, standby);
+    this.writeHosts();
   }
 
   /** Stops the instance and removes its files and address mapping. */

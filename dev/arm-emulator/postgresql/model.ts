@@ -164,6 +164,8 @@ interface PersistedServer {
   overridden: string[];
   role: ServerRuntime['role'];
   instance?: PersistedInstance;
+  /** An HA server's standby (ha.ts). */
+  standby?: PersistedInstance;
 }
 
 /** Saves the servers' runtime records; on load brings their PostgreSQL back (started unless Stopped). */
@@ -185,6 +187,7 @@ export function registerPostgresPersistence(state: PostgresProviderState): void 
         overridden: [...rt.overridden],
         role: rt.role,
         ...(rt.instance ? { instance: state.instances.describe(rt.instance) } : {}),
+        ...(state.instances.get(`${rt.id}#standby`) ? { standby: state.instances.describe(state.instances.get(`${rt.id}#standby`)!) } : {}),
       })),
     load: async (data) => {
       // Primaries first, so replicas find their source running.
@@ -216,6 +219,7 @@ export function registerPostgresPersistence(state: PostgresProviderState): void 
         const stopped = st === 'Stopped' || st === 'Stopping';
         try {
           rt.instance = await state.instances.adopt({ key: s.id, fqdn: s.fqdn, dir: s.dir, saved: s.instance, start: !stopped });
+          if (s.standby) await state.instances.adopt({ key: `${s.id}#standby`, fqdn: s.fqdn, dir: s.dir, saved: s.standby, start: !stopped });
           if (!stopped) state.markStarted(rt);
           props(doc).state = stopped ? 'Stopped' : 'Ready';
           await state.syncPooler(rt, !stopped);

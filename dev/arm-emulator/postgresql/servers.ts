@@ -1,11 +1,14 @@
-// Microsoft.DBforPostgreSQL/flexibleServers: create (Create, PointInTimeRestore, Replica), update (PUT on an
+// Microsoft.DBforPostgreSQL/flexibleServers: create (Create, PointInTimeRestore, GeoRestore, Replica), update (PUT on an
 // existing server, PATCH), get, list, delete, restart/start/stop and the replicas list. Every write is a
 // long-running operation that drives the server's real PostgreSQL instance.
+import path from 'node:path';
 import { ArmError, armErrors } from '../framework/errors.js';
 import type { Json } from '../framework/store.js';
 import type { ArmRequest, ArmResponse } from '../framework/types.js';
 import type { InstanceRecord } from './instances.js';
 import { earliestRestorePoint } from './base-backups.js';
+import { checkGeoRestore } from './geo-restore.js';
+import { failOver, failoverOf, failoverTarget, standbyOf, syncStandby } from './ha.js';
 import { plannedTarget, promoteReplica, promotionOf, switchover } from './promotion.js';
 import { API_VERSIONS, NAMESPACE, SERVER_PATH, SERVER_TYPE, props, serverId, spec, type PostgresProviderState, type ServerRuntime } from './model.js';
 
@@ -193,6 +196,8 @@ export function registerServers(state: PostgresProviderState): void {
       'servers.delete',
       async () => {
         await state.poolers.stop(rt.id);
+        const standby = standbyOf(state, rt);
+        if (standby) await state.instances.destroy(standby.key, path.dirname(standby.dataDir));
         await state.instances.destroy(rt.id, rt.dir);
         rt.instance = undefined;
         ctx.store.deleteTree(rt.id);
@@ -204,10 +209,13 @@ export function registerServers(state: PostgresProviderState): void {
     );
   });
 
-  route('POST', `${SERVER_PATH}/restart`, (req) => {
+  route('POST', `${SERVER_PATH}/restart`, async (req) => {
     const { doc, rt } = state.serverDoc(req);
     state.assertNotBusy(rt);
     const inst = startedInstance(doc, rt);
+    // restartWithFailover (HA servers, ha.ts): Planned fixes now what the standby must replay before promotion.
+    const failover = failoverOf(obj(req.body), doc, rt.name);
+    const target = failover ? await failoverTarget(state, rt, failover) : undefined;
     props(doc).state = 'Restarting';
     return state.startOp(
       req,
@@ -215,7 +223,8 @@ export function registerServers(state: PostgresProviderState): void {
       doc,
       'servers.restart',
       async () => {
-        await inst.server.restart();
+        if (failover) await failOver(state, rt, doc, target);
+        else await inst.server.restart();
         state.markStarted(rt);
         props(doc).state = 'Ready';
       },
@@ -237,6 +246,7 @@ export function registerServers(state: PostgresProviderState): void {
       'servers.stop',
       async () => {
         await state.poolers.stop(rt.id);
+        await standbyOf(state, rt)?.server.stop();
         await inst.server.stop();
         props(doc).state = 'Stopped';
       },
@@ -261,6 +271,7 @@ export function registerServers(state: PostgresProviderState): void {
       'servers.start',
       async () => {
         await inst.server.start();
+        await standbyOf(state, rt)?.server.start();
         state.markStarted(rt);
         props(doc).state = 'Ready';
         await state.syncPooler(rt, true);
@@ -319,8 +330,11 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
       throw new ArmError(409, 'ServerIsNotReady', `The source server '${m[3]}' must be Ready; current state is ${String(props(sdoc).state)}.`);
     }
     if (mode === 'Replica' && srt.role !== 'Primary') throw armErrors.invalidParameter('properties.sourceServerResourceId', 'A replica cannot be created from another replica.');
-    if (mode === 'PointInTimeRestore') {
-      if (typeof p.pointInTimeUTC !== 'string') throw armErrors.invalidParameter('properties.pointInTimeUTC', "createMode 'PointInTimeRestore' needs 'pointInTimeUTC'.");
+    if (mode === 'GeoRestore') {
+      checkGeoRestore({ sourceName: m[3]!, sourceLocation: String(sdoc.location), geoRedundantBackup: obj(props(sdoc).backup).geoRedundantBackup, targetLocation: String(body.location ?? '') });
+    }
+    if (mode === 'PointInTimeRestore' || mode === 'GeoRestore') {
+      if (typeof p.pointInTimeUTC !== 'string') throw armErrors.invalidParameter('properties.pointInTimeUTC', `createMode '${mode}' needs 'pointInTimeUTC'.`);
       const t = Date.parse(p.pointInTimeUTC);
       const earliest = String(obj(props(view(state, sdoc)).backup).earliestRestoreDate);
       if (Number.isNaN(t) || t < Date.parse(earliest) - 1000 || t > Date.now() + 60_000) {
@@ -375,12 +389,16 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
           source: source.rt.instance,
           settings: state.settingsFor(rt),
           replica: mode === 'Replica',
-          // PointInTimeRestore replays the archive to the requested time; GeoRestore to the newest point.
+          // PointInTimeRestore replays the archive to the requested time; GeoRestore replays the geo copy
+          // (only what the source has archived) up to that time, so the newest writes are lost.
           ...(mode === 'Replica' ? {} : { pointInTime: typeof p.pointInTimeUTC === 'string' ? new Date(p.pointInTimeUTC) : new Date() }),
+          ...(mode === 'GeoRestore' ? { archivedOnly: true } : {}),
           retentionDays: Number(obj(props(doc).backup).backupRetentionDays ?? 7),
         });
         if (mode === 'Replica') obj(props(doc).replica).replicationState = 'Active';
       }
+      // A zone-redundant / same-zone HA server gets its real standby (ha.ts); replicas have no HA.
+      if (mode !== 'Replica') await syncStandby(state, rt, doc);
       rt.createdAt = new Date();
       state.markStarted(rt);
       props(doc).minorVersion = await state.instances.minorVersion(rt.instance);
@@ -439,6 +457,7 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
         });
       }
       applyUpdate(doc, body);
+      if (p.highAvailability !== undefined && rt.role === 'Primary') await syncStandby(state, rt, doc);
       props(doc).state = 'Ready';
     },
     () => {

@@ -57,7 +57,8 @@ const BEGIN: Record<OperationKind, Begin> = {
   'servers.create': (c, rg, _s, target, body, o) => c.servers.beginCreateOrUpdate(rg, target, body as Server, o),
   'replicas.create': (c, rg, _s, target, body, o) => c.servers.beginCreateOrUpdate(rg, target, body as Server, o),
   'servers.update': (c, rg, _s, target, body, o) => c.servers.beginUpdate(rg, target, body as never, o),
-  'servers.restart': (c, rg, _s, target, _b, o) => c.servers.beginRestart(rg, target, o),
+  // A body is the RestartParameter (restartWithFailover, failoverMode); none: a plain restart.
+  'servers.restart': (c, rg, _s, target, body, o) => c.servers.beginRestart(rg, target, body ? { ...o, parameters: body as never } : o),
   'servers.delete': (c, rg, _s, target, _b, o) => c.servers.beginDelete(rg, target, o),
   'replicas.delete': (c, rg, _s, target, _b, o) => c.servers.beginDelete(rg, target, o),
   'firewallRules.createOrUpdate': (c, rg, s, target, body, o) => c.firewallRules.beginCreateOrUpdate(rg, s, target, body as never, o),

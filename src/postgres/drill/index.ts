@@ -56,6 +56,8 @@ export interface CopyInspection {
   checks: CheckOutcome[];
   /** The newest marker in the copy, undefined when it has none. */
   newestMarker: Date | undefined;
+  /** Commit time of the last transaction the copy's recovery replayed (pg_last_xact_replay_timestamp), when known. */
+  lastReplayed?: Date | undefined;
 }
 
 /** A query sent over the extended protocol (pg's types do not list queryMode, which pg 8.11+ honours). */
@@ -95,6 +97,14 @@ export async function inspectRestoredCopy(conns: PostgresConnections, copy: DbTa
       }
     }
     let newestMarker: Date | undefined;
+    let lastReplayed: Date | undefined;
+    try {
+      // Kept after promotion until the copy restarts; NULL when recovery replayed no transaction.
+      const r = await c.query<{ t: Date | null }>('SELECT pg_last_xact_replay_timestamp() AS t');
+      lastReplayed = r.rows[0]?.t ?? undefined;
+    } catch {
+      lastReplayed = undefined;
+    }
     try {
       await c.query('BEGIN READ ONLY');
       const exists = await c.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${ident(MARKER_SCHEMA)}.${ident(MARKER_TABLE)}`]);
@@ -106,7 +116,7 @@ export async function inspectRestoredCopy(conns: PostgresConnections, copy: DbTa
     } catch {
       await c.query('ROLLBACK').catch(() => undefined);
     }
-    return { checks: out, newestMarker };
+    return { checks: out, newestMarker, lastReplayed };
   } finally {
     await c.end().catch(() => undefined);
   }

@@ -1,0 +1,124 @@
+// HA failover on request (spec highAvailability.failover { requestId, mode }): a new requestId asks Azure
+// once for `restart` with restartWithFailover (failoverMode PlannedFailover or ForcedFailover); the
+// standby becomes the primary behind the same host name, so connection Secrets stay as they are.
+// status.azure.failover records the request handled, when it started and ended, and the measured seconds
+// until the database accepted a write again on another instance than before (probed every pass while the
+// operation runs). Two steps: failoverInFlight (right after the operation step: it owns its recorded
+// operation, polls it once per pass and holds the other steps back meanwhile) and failoverRequest (after
+// the properties step, so HA is on before a failover is asked for).
+import { beginOperation, pollDelay, resumeOperation, type OperationRecord } from '../../../src/azure/arm/index.js';
+import { classifyArmError } from '../../../src/azure/errors.js';
+import { postgresConnections, type DbTarget } from '../../../src/postgres/connections.js';
+import { probeWrite } from '../../../src/postgres/write-probe.js';
+import { adminTarget } from '../../../src/tenantdatabase/index.js';
+import type { ServerOutcome } from '../context.js';
+import { cond, currentServerFields, failure, getServer, outcome, scopeOf, type AzureStatus, type Pass } from './pass.js';
+
+type FailoverRecord = NonNullable<AzureStatus['failover']>;
+
+/** While nobody knows yet whether the database accepts writes again, passes come this often. */
+const PROBE_EVERY_MS = 300;
+/** The instance that answered before each request (in memory: after an operator restart the end of the operation is the measure). */
+const instanceBefore = new Map<string, string>();
+const requestKey = (p: Pass, requestId: string) => `${p.ctx.namespace}/${p.ctx.name}/${p.ctx.obj.metadata.uid ?? ''}/${requestId}`;
+
+/** The administrator's session on the database through the host name ARM reports, when it can be built. */
+function probeTarget(p: Pass, fqdn: string | undefined): DbTarget | undefined {
+  const t = adminTarget({ spec: p.ctx.spec }, (name, key) => p.ctx.secretValue(name, key), fqdn);
+  return t.ok ? t.target : undefined;
+}
+
+const seconds = (from: string, to: number) => Math.max(0, Math.round((to - Date.parse(from)) / 10) / 100);
+
+function running(p: Pass, rec: FailoverRecord, ms: number): ServerOutcome {
+  p.st.failover = rec;
+  p.fields = { ...p.fields, ...currentServerFields(p.ctx) };
+  const message = `failing over ${p.az.name} to its standby (${rec.mode}, request ${rec.requestId}, started ${rec.startedAt})`;
+  return outcome(p, cond(false, 'FailingOver', message, false), { requeueAfterMs: ms });
+}
+
+/** Records a write accepted on another instance than before the request. */
+async function probe(p: Pass, rec: FailoverRecord): Promise<FailoverRecord> {
+  const before = instanceBefore.get(requestKey(p, rec.requestId));
+  if (rec.writableAfterSeconds !== undefined || before === undefined) return rec;
+  const s = await getServer(p.clients, p.az.resourceGroup, p.az.name);
+  const target = probeTarget(p, s?.fullyQualifiedDomainName);
+  if (!target) return rec;
+  const r = await probeWrite(postgresConnections(p.ctx.settings.postgres), target);
+  return r.writable && r.instance !== before ? { ...rec, writableAfterSeconds: seconds(rec.startedAt, Date.now()) } : rec;
+}
+
+async function ended(p: Pass, rec: FailoverRecord, error?: string): Promise<undefined> {
+  instanceBefore.delete(requestKey(p, rec.requestId));
+  const now = Date.now();
+  const { operation: _op, ...rest } = rec;
+  if (error) {
+    p.st.failover = { ...rest, phase: 'Failed', completedAt: new Date(now).toISOString(), message: error.slice(0, 1024) };
+    await p.ctx.event('Warning', 'FailoverFailed', `failover ${rec.requestId} of ${p.az.name} failed: ${error}`.slice(0, 1000));
+    return undefined;
+  }
+  const writable = rec.writableAfterSeconds ?? seconds(rec.startedAt, now);
+  const message = `${rec.mode} failover done in ${seconds(rec.startedAt, now)} s; the database accepted writes again after ${writable} s`;
+  p.st.failover = { ...rest, phase: 'Succeeded', completedAt: new Date(now).toISOString(), writableAfterSeconds: writable, message };
+  await p.ctx.event('Normal', 'FailedOver', `failover ${rec.requestId} of ${p.az.name}: ${message}`);
+  p.ctx.log.info({ requestId: rec.requestId, writableAfterSeconds: writable }, 'failover done');
+  return undefined;
+}
+
+/** A failover in flight: probe writes, poll its operation once; the pass ends here until it is over. */
+export async function failoverInFlight(p: Pass): Promise<ServerOutcome | undefined> {
+  let rec = p.st.failover as FailoverRecord | undefined;
+  if (rec?.phase !== 'Running') return undefined;
+  const op = rec.operation;
+  if (!op) return ended(p, rec, 'no operation was recorded for it');
+  rec = await probe(p, rec);
+  const r = await resumeOperation(scopeOf(p), op);
+  const soon = (ms: number) => (rec!.writableAfterSeconds === undefined ? Math.min(ms, PROBE_EVERY_MS) : ms);
+  switch (r.state) {
+    case 'early':
+      return running(p, rec, soon(r.waitMs));
+    case 'running':
+      return running(p, { ...rec, operation: r.record }, soon(pollDelay(r.retryAfterMs)));
+    case 'done':
+      return ended(p, rec);
+    case 'failed':
+      return ended(p, rec, `${r.error.code}: ${r.error.message}`);
+    case 'gone':
+      return ended(p, rec, r.rejected ?? 'Azure no longer knows the operation; request a new failover if it is still needed');
+    default:
+      p.st.failover = rec;
+      return failure(p, r.error, `polling the failover of ${p.az.name}`);
+  }
+}
+
+/** A new requestId: starts the restart with failover once the standby is healthy. */
+export async function failoverRequest(p: Pass): Promise<ServerOutcome | undefined> {
+  const want = p.az.highAvailability?.failover;
+  const last = p.st.failover as FailoverRecord | undefined;
+  if (!want || want.requestId === last?.requestId) return undefined;
+  const ha = p.server?.highAvailability;
+  if (!ha || (ha.mode ?? 'Disabled') === 'Disabled' || ha.state !== 'Healthy') {
+    const message = `failover ${want.requestId} waits for a healthy standby (highAvailability ${ha?.mode ?? 'Disabled'}, state ${ha?.state ?? 'unknown'})`;
+    return outcome(p, cond(false, 'WaitingForStandby', message, false), { requeueAfterMs: 5_000 });
+  }
+  const target = probeTarget(p, p.server?.fullyQualifiedDomainName);
+  const before = target ? await probeWrite(postgresConnections(p.ctx.settings.postgres), target) : undefined;
+  const startedAt = new Date().toISOString();
+  const body = { restartWithFailover: true, failoverMode: want.mode === 'Forced' ? 'ForcedFailover' : 'PlannedFailover' };
+  let operation: OperationRecord | undefined;
+  try {
+    const r = await beginOperation(scopeOf(p), 'servers.restart', p.az.name, body);
+    if (!r.done) operation = r.record;
+  } catch (err) {
+    const e = classifyArmError(err);
+    if (e.retryable) return failure(p, err, `requesting failover ${want.requestId} of ${p.az.name}`);
+    // Refused for good: recorded as handled (run once per requestId), with Azure's reason.
+    await ended(p, { requestId: want.requestId, mode: want.mode, phase: 'Running', startedAt }, `${e.code}: ${e.message}`);
+    return failure(p, err, `requesting failover ${want.requestId} of ${p.az.name}`);
+  }
+  if (before?.instance) instanceBefore.set(requestKey(p, want.requestId), before.instance);
+  const rec: FailoverRecord = { requestId: want.requestId, mode: want.mode, phase: 'Running', startedAt, ...(operation ? { operation } : {}) };
+  await p.ctx.event('Normal', 'FailoverStarted', `failover ${want.requestId} of ${p.az.name} requested (${body.failoverMode})`);
+  if (!operation) return ended(p, rec);
+  return running(p, rec, PROBE_EVERY_MS);
+}

@@ -1,0 +1,48 @@
+// Pure logic around HA failover: after a failover Azure swaps the zones (primary where the standby was), and
+// the properties diff must not PATCH them back; a different standby zone is still a change. The spec's
+// highAvailability.failover is admitted only with HA on.
+import type { Server } from '@azure/arm-postgresql-flexible';
+import { validateTenantDatabase, type AzureServerSpec } from '../../src/api/tenantdatabase.js';
+import { createBody, desiredTags, serverPatch } from '../../controllers/tenantdatabase/server-azure/desired.js';
+
+const spec: AzureServerSpec = {
+  subscriptionId: '6a1f3c2e-8b4d-4e7a-9c0f-1d2e3f4a5b6c',
+  resourceGroup: 'rg',
+  name: 'srv',
+  location: 'eastus',
+  version: '17',
+  sku: { name: 'Standard_D2ds_v5', tier: 'GeneralPurpose' },
+  availabilityZone: '1',
+  highAvailability: { mode: 'ZoneRedundant', standbyAvailabilityZone: '2', failover: { requestId: 'fo-1', mode: 'Planned' } },
+  administratorLogin: 'admin1',
+} as AzureServerSpec;
+
+function actual(zone: string, standbyZone: string): Server {
+  const body = createBody(spec, desiredTags(spec, undefined, 'ns/db', 'created'), 'pw');
+  return { ...body, state: 'Ready', version: '17', availabilityZone: zone, highAvailability: { mode: 'ZoneRedundant', state: 'Healthy', standbyAvailabilityZone: standbyZone } };
+}
+
+test('zones swapped by a failover are the same pair: no PATCH; another standby zone is a change', () => {
+  const before = actual('1', '2');
+  const tags = desiredTags(spec, before.tags, 'ns/db', 'created');
+  expect(serverPatch(spec, before, { tags })).toBeUndefined();
+  expect(serverPatch(spec, actual('2', '1'), { tags })).toBeUndefined();
+  expect(serverPatch(spec, actual('1', '3'), { tags })?.changed).toEqual(['highAvailability']);
+});
+
+test('highAvailability.failover is refused without HA', () => {
+  const td = (ha: Record<string, unknown>) => ({
+    apiVersion: 'tenantdb.io/v1alpha1',
+    kind: 'TenantDatabase',
+    metadata: { name: 'x', namespace: 'ns' },
+    spec: {
+      server: { azure: { ...spec, highAvailability: ha, administratorPasswordSecretRef: { name: 'x-admin', key: 'password' } } },
+      database: { name: 'app' },
+      roles: { owner: 'app_owner', application: 'app_user' },
+    },
+  });
+  expect(validateTenantDatabase(td({ mode: 'ZoneRedundant', failover: { requestId: 'fo-1' } })).ok).toBe(true);
+  const refused = validateTenantDatabase(td({ mode: 'Disabled', failover: { requestId: 'fo-1' } }));
+  expect(refused.ok).toBe(false);
+  expect(refused.ok ? '' : refused.error.message).toMatch(/highAvailability.failover needs highAvailability.mode SameZone or ZoneRedundant/);
+});
