@@ -154,6 +154,9 @@ export const GO_TOOLS = {
   kubeconform: { minutes: 2, pkg: 'github.com/yannh/kubeconform/cmd/kubeconform' },
   kstatus: { minutes: 2, pkg: '.' },
   'argocd-health': { minutes: 2, pkg: '.' },
+  // Flux's source-controller and Flux's test Git server, for the Migration tests with a Flux source.
+  'source-controller': { minutes: 8, pkg: 'github.com/fluxcd/source-controller' },
+  gitserver: { minutes: 1, pkg: '.' },
 } as const satisfies Record<string, { minutes: number; pkg: string; ldflags?: readonly string[] }>;
 export type GoTool = keyof typeof GO_TOOLS;
 

@@ -3,8 +3,8 @@
 // environment's time); in its place a node HTTP server serves artifacts as source-controller documents
 // them (https://fluxcd.io/flux/components/source/gitrepositories/#artifact): a tar.gz (made by the
 // system's GNU tar) at /gitrepository/<namespace>/<name>/<checksum>.tar.gz, its sha256 in
-// status.artifact.digest. The GitRepository CRD is a test stand-in (flux-crds.yaml); the tests write
-// status.artifact as source-controller would.
+// status.artifact.digest. Flux's own CRDs are installed (dev/env/flux.ts); the tests write status.artifact as
+// source-controller would. flux-source-controller.test.ts runs the real source-controller.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,13 +15,13 @@ import path from 'node:path';
 import type { Manager } from '../../src/runtime/manager.js';
 import type { ResourceRef } from '../../src/runtime/kubeclient.js';
 import { DEFAULT_ARTIFACT_LIMITS } from '../../src/migrations/artifact/fetch.js';
+import { fluxCrdFiles } from '../../dev/env/flux.js';
 import { createTestNamespace } from '../../dev/env/testenv.js';
 import { deleteAllKinds, eventually, installCrds, run } from '../runtime/helpers.js';
 import { closeKube, createMigration, createTenantDatabase, getMigration, kube, markReady, startMigrationOperator, waitFor } from './fixtures.js';
 import { closeConnections, createTestDatabase, type TestDatabase } from './pg.js';
 
 const GIT_REPOSITORIES: ResourceRef = { group: 'source.toolkit.fluxcd.io', version: 'v1', plural: 'gitrepositories' };
-const FLUX_CRDS = path.join(path.dirname(new URL(import.meta.url).pathname), 'flux-crds.yaml');
 
 /** A server that serves artifacts by path and counts every request it gets. */
 class ArtifactServer {
@@ -66,8 +66,9 @@ const dbs: TestDatabase[] = [];
 
 beforeAll(async () => {
   await installCrds();
-  await run(['apply', '--server-side', '--field-manager=tenantdb-tests', '-f', FLUX_CRDS]);
-  await run(['wait', '--for=condition=Established', '--timeout=60s', '-f', FLUX_CRDS]);
+  const crds = fluxCrdFiles();
+  for (const f of crds) await run(['apply', '--server-side', '--force-conflicts', '--field-manager=tenantdb-tests', '-f', f]);
+  for (const f of crds) await run(['wait', '--for=condition=Established', '--timeout=60s', '-f', f]);
   await served.start('127.0.0.1');
   await elsewhere.start('localhost');
   ns = await createTestNamespace('mig-flux');
