@@ -49,6 +49,9 @@ interface Artifact {
 const STALLED: readonly ArtifactReason[] = ['ArtifactOriginNotAllowed', 'ArtifactDigestMismatch', 'ArtifactInvalid'];
 
 async function readSource(env: MigrationEnv, namespace: string, kind: FluxSourceKind, name: string): Promise<KubeObject | undefined> {
+  // Where Flux is installed the watch's cache answers (no request); before it synced, or without Flux, a GET.
+  const ref = FLUX_RESOURCES[kind];
+  if (env.mgr.cacheSynced(ref, namespace)) return env.mgr.getCached(ref, namespace, name);
   try {
     return await getSource(env, namespace, kind, name);
   } catch (e) {

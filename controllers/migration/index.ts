@@ -12,6 +12,8 @@ import { migrationSpecSchema } from '../../src/api/migration.js';
 import { adminSecrets, DATABASE_REF_INDEX, indexDatabaseRef, indexSecretRefs, tenantDatabaseSpecOf, tenantDatabasesUsingSecret } from '../../src/tenantdatabase/index.js';
 import { CONFIGMAPS, MIGRATIONS, SECRETS, TENANT_DATABASES, migrationReconciler, type MigrationControllerOptions } from './reconcile.js';
 import { MigrationRuns } from './runs.js';
+import { FLUX_RESOURCES } from './flux-sources.js';
+import type { FluxSourceKind } from '../../src/api/migration.js';
 
 export { RETRY_ANNOTATION, REPAIR_ANNOTATION, RESOLVE_ANNOTATION } from './reconcile.js';
 export type { MigrationControllerOptions };
@@ -21,11 +23,14 @@ const specOfMigration = (m: KubeObject) => specOf(m, migrationSpecSchema);
 /** Index names on Migrations: the ConfigMaps of spec.sources; SELECTOR_INDEX holds the ones with a selector under "*". */
 const SOURCES_INDEX = 'spec.sources.configMapRef.name';
 const SELECTOR_INDEX = 'spec.databaseSelector';
+/** Index on Migrations: the Flux sources of spec.sources, as "<kind>/<name>". */
+const SOURCE_REF_INDEX = 'spec.sources.sourceRef';
 
 function registerIndexes(mgr: Manager): void {
   indexDatabaseRef(mgr, MIGRATIONS);
   indexSecretRefs(mgr);
   mgr.indexField(MIGRATIONS, SOURCES_INDEX, (m) => (specOfMigration(m)?.sources ?? []).flatMap((s) => (s.configMapRef ? [s.configMapRef.name] : [])));
+  mgr.indexField(MIGRATIONS, SOURCE_REF_INDEX, (m) => (specOfMigration(m)?.sources ?? []).flatMap((s) => (s.sourceRef ? [`${s.sourceRef.kind}/${s.sourceRef.name}`] : [])));
   mgr.indexField(MIGRATIONS, SELECTOR_INDEX, (m) => (specOfMigration(m)?.databaseSelector ? ['*'] : []));
 }
 
@@ -46,6 +51,14 @@ export function registerMigrationController(mgr: Manager, settings: ControllerSe
     tenantDatabasesUsingSecret(mgr, secret.metadata.namespace, secret.metadata.name)
       .filter((td) => adminSecrets(tenantDatabaseSpecOf(td)).includes(secret.metadata.name))
       .flatMap(byTenantDatabase);
+  // Flux's sources, where Flux is installed: a new artifact reaches the Migrations reading it at once.
+  // Optional, so the operator starts (and is ready) in a cluster without Flux; there the Migration looks
+  // at its source on a timer instead (reconcile.ts).
+  const fluxWatches = (Object.entries(FLUX_RESOURCES) as Array<[FluxSourceKind, (typeof FLUX_RESOURCES)[FluxSourceKind]]>).map(([kind, resource]) => ({
+    resource,
+    optional: true,
+    map: (src: KubeObject): Request[] => mgr.byIndex(MIGRATIONS, SOURCE_REF_INDEX, src.metadata.namespace, `${kind}/${src.metadata.name}`).map(requestFor),
+  }));
   const controller = mgr.addController({
     name: controllerName('Migration'),
     resource: MIGRATIONS,
@@ -54,6 +67,7 @@ export function registerMigrationController(mgr: Manager, settings: ControllerSe
       { resource: TENANT_DATABASES, map: byTenantDatabase },
       { resource: CONFIGMAPS, map: byConfigMap },
       { resource: SECRETS, map: bySecret },
+      ...fluxWatches,
     ],
   });
   enqueue = (key) => controller.enqueue(key);

@@ -27,6 +27,7 @@ import { adminSecretsOf, evaluate, targetNames } from './plan.js';
 import { applyRollout } from './rollout.js';
 import type { MigrationRuns } from './runs.js';
 import { readInputs } from './sources.js';
+import { FLUX_RESOURCES } from './flux-sources.js';
 import { clean, composeHealth, statusFields } from './status.js';
 
 export const MIGRATIONS = resourceOf('Migration');
@@ -47,7 +48,7 @@ type Kit = SpecContext<MigrationSpec, MigrationStatus>;
 async function reconcileMigration(env: MigrationEnv, kit: Kit): Promise<Result> {
   const write = (health: Health, extra: Record<string, unknown> = {}) => kit.writeHealth(health, extra, WRITE);
   const read = await readInputs(env, kit);
-  const poll = fluxPoll(env, kit.spec);
+  const poll = fluxPoll(env, kit.namespace, kit.spec);
   if (!read.ok) {
     await write(read.health);
     return poll ? { requeueAfterMs: poll } : {};
@@ -70,12 +71,14 @@ async function reconcileMigration(env: MigrationEnv, kit: Kit): Promise<Result> 
 }
 
 /**
- * A Migration reading a Flux source looks at it again every sourcePollMs: a new status.artifact
- * (revision, digest) reaches it then. (A watch on Flux's kinds would need their CRDs installed before
- * the operator starts; the poll costs one GET per source and, for an unchanged digest, no fetch.)
+ * A new status.artifact (revision, digest) of a Flux source reaches its Migrations through the watch on
+ * Flux's kinds (index.ts). Where that watch has no cache (Flux not installed yet, or its kinds not
+ * readable), the Migration looks at its source every sourcePollMs instead: one GET per source and, for
+ * an unchanged digest, no fetch.
  */
-function fluxPoll(env: MigrationEnv, spec: MigrationSpec): number | undefined {
-  return (spec.sources ?? []).some((s) => s.sourceRef) ? (env.opts.sourcePollMs ?? 60_000) : undefined;
+function fluxPoll(env: MigrationEnv, namespace: string, spec: MigrationSpec): number | undefined {
+  const unwatched = (spec.sources ?? []).some((s) => s.sourceRef && !env.mgr.cacheSynced(FLUX_RESOURCES[s.sourceRef.kind], namespace));
+  return unwatched ? (env.opts.sourcePollMs ?? 60_000) : undefined;
 }
 
 function withPoll(r: Result, poll: number | undefined): Result {

@@ -70,7 +70,16 @@ export interface ManagerOptions {
 export interface WatchSpec {
   resource: ResourceRef;
   map: (obj: KubeObject) => Request[];
+  /**
+   * A kind that may not be installed (Flux's sources): its cache neither holds back readiness nor the
+   * controllers, and while the apiserver does not serve it the informer lists again with a backoff of up
+   * to OPTIONAL_MAX_BACKOFF_MS. Readers ask `cacheSynced` before trusting the cache.
+   */
+  optional?: boolean;
 }
+
+/** How often, at most, an optional kind that is not installed is listed again. */
+export const OPTIONAL_MAX_BACKOFF_MS = 5 * 60_000;
 
 export interface ControllerSpec {
   name: string;
@@ -92,6 +101,8 @@ export class Manager {
   readonly logger: Logger;
   readonly fieldManager: string;
   private readonly informers = new Map<string, Informer>();
+  /** Keys of informers on kinds that may not be installed (WatchSpec.optional). */
+  private readonly optionalInformers = new Set<string>();
   private readonly indexes = new Map<string, FieldIndex>();
   private readonly secretCache: SecretCache | undefined;
   private readonly controllers: Array<{ controller: Controller; spec: ControllerSpec }> = [];
@@ -139,11 +150,12 @@ export class Manager {
    * The shared informer for `resource` in `namespace` (undefined: all namespaces), created on demand.
    * Objects are those matching the watch selector (sharding) when it applies to `resource`, or `select`.
    */
-  informer(resource: ResourceRef, namespace: string | undefined, select: { labelSelector?: string; metadataOnly?: boolean } = {}): Informer {
-    const sharded = this.opts.watchSelector?.appliesTo(resource) ? this.opts.watchSelector.labelSelector : undefined;
-    const labelSelector = select.labelSelector ?? sharded;
-    const key = `${resourceKey(resource)}@${namespace ?? '*'}?${labelSelector ?? ''}${select.metadataOnly ? '#meta' : ''}`;
+  informer(resource: ResourceRef, namespace: string | undefined, select: { labelSelector?: string; metadataOnly?: boolean; optional?: boolean } = {}): Informer {
+    const labelSelector = this.selectorFor(resource, select);
+    const key = this.informerKey(resource, namespace, select);
     let inf = this.informers.get(key);
+    // Required as soon as anyone requires it.
+    if (!select.optional) this.optionalInformers.delete(key);
     if (!inf) {
       const { transformFor: _per, transform: _one, ...tuning } = this.opts.informer ?? {};
       const transform = this.transformFor(resource);
@@ -156,11 +168,29 @@ export class Manager {
         ...(transform ? { transform } : {}),
         ...(labelSelector ? { labelSelector } : {}),
         ...(select.metadataOnly ? { metadataOnly: true } : {}),
+        ...(select.optional ? { maxBackoffMs: OPTIONAL_MAX_BACKOFF_MS } : {}),
       });
       this.informers.set(key, inf);
+      if (select.optional) this.optionalInformers.add(key);
       if (this.started) inf.start();
     }
     return inf;
+  }
+
+  private selectorFor(resource: ResourceRef, select: { labelSelector?: string }): string | undefined {
+    const sharded = this.opts.watchSelector?.appliesTo(resource) ? this.opts.watchSelector.labelSelector : undefined;
+    return select.labelSelector ?? sharded;
+  }
+
+  private informerKey(resource: ResourceRef, namespace: string | undefined, select: { labelSelector?: string; metadataOnly?: boolean }): string {
+    const labelSelector = this.selectorFor(resource, select);
+    return `${resourceKey(resource)}@${namespace ?? '*'}?${labelSelector ?? ''}${select.metadataOnly ? '#meta' : ''}`;
+  }
+
+  /** Whether the cache of `resource` for `namespace` holds a full list (an optional kind's may never). */
+  cacheSynced(resource: ResourceRef, namespace: string): boolean {
+    const watched = this.namespaces().filter((ns) => ns === undefined || ns === namespace);
+    return watched.length > 0 && watched.every((ns) => this.informers.get(this.informerKey(resource, ns, {}))?.hasSynced() === true);
   }
 
   /** The informers a controller watching `resource` listens to (Secrets: both of the selective cache). */
@@ -262,14 +292,21 @@ export class Manager {
     for (const ns of this.namespaces()) controller.watch(this.informer(spec.resource, ns));
     const owned = (spec.owns ?? []).map((resource): WatchSpec => ({ resource, map: ownerRequests(spec.resource) }));
     for (const w of [...(spec.watches ?? []), ...owned]) {
-      for (const ns of this.namespaces()) for (const inf of this.informersFor(w.resource, ns)) controller.watchMapped(inf, w.map);
+      for (const ns of this.namespaces()) {
+        const infs = w.optional ? [this.informer(w.resource, ns, { optional: true })] : this.informersFor(w.resource, ns);
+        for (const inf of infs) controller.watchMapped(inf, w.map);
+      }
     }
     this.controllers.push({ controller, spec });
     return controller;
   }
 
+  private requiredInformers(): Informer[] {
+    return [...this.informers.entries()].filter(([k]) => !this.optionalInformers.has(k)).map(([, i]) => i);
+  }
+
   cachesSynced(): boolean {
-    return [...this.informers.values()].every((i) => i.hasSynced());
+    return this.requiredInformers().every((i) => i.hasSynced());
   }
 
   isLeader(): boolean {
@@ -327,7 +364,7 @@ export class Manager {
   }
 
   private async runControllers(): Promise<void> {
-    await Promise.all([...this.informers.values()].map((i) => i.waitForSync()));
+    await Promise.all(this.requiredInformers().map((i) => i.waitForSync()));
     if (this.stopping) return;
     this.logger.info('caches synced; starting controllers');
     for (const { controller } of this.controllers) controller.start();

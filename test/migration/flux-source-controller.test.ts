@@ -3,7 +3,8 @@
 // CRDs, clones from Flux's test Git server (dev/env/go/gitserver, smart HTTP) and serves the artifact
 // itself. The operator reads status.artifact, fetches from source-controller's storage address (its
 // --source-artifact-origin), verifies the digest and applies the steps; a new commit reaches the database
-// once source-controller publishes the new revision. flux-source.test.ts covers what a real
+// once source-controller publishes the new revision: through the operator's watch on GitRepositories (the
+// fallback poll is set to 10 minutes here, so only the watch can bring it within the test's time). flux-source.test.ts covers what a real
 // source-controller never does (a digest that does not match, an artifact on another origin).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -108,7 +109,7 @@ beforeAll(async () => {
   ns = await createTestNamespace('mig-fluxsc');
   await startGitServer();
   await startSourceController();
-  ({ mgr } = await startMigrationOperator(ns, 'test-operator', { artifactLimits: { ...DEFAULT_ARTIFACT_LIMITS, origin: storage, timeoutMs: 10_000 }, sourcePollMs: 500 }));
+  ({ mgr } = await startMigrationOperator(ns, 'test-operator', { artifactLimits: { ...DEFAULT_ARTIFACT_LIMITS, origin: storage, timeoutMs: 10_000 }, sourcePollMs: 10 * 60_000 }));
 }, BUILD_MS + 120_000);
 
 afterAll(async () => {

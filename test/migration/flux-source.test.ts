@@ -129,7 +129,7 @@ test('steps from a GitRepository artifact apply; a new revision with one more st
   });
   expect(await tableExists(db, 'items')).toBe(true);
   expect(await tableExists(db, 'never')).toBe(false); // a subdirectory of path is not read
-  // The Migration looks at its source every 500 ms here: the same digest is served from the cache.
+  // Looked at again (the watch, a reconcile): the same digest is served from the cache.
   const fetched = served.requests;
   await new Promise((r) => setTimeout(r, 2_000));
   expect(served.requests).toBe(fetched);
@@ -151,7 +151,7 @@ test('an artifact whose digest does not match status.artifact.digest stalls the 
   await createMigration(ns, 'tampered', { databaseRef: { name: 'mismatch-db' }, sources: [{ sourceRef: { kind: 'GitRepository', name: 'tampered' }, path: 'db/migrations' }] });
   const m = await waitFor(ns, 'tampered', { stalled: true, reason: 'ArtifactDigestMismatch' });
   expect(m.status?.appliedVersion).toBeUndefined();
-  // Looked at again every 500 ms here; the same URL and digest are not downloaded again.
+  // Looked at again: the same URL and digest are not downloaded again.
   const fetched = served.requests;
   await new Promise((r) => setTimeout(r, 1_500));
   expect(served.requests).toBe(fetched);
