@@ -7,6 +7,7 @@
 //    Progressing/InProgress, a suspended BackupPolicy is Suspended;
 //  - RBAC: no request was forbidden and every rule the chart renders was used (audit log).
 // TENANTDB_WRITE_HEALTH_TESTDATA=1 also writes the live objects to health/argocd/.../testdata/.
+import { fluxCrdFiles } from '../../dev/env/flux.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -141,6 +142,9 @@ beforeAll(async () => {
   rootfs = await imageRootfs(testEnvDir());
   cluster = await startShipCluster('ship-e2e', (dir) => auditFlags(path.join(dir, 'audit')));
   for (const ns of [NS, APP_NS]) await cluster.kubectl(['create', 'namespace', ns]);
+  // Flux's source CRDs, as in a cluster that runs Flux: the operator's optional watch on them lists and
+  // watches there (so the chart's rule for it is used, and the audit shows it allowed).
+  for (const f of fluxCrdFiles()) await cluster.kubectl(['apply', '--server-side', '-f', f]);
   await runTool('helm', ['install', RELEASE, CHART_DIR, '--namespace', NS], { env: helmEnv(path.join(cluster.dir, 'helm'), cluster.cp.kubeconfig) });
   // The ServiceAccount's own token, as the kubelet would mount it.
   const token = (await cluster.kubectl(['create', 'token', RELEASE, '-n', NS, '--duration=2h'])).stdout.trim();
