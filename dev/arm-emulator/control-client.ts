@@ -110,6 +110,14 @@ export class EmulatorControl {
   entraStats(): Promise<{ tokensIssued: number; failures: number; byClient: Record<string, number> }> {
     return this.call('GET', '/entra/stats');
   }
+  /** A token signed with the emulator's Entra key carrying these claims (expired, another audience...). A test hook, not Entra. */
+  mintToken(o: { authority: string; tenantId: string; objectId: string; audience: string; expiresInSeconds?: number; claims?: Record<string, unknown> }): Promise<{ accessToken: string }> {
+    return this.call('POST', '/entra/tokens', o);
+  }
+  /** Database logins the emulator's Entra login endpoint checked. */
+  entraLogins(): Promise<{ accepted: number; refused: number }> {
+    return this.call('GET', '/entra/logins');
+  }
   /**
    * Pauses (or resumes) WAL replay on a read replica (pg_wal_replay_pause/resume as its superuser): it keeps
    * receiving WAL but stops applying it, so its replay lag on the primary grows. A test hook, not ARM.

@@ -34,6 +34,8 @@ export interface PersistedInstance {
   creds: InstanceCredentials;
   settings: Record<string, string>;
   replicaOf?: { sourceKey: string; slot: string };
+  /** The engine's bin folder when not the embedded PostgreSQL (servers with Entra authentication). */
+  binDir?: string;
 }
 
 export interface InstanceRecord {
@@ -78,6 +80,8 @@ export class InstanceManager {
   // A random starting point keeps concurrent emulators (parallel test files) mostly on distinct addresses.
   private nextAddress = 1 + Math.floor(Math.random() * 60_000);
   private usedAddresses = new Set<string>();
+  /** pg_hba.conf lines of an instance (key, engine bin folder); undefined: the harness default. Set by the provider. */
+  hbaFor: (key: string, binDir: string | undefined) => string[] | undefined = () => undefined;
 
   constructor(
     private readonly stateDir: string,
@@ -131,7 +135,7 @@ export class InstanceManager {
     dir: string,
     creds: InstanceCredentials,
     settings: Record<string, string>,
-    opts: { preferred?: HostMapping; start?: boolean; timeoutMs?: number } = {},
+    opts: { preferred?: HostMapping; start?: boolean; timeoutMs?: number; binDir?: string } = {},
   ): Promise<InstanceRecord> {
     for (let attempt = 1; ; attempt++) {
       const preferred = attempt === 1 && opts.preferred && !this.usedAddresses.has(opts.preferred.host) ? opts.preferred : undefined;
@@ -149,6 +153,8 @@ export class InstanceManager {
         settings: { ...archiveSettings(dir), ...settings },
         allowReplication: true,
         logFile: path.join(dir, 'postgres.log'),
+        ...(opts.binDir ? { binDir: opts.binDir } : {}),
+        hba: this.hbaFor(key, opts.binDir),
       });
       try {
         if (opts.start !== false) await server.start(opts.timeoutMs ?? 60_000);
@@ -168,11 +174,11 @@ export class InstanceManager {
   }
 
   /** A brand-new server: initdb, start, create the administrator and Azure's roles and extension guard. */
-  async create(o: { key: string; fqdn: string; dir: string; adminLogin: string; adminPassword: string; settings: Record<string, string>; retentionDays?: number }): Promise<InstanceRecord> {
+  async create(o: { key: string; fqdn: string; dir: string; adminLogin?: string; adminPassword?: string; settings: Record<string, string>; retentionDays?: number; binDir?: string }): Promise<InstanceRecord> {
     fs.rmSync(o.dir, { recursive: true, force: true });
     fs.mkdirSync(o.dir, { recursive: true });
     const creds: InstanceCredentials = { superuser: SUPERUSER, superPassword: secret(), replicationUser: REPLICATION_USER, replicationPassword: secret() };
-    const rec = await this.launch(o.key, o.fqdn, o.dir, creds, o.settings);
+    const rec = await this.launch(o.key, o.fqdn, o.dir, creds, o.settings, o.binDir ? { binDir: o.binDir } : {});
     await bootstrapInstance((db) => this.superClient(rec, db), {
       adminLogin: o.adminLogin,
       adminPassword: o.adminPassword,
@@ -238,7 +244,7 @@ export class InstanceManager {
       fs.writeFileSync(path.join(dataDir, 'standby.signal'), '');
     }
     chownTree(dataDir);
-    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings);
+    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings, engineOf(o.source));
     if (slot) rec.replicaOf = { sourceKey: o.source.key, slot };
     return rec;
   }
@@ -253,7 +259,7 @@ export class InstanceManager {
       await src?.end().catch(() => {});
     }
     chownTree(o.dataDir);
-    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, { ...o.settings, ...recovery });
+    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, { ...o.settings, ...recovery }, engineOf(o.source));
     await waitForPromotion(() => this.withSuperClient(rec, 'postgres', async (c) => (await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]!.r));
     // Promoted: the recovery settings have done their work (and must not follow the server around).
     const settings = rec.server.opts.settings ?? {};
@@ -265,14 +271,27 @@ export class InstanceManager {
 
   /** What persistence needs to bring an instance back after an emulator restart. */
   describe(rec: InstanceRecord): PersistedInstance {
-    return { host: rec.host, port: rec.port, creds: rec.creds, settings: { ...(rec.server.opts.settings ?? {}) }, ...(rec.replicaOf ? { replicaOf: rec.replicaOf } : {}) };
+    return {
+      host: rec.host,
+      port: rec.port,
+      creds: rec.creds,
+      settings: { ...(rec.server.opts.settings ?? {}) },
+      ...(rec.replicaOf ? { replicaOf: rec.replicaOf } : {}),
+      ...(rec.server.opts.binDir ? { binDir: rec.server.opts.binDir } : {}),
+    };
   }
 
   /** Takes back an instance whose data directory survived an emulator restart, on its old address if free. */
   async adopt(o: { key: string; fqdn: string; dir: string; saved: PersistedInstance; start: boolean }): Promise<InstanceRecord> {
-    const rec = await this.launch(o.key, o.fqdn, o.dir, o.saved.creds, o.saved.settings, { preferred: { host: o.saved.host, port: o.saved.port }, start: o.start });
+    const rec = await this.launch(o.key, o.fqdn, o.dir, o.saved.creds, o.saved.settings, { preferred: { host: o.saved.host, port: o.saved.port }, start: o.start, ...(o.saved.binDir ? { binDir: o.saved.binDir } : {}) });
     if (o.saved.replicaOf) rec.replicaOf = o.saved.replicaOf;
     return rec;
+  }
+
+  /** Rewrites the instance's pg_hba.conf (after an authConfig change) and reloads it. */
+  refreshHba(rec: InstanceRecord): void {
+    rec.server.opts.hba = this.hbaFor(rec.key, rec.server.opts.binDir);
+    rec.server.reload();
   }
 
   /** The running server's minor version ("6" for 17.6), as Azure reports `minorVersion`. */
@@ -331,6 +350,11 @@ export class InstanceManager {
   async stopAll(): Promise<void> {
     await Promise.all([...this.instances.values()].map((r) => r.server.stop().catch(() => {})));
   }
+}
+
+/** A copy of a server (restore, replica) runs on the same engine as its source. */
+function engineOf(source: InstanceRecord): { binDir?: string } {
+  return source.server.opts.binDir ? { binDir: source.server.opts.binDir } : {};
 }
 
 /**
