@@ -31,6 +31,7 @@ import type { RoleKind } from '../../../src/postgres/database/privileges.js';
 import fs from 'node:fs';
 import type { KubeObject } from '../../../src/runtime/kubeclient.js';
 import type { DatabasePart, FinalizeStep, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
+import { tokenOf } from '../context.js';
 import { MAINTENANCE_DATABASE } from '../server-external.js';
 import { retireRemovedRoles, type Markers } from './removed-roles.js';
 import { connectionData, currentSecret, decodeData, deleteSecret, ensureSecret, isOurs, releaseSecret, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, secretNameFor } from './secrets.js';
@@ -60,7 +61,9 @@ function adoptionOf(ctx: TenantDatabaseContext): Adoption {
 }
 
 function target(conn: ServerConnection, database: string, user = conn.adminUser, password = conn.adminPassword): DbTarget {
-  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user, password, database };
+  // The administrator's token login applies to the administrator only, never to a role's own password login.
+  const token = user === conn.adminUser && password === conn.adminPassword ? tokenOf(conn) : {};
+  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user, password, ...token, database };
 }
 
 /** The CA a client needs: the server's private CA, or the operator's --postgres-ca-file. */
@@ -184,7 +187,7 @@ async function syncLogins(sync: SyncInput, logins: Login[], created: string[]): 
   }
   for (const l of logins) {
     if (created.includes(l.role)) continue;
-    const badPassword = !l.fresh && (await loginWorks(conns, target(conn, database, l.role, l.password))) === 'badPassword';
+    const badPassword = !l.fresh && !conn.passwordLoginsRefused && (await loginWorks(conns, target(conn, database, l.role, l.password))) === 'badPassword';
     if (l.fresh || badPassword) {
       await conns.withClient(target(conn, MAINTENANCE_DATABASE), (c) => setPassword(c, l.role, l.password, log));
       if (badPassword) drift++;

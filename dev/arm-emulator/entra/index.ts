@@ -39,6 +39,8 @@ export interface EntraStats {
   failures: number;
   /** Token requests per client id (successful). */
   byClient: Record<string, number>;
+  /** Tokens issued per audience (ARM, the database's https://ossrdbms-aad.database.windows.net...). */
+  byAudience: Record<string, number>;
 }
 
 const TOKEN_LIFETIME_S = 3599;
@@ -61,7 +63,9 @@ function decodeJwt(token: string): Record<string, unknown> | undefined {
 
 export class EntraEmulator {
   readonly principals = new Map<string, ServicePrincipal>();
-  readonly stats: EntraStats = { tokensIssued: 0, failures: 0, byClient: {} };
+  readonly stats: EntraStats = { tokensIssued: 0, failures: 0, byClient: {}, byAudience: {} };
+  /** Lifetime of issued tokens (Entra's is about an hour; tests shorten it to see expiry). */
+  tokenLifetimeSeconds = TOKEN_LIFETIME_S;
   /** RS256 signing key, as Entra signs access tokens; its public half is in the JWKS (and checks database logins). */
   private signingKey: KeyObject = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   /** Origins (`https://host:port`) the endpoint was reached on: the issuers of the tokens it signed. */
@@ -260,7 +264,7 @@ export class EntraEmulator {
       iss: `${base}/${sp.tenantId}/v2.0`,
       iat: now,
       nbf: now,
-      exp: now + TOKEN_LIFETIME_S,
+      exp: now + this.tokenLifetimeSeconds,
       appid: sp.clientId,
       azp: sp.clientId,
       idtyp: 'app',
@@ -271,7 +275,9 @@ export class EntraEmulator {
     });
     this.stats.tokensIssued++;
     this.stats.byClient[sp.clientId] = (this.stats.byClient[sp.clientId] ?? 0) + 1;
-    send(res, 200, { token_type: 'Bearer', expires_in: TOKEN_LIFETIME_S, ext_expires_in: TOKEN_LIFETIME_S, access_token: token });
+    this.stats.byAudience[aud] = (this.stats.byAudience[aud] ?? 0) + 1;
+    const life = this.tokenLifetimeSeconds;
+    send(res, 200, { token_type: 'Bearer', expires_in: life, ext_expires_in: life, access_token: token });
   }
 }
 
@@ -302,6 +308,12 @@ export function registerEntra(ctx: EmulatorContext): EntraEmulator {
   );
   ctx.addControlRoute('DELETE', '/_emulator/entra/servicePrincipals/([^/]+)/([^/]+)', (_b, _q, m) => ({ ok: entra.remove(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)) }));
   ctx.addControlRoute('GET', '/_emulator/entra/stats', () => entra.stats);
+  // Test hook: the lifetime of the tokens issued from now on (tokens that expire during a test).
+  ctx.addControlRoute('PUT', '/_emulator/entra/settings', (b) => {
+    const life = Number((b as { tokenLifetimeSeconds?: unknown } | undefined)?.tokenLifetimeSeconds);
+    if (Number.isFinite(life) && life > 0) entra.tokenLifetimeSeconds = Math.floor(life);
+    return { tokenLifetimeSeconds: entra.tokenLifetimeSeconds };
+  });
   // Test hook: a token signed with the emulator's key carrying the given claims (an expired one, another
   // audience...), which the token endpoint would never issue. Azure has no such API.
   ctx.addControlRoute('POST', '/_emulator/entra/tokens', (b) => {
