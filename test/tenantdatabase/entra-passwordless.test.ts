@@ -122,3 +122,71 @@ test("the operator's token expires mid-run and it carries on with a fresh one", 
   expect(databaseTokenStats.fetched).toBeGreaterThan(fetchedBefore);
   expect(await dbTokensIssued()).toBeGreaterThan(before);
 }, 240_000);
+
+test('an Entra principal from the spec logs in with its token, sees only its tenant, and is gone once taken out of the spec', async () => {
+  const readerClient = '3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
+  const reader = await h.control.registerServicePrincipal({ tenantId: TENANT, clientId: readerClient, clientSecret: 'reader-secret' });
+  // A tenant table, as a migration (running as the owner role) would make it.
+  await asOperatorPrincipal('app', async (c) => {
+    await c.query('GRANT app_owner TO "tenantdb-operator"');
+    await c.query('SET ROLE app_owner');
+    await c.query("CREATE TABLE public.orders (tenant_id text NOT NULL, item text NOT NULL); INSERT INTO public.orders VALUES ('t1', 'apples'), ('t2', 'pears'), ('t1', 'plums')");
+  });
+  const principal = { name: 'orders-reader', objectId: reader.objectId, type: 'ServicePrincipal', access: 'application' };
+  const roles = { owner: 'app_owner', application: 'app_user', analytics: 'app_ro' };
+  await run(['apply', '-f', '-'], JSON.stringify(passwordlessTd({ roles, tenancy: { tables: [{ schema: 'public', name: 'orders' }] }, entraPrincipals: [principal] })));
+  const converged = (type: string) =>
+    eventually(
+      `${type} for the new generation`,
+      async () => {
+        const o = await getJson<TdObject & { metadata: { generation: number } }>(['get', 'tenantdatabases.tenantdb.io', NAME, '-n', ns]);
+        const c = o?.status?.conditions?.find((x) => x.type === type);
+        return c?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
+      },
+      120_000,
+      500,
+    ).catch(async (err: Error) => {
+      const cur = await getJson<TdObject>(['get', 'tenantdatabases.tenantdb.io', NAME, '-n', ns]);
+      throw new Error(`${err.message}; conditions: ${JSON.stringify(cur?.status?.conditions?.map((x) => [x.type, x.status, x.reason, x.message]))}`);
+    });
+  await converged('DatabaseReady');
+  await converged('TenancyReady');
+
+  // Its connection Secret: everything to connect but a password (the token is the password).
+  const secret = await getJson<{ data: Record<string, string> }>(['get', 'secret', `${NAME}-entra-orders-reader`, '-n', ns]);
+  const data = Object.fromEntries(Object.entries(secret!.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  expect(data).toMatchObject({ host: `${SERVER}.postgres.database.azure.com`, port: '5432', dbname: 'app', username: 'orders-reader', sslmode: 'verify-full', tokenScope: `${AUDIENCE}/.default` });
+  expect(data.uri).toBe(`postgresql://orders-reader@${SERVER}.postgres.database.azure.com:5432/app?sslmode=verify-full`);
+  expect(data.password).toBeUndefined();
+
+  // The workload: a token with its own identity, used as the password; it sees its tenant's rows only.
+  const { credential } = credentialFromSecretData({ tenantId: TENANT, clientId: readerClient, clientSecret: 'reader-secret' }, { authorityHost: h.emu.authorityHost, disableInstanceDiscovery: true, caCertPem: h.caPem });
+  const login = async () => {
+    const token = (await credential.getToken(data.tokenScope!))!.token;
+    const target = (await h.control.hosts())[data.host!]!;
+    const c = new pg.Client({ host: target.host, port: target.port, user: data.username, password: token, database: data.dbname, ssl: { ca: h.caPem, servername: data.host } });
+    await c.connect();
+    return c;
+  };
+  const c = await login();
+  try {
+    // Like the application role: no tenant named, no rows (fails closed); its tenant named, its rows only.
+    expect((await c.query('SELECT count(*)::int AS n FROM public.orders')).rows[0]).toEqual({ n: 0 });
+    await c.query("SELECT set_config('app.current_tenant_id', 't1', false)");
+    const rows = await c.query<{ tenant_id: string; item: string }>('SELECT tenant_id, item FROM public.orders ORDER BY item');
+    expect(rows.rows).toEqual([
+      { tenant_id: 't1', item: 'apples' },
+      { tenant_id: 't1', item: 'plums' },
+    ]);
+    await expect(c.query("INSERT INTO public.orders VALUES ('t2', 'stolen')")).rejects.toThrow(/row-level security/);
+  } finally {
+    await c.end();
+  }
+
+  // Taken out of the spec: the role is dropped (it was created by this object), the login refused, the Secret gone.
+  await run(['apply', '-f', '-'], JSON.stringify(passwordlessTd({ roles, tenancy: { tables: [{ schema: 'public', name: 'orders' }] } })));
+  await converged('DatabaseReady');
+  await expect(login()).rejects.toThrow(/no pg_hba\.conf entry|authentication failed/);
+  expect(await asOperatorPrincipal('app', async (x) => (await x.query(`SELECT 1 FROM pg_roles WHERE rolname = 'orders-reader'`)).rowCount)).toBe(0);
+  await eventually('principal Secret deleted', async () => ((await run(['get', 'secret', `${NAME}-entra-orders-reader`, '-n', ns, '--ignore-not-found'])).trim() ? undefined : true), 30_000, 500);
+}, 300_000);
