@@ -190,3 +190,33 @@ test('an Entra principal from the spec logs in with its token, sees only its ten
   expect(await asOperatorPrincipal('app', async (x) => (await x.query(`SELECT 1 FROM pg_roles WHERE rolname = 'orders-reader'`)).rowCount)).toBe(0);
   await eventually('principal Secret deleted', async () => ((await run(['get', 'secret', `${NAME}-entra-orders-reader`, '-n', ns, '--ignore-not-found'])).trim() ? undefined : true), 30_000, 500);
 }, 300_000);
+
+test('an operator identity that is not an Entra administrator of a password-less server is told so (Stalled), not let in', async () => {
+  const name = 'pwless-other';
+  const server = `pwother-${Date.now().toString(36)}`;
+  const td = azureTenantDatabase(
+    ns,
+    name,
+    server,
+    {
+      administratorLogin: undefined,
+      administratorPasswordSecretRef: undefined,
+      authentication: { passwordAuth: false, entraAuth: true, tenantId: TENANT },
+      entraAdministrators: [{ objectId: '4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f7a', principalName: 'someone-else', principalType: 'User' }],
+    },
+    { spec: { database: { name: 'other' }, roles: { owner: 'other_owner', application: 'other_user' } } },
+  );
+  await run(['apply', '-f', '-'], JSON.stringify(JSON.parse(JSON.stringify(td))));
+  const o = await eventually(
+    'ServerReady=False OperatorNotEntraAdministrator',
+    async () => {
+      const cur = await getJson<TdObject>(['get', 'tenantdatabases.tenantdb.io', name, '-n', ns]);
+      const c = cur?.status?.conditions?.find((x) => x.type === 'ServerReady');
+      return c?.status === 'False' && c.reason === 'OperatorNotEntraAdministrator' ? cur : undefined;
+    },
+    180_000,
+    500,
+  );
+  expect(o.status?.conditions?.find((x) => x.type === 'ServerReady')?.message).toContain(h.spObjectId);
+  expect(o.status?.conditions?.find((x) => x.type === 'Stalled')).toMatchObject({ status: 'True' });
+}, 240_000);
