@@ -33,7 +33,7 @@ import type { KubeObject } from '../../../src/runtime/kubeclient.js';
 import type { DatabasePart, FinalizeStep, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
 import { tokenOf } from '../context.js';
 import { entraPrincipalMarker, syncEntraPrincipals, type EntraPrincipalWant } from '../../../src/postgres/database/entra-principals.js';
-import { principalWants, syncPrincipalSecrets } from './entra-principals.js';
+import { principalSecretName, principalWants, syncPrincipalSecrets } from './entra-principals.js';
 import { MAINTENANCE_DATABASE } from '../server-external.js';
 import { retireRemovedRoles, type Markers } from './removed-roles.js';
 import { connectionData, currentSecret, decodeData, deleteSecret, ensureSecret, isOurs, releaseSecret, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, secretNameFor } from './secrets.js';
@@ -263,7 +263,8 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
 }
 
 async function finalize(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<FinalizeStep> {
-  const names = loginRoles(managedRoles(ctx)).map((l) => secretNameFor(ctx, l.kind));
+  const principalSecrets = (ctx.spec.entraPrincipals ?? []).map((p) => principalSecretName(ctx, p.name));
+  const names = [...loginRoles(managedRoles(ctx)).map((l) => secretNameFor(ctx, l.kind)), ...principalSecrets];
   if (ctx.spec.deletionPolicy !== 'Delete') {
     for (const n of names) await releaseSecret(ctx, n);
     return { done: true };
@@ -312,6 +313,8 @@ async function dropWhatWeCreated(ctx: TenantDatabaseContext, conn: ServerConnect
   const server = target(conn, MAINTENANCE_DATABASE);
   const log = new StatementLog();
   const { db, created } = await conns.withClient(server, async (c) => ({ db: await readDatabase(c, database, []), created: (await readRolesMarked(c, [markers.created])).map((r) => r.name) }));
+  // The Entra principals this object created lose access first (they are members of its login roles).
+  await conns.withClient(server, (c) => syncEntraPrincipals(c, [], entraPrincipalMarker(markers.created), [], log));
   const owner = ctx.spec.roles.owner;
   // Login roles first, the owner last: it owns what the others were granted.
   const ordered = [...created.filter((n) => n !== owner), ...created.filter((n) => n === owner)];
