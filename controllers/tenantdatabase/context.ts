@@ -8,7 +8,7 @@ import type { ControllerSettings } from '../../src/settings.js';
 import type { EventType } from '../../src/runtime/events.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
-import type { DbTarget } from '../../src/postgres/connections.js';
+import type { DbTarget, TokenPassword } from '../../src/postgres/connections.js';
 
 // One definition for the whole operator (src/runtime/reconcile-kit.ts); re-exported for the parts.
 export { CONFIGMAPS, SECRETS } from '../../src/runtime/reconcile-kit.js';
@@ -45,6 +45,13 @@ export interface ServerConnection {
   caPem?: string;
   adminUser: string;
   adminPassword: string;
+  /** A token login (Microsoft Entra administrator, src/tenantdatabase/entra-login.ts): adminPassword is then unused. */
+  adminToken?: TokenPassword;
+  /**
+   * The server refuses password logins (Azure: password authentication off): a role's password cannot be
+   * checked by logging in with it, and its connection Secret serves only once passwords are allowed again.
+   */
+  passwordLoginsRefused?: boolean;
   /** PgBouncer on the server (Azure's built-in pooler), for the pooler keys of connection Secrets. */
   pooler?: { port: number };
   /**
@@ -135,5 +142,10 @@ export interface FinalizeStep {
 
 /** Database `database` on the server, as its administrator. */
 export function databaseTarget(conn: ServerConnection, database: string): DbTarget {
-  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user: conn.adminUser, password: conn.adminPassword, database };
+  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user: conn.adminUser, password: conn.adminPassword, ...tokenOf(conn), database };
+}
+
+/** The administrator's token login, as DbTarget fields (nothing for a password login). */
+export function tokenOf(conn: ServerConnection): { token?: TokenPassword } {
+  return conn.adminToken ? { token: conn.adminToken } : {};
 }

@@ -107,8 +107,20 @@ export class EmulatorControl {
   removeServicePrincipal(tenantId: string, clientId: string): Promise<{ ok: boolean }> {
     return this.call('DELETE', `/entra/servicePrincipals/${encodeURIComponent(tenantId)}/${encodeURIComponent(clientId)}`);
   }
-  entraStats(): Promise<{ tokensIssued: number; failures: number; byClient: Record<string, number> }> {
+  /** Lifetime of the tokens the Entra endpoint issues from now on (a test hook). */
+  entraSettings(s: { tokenLifetimeSeconds: number }): Promise<{ tokenLifetimeSeconds: number }> {
+    return this.call('PUT', '/entra/settings', s);
+  }
+  entraStats(): Promise<{ tokensIssued: number; failures: number; byClient: Record<string, number>; byAudience: Record<string, number> }> {
     return this.call('GET', '/entra/stats');
+  }
+  /** A token signed with the emulator's Entra key carrying these claims (expired, another audience...). A test hook, not Entra. */
+  mintToken(o: { authority: string; tenantId: string; objectId: string; audience: string; expiresInSeconds?: number; claims?: Record<string, unknown> }): Promise<{ accessToken: string }> {
+    return this.call('POST', '/entra/tokens', o);
+  }
+  /** Database logins the emulator's Entra login endpoint checked. */
+  entraLogins(): Promise<{ accepted: number; refused: number }> {
+    return this.call('GET', '/entra/logins');
   }
   /**
    * Pauses (or resumes) WAL replay on a read replica (pg_wal_replay_pause/resume as its superuser): it keeps

@@ -95,9 +95,9 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
   registerPolling(ctx);
   registerResourceGroups(ctx, rgHooks);
   registerControlApi(ctx);
-  await registerPostgres(ctx, { instances: opts.postgresInstances ?? true });
-  registerInsights(ctx);
   const entra = registerEntra(ctx);
+  await registerPostgres(ctx, { instances: opts.postgresInstances ?? true, entra });
+  registerInsights(ctx);
 
   let front: Awaited<ReturnType<typeof listenHttps>>;
   try {
@@ -115,6 +115,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     throw err;
   }
   const endpoint = `https://${host}:${front.port}`;
+  // The issuer of the tokens it signs, before any client asked (database logins check it).
+  entra.issuerBases.add(endpoint);
   let stopped: Promise<void> | undefined;
   return {
     endpoint,

@@ -13,6 +13,11 @@ export interface DebianTool {
 }
 
 export const PGBOUNCER: DebianTool = { pkg: 'pgbouncer', binary: '/usr/sbin/pgbouncer' };
+/**
+ * Debian's PostgreSQL 15 (bookworm), built with LDAP (and PAM): the engine of emulated servers with
+ * Microsoft Entra authentication, whose token logins PostgreSQL checks through LDAP (dev/arm-emulator/README.md).
+ */
+export const POSTGRES_DEBIAN: DebianTool = { pkg: 'postgresql-15', binary: '/usr/lib/postgresql/15/bin/postgres' };
 
 const APT_TIMEOUT_MS = 10 * 60_000;
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ensureBinaries, type Binaries } from './binaries.js';
 import { startControlPlane } from './controlplane.js';
-import { ensureDebianTool, PGBOUNCER } from './debian.js';
+import { ensureDebianTool, PGBOUNCER, POSTGRES_DEBIAN } from './debian.js';
 import { localDir, repoRoot } from './paths.js';
 import { ensureCertificateAuthority, issueCertificate } from './pki.js';
 import { PostgresServer, postgresMajorVersion } from './postgres.js';
@@ -146,6 +146,12 @@ export async function up(opts: UpOptions = {}): Promise<EnvInfo> {
         ensureDebianTool(PGBOUNCER, log);
       } catch (err) {
         log(`warning: ${(err as Error).message}; servers with pgbouncer.enabled will not get a pooler`);
+      }
+      // Servers with Microsoft Entra authentication run on Debian's PostgreSQL (built with LDAP).
+      try {
+        ensureDebianTool(POSTGRES_DEBIAN, log);
+      } catch (err) {
+        log(`warning: ${(err as Error).message}; servers with Microsoft Entra authentication cannot be created`);
       }
       log('starting the ARM emulator');
       const { rec, arm } = await startArmEmulatorProcess(dir, ca.certFile, caKeyFile);

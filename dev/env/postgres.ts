@@ -59,6 +59,13 @@ export interface PostgresOptions {
   /** Accept replication connections over TLS (for streaming replicas). */
   allowReplication?: boolean;
   logFile?: string;
+  /**
+   * Folder of initdb/postgres when not the embedded binaries (an emulated server with Microsoft Entra
+   * authentication runs on Debian's PostgreSQL, built with LDAP: see dev/arm-emulator/README.md).
+   */
+  binDir?: string;
+  /** pg_hba.conf lines replacing the default (TLS + SCRAM only); re-read on reload(). */
+  hba?: string[];
 }
 
 function quoteConf(v: string): string {
@@ -93,7 +100,7 @@ export class PostgresServer {
   }
 
   private bin(name: string): string {
-    return path.join(postgresNativeDir(), 'bin', name);
+    return path.join(this.opts.binDir ?? path.join(postgresNativeDir(), 'bin'), name);
   }
 
   /** Runs initdb when the data directory is new, then (re)writes TLS files and the managed config. */
@@ -155,7 +162,7 @@ export class PostgresServer {
     const conf = path.join(this.opts.dataDir, 'postgresql.conf');
     const base = fs.readFileSync(conf, 'utf8');
     if (!base.includes("include_if_exists = 'tenantdb.conf'")) fs.appendFileSync(conf, "\ninclude_if_exists = 'tenantdb.conf'\n");
-    const hba = ['# Managed by the tenantdb-operator test harness: TLS only over TCP.', 'hostssl all all 127.0.0.0/8 scram-sha-256'];
+    const hba = ['# Managed by the tenantdb-operator test harness: TLS only over TCP.', ...(this.opts.hba ?? ['hostssl all all 127.0.0.0/8 scram-sha-256'])];
     if (this.opts.allowReplication) hba.push('hostssl replication all 127.0.0.0/8 scram-sha-256');
     write('pg_hba.conf', hba.join('\n') + '\n');
   }

@@ -503,6 +503,23 @@ const tenancySchema = z
   })
   .describe('Tenant isolation by row-level security.');
 
+const entraPrincipalSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(/^[A-Za-z0-9][-A-Za-z0-9@._ ]{0,61}[A-Za-z0-9]$/)
+      .describe('PostgreSQL role of the principal (its user principal name, group or application name; at most 63 characters).'),
+    objectId: uuid('Object ID of the Entra principal (user, group, service principal or managed identity).'),
+    type: z.enum(['User', 'Group', 'ServicePrincipal']).describe('Kind of principal: User, Group or ServicePrincipal (also for managed identities).'),
+    access: z
+      .enum(['application', 'admin', 'analytics'])
+      .default('application')
+      .describe('Whose grants it gets: the application, admin or analytics role (tenant isolation applies to it as to that role).'),
+  })
+  .describe('A Microsoft Entra principal that logs in to the database with a token (no password).');
+
 const partitionRetentionSchema = z
   .object({
     keep: z.int().min(1).max(10000).describe('Number of past partitions to keep attached.'),
@@ -531,6 +548,10 @@ export const tenantDatabaseSpecSchema = z
     database: databaseSchema,
     roles: rolesSchema,
     tenancy: tenancySchema.optional(),
+    entraPrincipals: listMap(
+      z.array(entraPrincipalSchema).max(64).describe('Microsoft Entra principals created as database roles (server with authentication.entraAuth); removed from the server when taken out of the list.'),
+      ['name'],
+    ).optional(),
     partitioning: listMap(z.array(partitioningSchema).max(64).describe('Tables whose partitions the operator maintains.'), ['schema', 'table']).optional(),
     maintenance: maintenanceSpecSchema.optional(),
     connectionSecret: z

@@ -38,6 +38,8 @@ export interface AzureClients {
   monitor: MonitorClient;
   budget: ArmRequestBudget;
   armEndpoint: string;
+  /** The credential the clients authenticate with (also the identity of the operator's database token logins). */
+  credential: TokenCredential;
 }
 
 // The SDK's retry policy already retries 429/503 after Retry-After, other 5xx/408 and connection
@@ -80,5 +82,5 @@ export function createAzureClients(opts: AzureClientsOptions): AzureClients {
     userAgentOptions,
     ...(agent ? { agent } : {}),
   });
-  return { postgres, monitor, budget, armEndpoint };
+  return { postgres, monitor, budget, armEndpoint, credential: opts.credential };
 }

@@ -39,6 +39,23 @@ export class TlsModeNotAllowedError extends Error {
   }
 }
 
+/**
+ * A password that is a Microsoft Entra access token (a token login): fetched, from its source's cache, for
+ * every new connection, so a pool never dials with an expired one.
+ */
+export interface TokenPassword {
+  /** Stable name of the identity for pool keys (the token itself changes on every refresh). */
+  identity: string;
+  token(): Promise<string>;
+}
+
+
+/**
+ * A pooled session opened with a token ends after this long (Azure does not end a session whose token
+ * expires, so this only keeps sessions from living on for hours past the token they opened with).
+ */
+export const TOKEN_SESSION_MAX_LIFETIME_S = 55 * 60;
+
 export interface ServerTarget {
   host: string;
   port: number;
@@ -47,6 +64,8 @@ export interface ServerTarget {
   caPem?: string | undefined;
   user: string;
   password: string;
+  /** A token login: the password is this token source's current token (`password` is then ignored). */
+  token?: TokenPassword | undefined;
 }
 
 export interface DbTarget extends ServerTarget {
@@ -80,6 +99,10 @@ const DEFAULTS: Omit<Required<ConnectionOptions>, 'queryTimeoutMs'> & { queryTim
   poolIdleMs: 60_000,
   applicationName: 'tenantdb-operator',
 };
+
+function tokenFn(p: TokenPassword): () => Promise<string> {
+  return () => p.token();
+}
 
 /** A PostgreSQL error as conditions and Events may show it: no connection details, no secrets. */
 export interface PgErrorInfo {
@@ -164,7 +187,7 @@ export class PostgresConnections {
       host: address,
       port,
       user: target.user,
-      password: target.password,
+      password: target.token ? tokenFn(target.token) : target.password,
       database: target.database,
       ssl,
       connectionTimeoutMillis: this.opts.connectTimeoutMs,
@@ -177,7 +200,8 @@ export class PostgresConnections {
 
   private key(t: DbTarget): string {
     const h = createHash('sha256');
-    for (const part of [t.host, String(t.port), t.sslMode, t.caPem ?? '', t.user, t.password, t.database]) h.update(part).update('\u0000');
+    const password = t.token ? `token:${t.token.identity}` : t.password;
+    for (const part of [t.host, String(t.port), t.sslMode, t.caPem ?? '', t.user, password, t.database]) h.update(part).update('\u0000');
     return h.digest('hex');
   }
 
@@ -191,7 +215,8 @@ export class PostgresConnections {
       entry = undefined;
     }
     if (!entry) {
-      const pool = new pg.Pool({ ...this.clientConfig(target), max: this.opts.maxPerPool, idleTimeoutMillis: this.opts.idleTimeoutMs, allowExitOnIdle: true });
+      const lifetime = target.token ? { maxLifetimeSeconds: TOKEN_SESSION_MAX_LIFETIME_S } : {};
+      const pool = new pg.Pool({ ...this.clientConfig(target), ...lifetime, max: this.opts.maxPerPool, idleTimeoutMillis: this.opts.idleTimeoutMs, allowExitOnIdle: true });
       // An idle connection the server closed (restart, failover) must not crash the process.
       pool.on('error', () => undefined);
       entry = { pool, lastUsed: Date.now() };

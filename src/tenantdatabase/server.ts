@@ -23,6 +23,7 @@ import type { DbTarget } from '../postgres/connections.js';
 import type { KubeObject } from '../runtime/kubeclient.js';
 import type { Manager } from '../runtime/manager.js';
 import { primaryServerName } from './promotion.js';
+import { entraAdminLogin, entraLoginPossible } from './entra-login.js';
 import { TENANT_DATABASES, tenantDatabaseSpecOf, tenantDatabaseStatusOf } from './view.js';
 
 /** Tag naming the TenantDatabase (`<namespace>/<name>`) that holds a server; the server part writes it (OWNER_TAG there). */
@@ -103,6 +104,15 @@ export async function adminTargetOf(td: KubeObject, secretValue: SecretValueFn, 
   if (!arm) return { ok: false, reason: 'ServerNotReady', message: `TenantDatabase ${td.metadata.name} is on Azure and its server was not looked up` };
   const lookup = await lookupAzureServer(arm.mgr, td.metadata.namespace, td.metadata.name, arm.kind, arm.azure);
   if (!lookup.ok) return { ok: false, reason: lookup.reason, message: lookup.message };
+  // The operator's identity as an Entra administrator logs in with a token (entra-login.ts); else the password.
+  const az = spec.server.azure;
+  if (entraLoginPossible(az) && lookup.server.fqdn) {
+    const r = await entraAdminLogin(az, lookup.server.clients.credential);
+    if (r.ok) {
+      const target = { host: lookup.server.fqdn, port: 5432, sslMode: 'verify-full' as const, user: r.user, password: '', token: r.token, database: spec.database.name };
+      return { ok: true, ownerRole: spec.roles.owner, target };
+    }
+  }
   return adminTarget({ spec }, secretValue, lookup.server.fqdn);
 }
 

@@ -31,6 +31,9 @@ import type { RoleKind } from '../../../src/postgres/database/privileges.js';
 import fs from 'node:fs';
 import type { KubeObject } from '../../../src/runtime/kubeclient.js';
 import type { DatabasePart, FinalizeStep, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
+import { tokenOf } from '../context.js';
+import { entraPrincipalMarker, syncEntraPrincipals, type EntraPrincipalWant } from '../../../src/postgres/database/entra-principals.js';
+import { principalSecretName, principalWants, syncPrincipalSecrets } from './entra-principals.js';
 import { MAINTENANCE_DATABASE } from '../server-external.js';
 import { retireRemovedRoles, type Markers } from './removed-roles.js';
 import { connectionData, currentSecret, decodeData, deleteSecret, ensureSecret, isOurs, releaseSecret, ROTATE_ANNOTATION, ROTATED_FOR_ANNOTATION, secretNameFor } from './secrets.js';
@@ -60,7 +63,9 @@ function adoptionOf(ctx: TenantDatabaseContext): Adoption {
 }
 
 function target(conn: ServerConnection, database: string, user = conn.adminUser, password = conn.adminPassword): DbTarget {
-  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user, password, database };
+  // The administrator's token login applies to the administrator only, never to a role's own password login.
+  const token = user === conn.adminUser && password === conn.adminPassword ? tokenOf(conn) : {};
+  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user, password, ...token, database };
 }
 
 /** The CA a client needs: the server's private CA, or the operator's --postgres-ca-file. */
@@ -127,12 +132,14 @@ interface CatalogResult {
   created: string[];
   extensionsPresent: string[];
   extensionsFailed: Array<{ name: string; message: string }>;
+  /** Entra principals of this object dropped this pass (taken out of spec.entraPrincipals). */
+  principalsDropped: string[];
 }
 
 /** Roles and database (on the maintenance database), then extensions and grants inside the database. */
-async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string): Promise<CatalogResult> {
+async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string, principals: EntraPrincipalWant[]): Promise<CatalogResult> {
   const { ctx, conns, conn, roles, database, log } = sync;
-  const out: CatalogResult = { created: [], extensionsPresent: [], extensionsFailed: [] };
+  const out: CatalogResult = { created: [], extensionsPresent: [], extensionsFailed: [], principalsDropped: [] };
   const markers = markersOf(ctx);
   const adoptDatabase = ctx.spec.database.adopt ?? false;
   await conns.withClient(target(conn, MAINTENANCE_DATABASE), async (c) => {
@@ -140,6 +147,9 @@ async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string
     await checkDatabase(c, database, markers.created, adoptDatabase, conn.databases);
     out.created = (await syncRoles(c, roles, markers.created, passwordOf, log, adoptionOf(ctx))).created;
     await syncDatabase(c, database, roles, markers.created, log, conn.databases, adoptDatabase);
+    // Entra principals (spec.entraPrincipals): members of the login role whose grants they get.
+    const loginRoleNames = loginRoles(roles).map((l) => l.name);
+    out.principalsDropped = (await syncEntraPrincipals(c, principals, entraPrincipalMarker(markers.created), loginRoleNames, log)).dropped;
   });
   await conns.withClient(target(conn, database), async (c) => {
     const wanted = ctx.spec.database.extensions ?? [];
@@ -184,7 +194,7 @@ async function syncLogins(sync: SyncInput, logins: Login[], created: string[]): 
   }
   for (const l of logins) {
     if (created.includes(l.role)) continue;
-    const badPassword = !l.fresh && (await loginWorks(conns, target(conn, database, l.role, l.password))) === 'badPassword';
+    const badPassword = !l.fresh && !conn.passwordLoginsRefused && (await loginWorks(conns, target(conn, database, l.role, l.password))) === 'badPassword';
     if (l.fresh || badPassword) {
       await conns.withClient(target(conn, MAINTENANCE_DATABASE), (c) => setPassword(c, l.role, l.password, log));
       if (badPassword) drift++;
@@ -231,13 +241,16 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
   const sync: SyncInput = { ctx, conns: postgresConnections(ctx.settings.postgres), conn, roles: managedRoles(ctx), database: ctx.spec.database.name, rotation, log: new StatementLog() };
   const logins = await decideLogins(ctx, sync.roles, rotation);
   if (!Array.isArray(logins)) return logins;
+  const principals = principalWants(ctx, sync.roles);
+  if (!principals.ok) return failure(principals.reason, principals.message, true, { requeueAfterMs: STALLED_RECHECK_MS });
   const passwordOf = (role: string) => logins.find((l) => l.role === role)?.password ?? generatePassword();
   let catalog: CatalogResult;
   try {
-    catalog = await syncCatalog(sync, passwordOf);
+    catalog = await syncCatalog(sync, passwordOf, principals.wants);
     // What the catalog steps changed on a database already made for this spec is drift someone caused.
     const catalogDrift = sync.log.statements.length;
-    const { drift, secretWrites } = await syncLogins(sync, logins, catalog.created);
+    const { drift, secretWrites: loginWrites } = await syncLogins(sync, logins, catalog.created);
+    const secretWrites = loginWrites + (await syncPrincipalSecrets(ctx, conn, sync.database, clientCa(ctx, conn), catalog.principalsDropped));
     if (sync.log.statements.length || secretWrites) ctx.log.info({ statements: sync.log.statements.length, secretWrites }, 'database synced');
     const settled = ctx.status.database?.name === sync.database && ctx.status.observedGeneration === ctx.generation;
     if (catalogDrift + drift && settled && !catalog.created.length) {
@@ -250,7 +263,8 @@ async function reconcile(ctx: TenantDatabaseContext, conn: ServerConnection): Pr
 }
 
 async function finalize(ctx: TenantDatabaseContext, conn: ServerConnection | undefined): Promise<FinalizeStep> {
-  const names = loginRoles(managedRoles(ctx)).map((l) => secretNameFor(ctx, l.kind));
+  const principalSecrets = (ctx.spec.entraPrincipals ?? []).map((p) => principalSecretName(ctx, p.name));
+  const names = [...loginRoles(managedRoles(ctx)).map((l) => secretNameFor(ctx, l.kind)), ...principalSecrets];
   if (ctx.spec.deletionPolicy !== 'Delete') {
     for (const n of names) await releaseSecret(ctx, n);
     return { done: true };
@@ -299,6 +313,8 @@ async function dropWhatWeCreated(ctx: TenantDatabaseContext, conn: ServerConnect
   const server = target(conn, MAINTENANCE_DATABASE);
   const log = new StatementLog();
   const { db, created } = await conns.withClient(server, async (c) => ({ db: await readDatabase(c, database, []), created: (await readRolesMarked(c, [markers.created])).map((r) => r.name) }));
+  // The Entra principals this object created lose access first (they are members of its login roles).
+  await conns.withClient(server, (c) => syncEntraPrincipals(c, [], entraPrincipalMarker(markers.created), [], log));
   const owner = ctx.spec.roles.owner;
   // Login roles first, the owner last: it owns what the others were granted.
   const ordered = [...created.filter((n) => n !== owner), ...created.filter((n) => n === owner)];

@@ -13,6 +13,7 @@ import { readHealthFigures, type ServerFigures } from '../../../src/postgres/hea
 import type { HealthStatus } from '../../../src/api/tenantdatabase-health.js';
 import { HEALTH_PERIOD_DEFAULT_SECONDS, HEALTH_TOP_STATEMENTS_DEFAULT } from '../../../src/api/tenantdatabase-health.js';
 import type { DatabasePart, PartCondition, PartOutcome, ServerConnection, TenantDatabaseContext } from '../context.js';
+import { tokenOf } from '../context.js';
 import { azureFigures } from './azure.js';
 import { CONDITION, healthCondition, healthFigures, healthPatch, thresholdsOf, type AzureFigures } from './evaluate.js';
 import { forgetHealthMetrics, recordHealthMetrics } from './metrics.js';
@@ -26,7 +27,7 @@ const FAILED_RETRY_MS = 60_000;
 const lastRead = new Map<string, { at: number; generation: number | undefined }>();
 
 function target(conn: ServerConnection, database: string): DbTarget {
-  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user: conn.adminUser, password: conn.adminPassword, database };
+  return { host: conn.host, port: conn.port, sslMode: conn.sslMode, ...(conn.caPem !== undefined ? { caPem: conn.caPem } : {}), user: conn.adminUser, password: conn.adminPassword, ...tokenOf(conn), database };
 }
 
 function periodMsOf(ctx: TenantDatabaseContext): number {

@@ -10,7 +10,7 @@
 // confirmed by a GET), child lists from the read cache, and only when the spec declares those children.
 import { classifyArmError } from '../../../src/azure/errors.js';
 import type { ServerOutcome, ServerPart } from '../context.js';
-import { connectionOf } from './connection.js';
+import { adminLoginOf, connectionOf } from './connection.js';
 import { administratorPassword } from './credentials.js';
 import { deleteCreatedServers } from './deletion.js';
 import { entraAdministrators } from './entra-admins.js';
@@ -56,8 +56,11 @@ async function converge(p: Pass): Promise<ServerOutcome> {
     if (out) return out;
   }
   const { az } = p;
-  return outcome(p, cond(true, 'ServerReady', `server ${az.name} is Ready and matches the spec${p.restartNote}`), {
-    connection: connectionOf(az, p.server!, p.admin?.password, p.clients),
+  const { login, problem } = await adminLoginOf(az, p.clients, p.admin?.password);
+  if (problem) return outcome(p, cond(false, problem.reason, problem.message, !problem.transient), problem.transient ? { retry: true } : { requeueAfterMs: STALLED_RECHECK_MS });
+  const how = login.token ? ` (the operator logs in as Entra administrator ${login.user})` : '';
+  return outcome(p, cond(true, 'ServerReady', `server ${az.name} is Ready and matches the spec${p.restartNote}${how}`), {
+    connection: connectionOf(az, p.server!, login, p.clients),
   });
 }
 
@@ -96,7 +99,8 @@ export const azureServerPart: ServerPart = {
         return undefined;
       }
       const ref = az.administratorPasswordSecretRef;
-      return connectionOf({ ...az, name }, s, ref ? ctx.secretValue(ref.name, ref.key) : undefined, creds.clients);
+      const { login, problem } = await adminLoginOf(az, creds.clients, ref ? ctx.secretValue(ref.name, ref.key) : undefined);
+      return problem ? undefined : connectionOf({ ...az, name }, s, login, creds.clients);
     } catch (err) {
       ctx.log.info({ code: classifyArmError(err).code }, 'server not reachable through ARM for cleanup');
       return undefined;

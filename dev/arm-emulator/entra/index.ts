@@ -6,12 +6,12 @@
 //   GET  /common/discovery/instance                         (instance discovery, for clients that do it)
 //   POST /{tenant}/oauth2/v2.0/token                        (client_credentials with client_secret or a
 //                                                            client_assertion = federated token)
-//   GET  /{tenant}/discovery/v2.0/keys                      (JWKS; the tokens are HS256, keys list empty)
+//   GET  /{tenant}/discovery/v2.0/keys                      (JWKS: the public key the tokens are RS256-signed with)
 // Service principals are registered through the control API (`/_emulator/entra/servicePrincipals`); the
 // access token carries the principal's `oid` and `appid`, which the ARM pipeline throttles and logs by.
 // Errors are Entra's: AADSTS90002 (tenant), AADSTS700016 (application), AADSTS7000215 (wrong secret),
 // AADSTS70021 (no matching federated identity), AADSTS7000216 (no credential).
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { EmulatorContext } from '../framework/context.js';
 import { ArmError } from '../framework/errors.js';
@@ -39,9 +39,13 @@ export interface EntraStats {
   failures: number;
   /** Token requests per client id (successful). */
   byClient: Record<string, number>;
+  /** Tokens issued per audience (ARM, the database's https://ossrdbms-aad.database.windows.net...). */
+  byAudience: Record<string, number>;
 }
 
 const TOKEN_LIFETIME_S = 3599;
+/** The key id in the tokens' header and the JWKS. */
+const KEY_ID = 'arm-emulator-1';
 
 function b64url(v: unknown): string {
   return Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -59,10 +63,37 @@ function decodeJwt(token: string): Record<string, unknown> | undefined {
 
 export class EntraEmulator {
   readonly principals = new Map<string, ServicePrincipal>();
-  readonly stats: EntraStats = { tokensIssued: 0, failures: 0, byClient: {} };
-  private readonly key = randomBytes(32);
+  readonly stats: EntraStats = { tokensIssued: 0, failures: 0, byClient: {}, byAudience: {} };
+  /** Lifetime of issued tokens (Entra's is about an hour; tests shorten it to see expiry). */
+  tokenLifetimeSeconds = TOKEN_LIFETIME_S;
+  /** RS256 signing key, as Entra signs access tokens; its public half is in the JWKS (and checks database logins). */
+  private signingKey: KeyObject = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  /** Origins (`https://host:port`) the endpoint was reached on: the issuers of the tokens it signed. */
+  readonly issuerBases = new Set<string>();
 
   constructor(private readonly ctx: EmulatorContext) {}
+
+  /** The public signing key (what a resource server verifies tokens with). */
+  get publicKey(): KeyObject {
+    return createPublicKey(this.signingKey);
+  }
+
+  /** The signing key as PKCS#8 PEM, for persistence (tokens issued before an emulator restart stay valid). */
+  exportKey(): string {
+    return this.signingKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  }
+
+  importKey(pem: string): void {
+    this.signingKey = createPrivateKey(pem);
+  }
+
+  /** A signed access token with these claims (RS256, the emulator's key). */
+  signToken(claims: Record<string, unknown>): string {
+    const header = b64url({ typ: 'JWT', alg: 'RS256', kid: KEY_ID });
+    const payload = b64url(claims);
+    const sig = sign('sha256', Buffer.from(`${header}.${payload}`), this.signingKey).toString('base64url');
+    return `${header}.${payload}.${sig}`;
+  }
 
   private keyOf(tenantId: string, clientId: string): string {
     return `${tenantId.toLowerCase()}/${clientId.toLowerCase()}`;
@@ -149,7 +180,7 @@ export class EntraEmulator {
       return true;
     }
     if (method === 'GET' && /^\/[^/]+\/discovery\/v2\.0\/keys$/i.test(p)) {
-      send(res, 200, { keys: [] });
+      send(res, 200, { keys: [{ ...this.publicKey.export({ format: 'jwk' }), kid: KEY_ID, use: 'sig', alg: 'RS256' }] });
       return true;
     }
     if (method === 'POST' && (m = /^\/([^/]+)\/oauth2\/v2\.0\/token$/i.exec(p))) {
@@ -227,13 +258,13 @@ export class EntraEmulator {
     const scope = form.get('scope') ?? '';
     const aud = scope.split(' ').find((s) => s.endsWith('/.default'))?.replace(/\/\.default$/, '') ?? scope;
     const now = Math.floor(Date.now() / 1000);
-    const header = b64url({ typ: 'JWT', alg: 'HS256', kid: 'arm-emulator' });
-    const payload = b64url({
+    this.issuerBases.add(base);
+    const token = this.signToken({
       aud,
       iss: `${base}/${sp.tenantId}/v2.0`,
       iat: now,
       nbf: now,
-      exp: now + TOKEN_LIFETIME_S,
+      exp: now + this.tokenLifetimeSeconds,
       appid: sp.clientId,
       azp: sp.clientId,
       idtyp: 'app',
@@ -242,10 +273,11 @@ export class EntraEmulator {
       tid: sp.tenantId,
       ver: '2.0',
     });
-    const sig = createHmac('sha256', this.key).update(`${header}.${payload}`).digest('base64url');
     this.stats.tokensIssued++;
     this.stats.byClient[sp.clientId] = (this.stats.byClient[sp.clientId] ?? 0) + 1;
-    send(res, 200, { token_type: 'Bearer', expires_in: TOKEN_LIFETIME_S, ext_expires_in: TOKEN_LIFETIME_S, access_token: `${header}.${payload}.${sig}` });
+    this.stats.byAudience[aud] = (this.stats.byAudience[aud] ?? 0) + 1;
+    const life = this.tokenLifetimeSeconds;
+    send(res, 200, { token_type: 'Bearer', expires_in: life, ext_expires_in: life, access_token: token });
   }
 }
 
@@ -276,11 +308,35 @@ export function registerEntra(ctx: EmulatorContext): EntraEmulator {
   );
   ctx.addControlRoute('DELETE', '/_emulator/entra/servicePrincipals/([^/]+)/([^/]+)', (_b, _q, m) => ({ ok: entra.remove(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)) }));
   ctx.addControlRoute('GET', '/_emulator/entra/stats', () => entra.stats);
+  // Test hook: the lifetime of the tokens issued from now on (tokens that expire during a test).
+  ctx.addControlRoute('PUT', '/_emulator/entra/settings', (b) => {
+    const life = Number((b as { tokenLifetimeSeconds?: unknown } | undefined)?.tokenLifetimeSeconds);
+    if (Number.isFinite(life) && life > 0) entra.tokenLifetimeSeconds = Math.floor(life);
+    return { tokenLifetimeSeconds: entra.tokenLifetimeSeconds };
+  });
+  // Test hook: a token signed with the emulator's key carrying the given claims (an expired one, another
+  // audience...), which the token endpoint would never issue. Azure has no such API.
+  ctx.addControlRoute('POST', '/_emulator/entra/tokens', (b) => {
+    const o = (b ?? {}) as { authority?: string; tenantId?: string; objectId?: string; audience?: string; expiresInSeconds?: number; claims?: Record<string, unknown> };
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now + (o.expiresInSeconds ?? TOKEN_LIFETIME_S);
+    const authority = o.authority ?? [...entra.issuerBases][0] ?? '';
+    const claims = { aud: o.audience, iss: `${authority}/${o.tenantId}/v2.0`, iat: Math.min(now, exp - 60), nbf: Math.min(now, exp - 60), exp, oid: o.objectId, sub: o.objectId, tid: o.tenantId, ver: '2.0', ...o.claims };
+    return { accessToken: entra.signToken(claims) };
+  });
   ctx.persistence.register({
     name: 'entra',
     save: () => [...entra.principals.values()],
     load: async (data) => {
       for (const sp of (data as ServicePrincipal[] | undefined) ?? []) entra.principals.set(`${sp.tenantId.toLowerCase()}/${sp.clientId.toLowerCase()}`, sp);
+    },
+  });
+  // The signing key survives a restart, so tokens clients hold stay valid (as Entra's keys outlive a token).
+  ctx.persistence.register({
+    name: 'entra-signing-key',
+    save: () => entra.exportKey(),
+    load: async (data) => {
+      if (typeof data === 'string') entra.importKey(data);
     },
   });
   return entra;

@@ -3,6 +3,7 @@
 // CREATEROLE; CREATE EXTENSION is refused unless the extension is in `azure.extensions`. Identifiers and
 // literals go through node-postgres' escaping, never raw concatenation.
 import pg from 'pg';
+import { PGAADAUTH_SQL } from './pgaadauth.js';
 
 export const INTERNAL_SCHEMA = 'azure_emulator';
 
@@ -73,8 +74,9 @@ CREATE EVENT TRIGGER azure_extension_allowlist ON ddl_command_end WHEN TAG IN ('
 `;
 
 export interface BootstrapOptions {
-  adminLogin: string;
-  adminPassword: string;
+  /** Absent for a server created with password authentication disabled (Microsoft Entra only). */
+  adminLogin?: string;
+  adminPassword?: string;
   replicationUser: string;
   replicationPassword: string;
 }
@@ -86,15 +88,22 @@ export async function bootstrapInstance(connect: (db: string) => Promise<pg.Clie
     // Role passwords must not reach the server log whatever log_statement says.
     await c.query("SET log_statement = 'none'");
     await c.query('CREATE ROLE azure_pg_admin NOLOGIN');
-    await c.query('GRANT pg_monitor, pg_signal_backend, pg_read_all_settings, pg_create_subscription TO azure_pg_admin WITH ADMIN OPTION');
-    const admin = c.escapeIdentifier(o.adminLogin);
-    await c.query(`CREATE ROLE ${admin} LOGIN CREATEDB CREATEROLE PASSWORD ${c.escapeLiteral(o.adminPassword)} IN ROLE azure_pg_admin`);
+    // pg_create_subscription exists from PostgreSQL 16 (servers with Entra authentication run on 15).
+    const predefined = await c.query<{ rolname: string }>(
+      "SELECT rolname FROM pg_roles WHERE rolname IN ('pg_monitor', 'pg_signal_backend', 'pg_read_all_settings', 'pg_create_subscription') ORDER BY rolname",
+    );
+    await c.query(`GRANT ${predefined.rows.map((r) => c.escapeIdentifier(r.rolname)).join(', ')} TO azure_pg_admin WITH ADMIN OPTION`);
+    if (o.adminLogin) {
+      const admin = c.escapeIdentifier(o.adminLogin);
+      await c.query(`CREATE ROLE ${admin} LOGIN CREATEDB CREATEROLE PASSWORD ${c.escapeLiteral(o.adminPassword ?? '')} IN ROLE azure_pg_admin`);
+    }
     await c.query(`CREATE ROLE ${c.escapeIdentifier(o.replicationUser)} LOGIN REPLICATION PASSWORD ${c.escapeLiteral(o.replicationPassword)}`);
     // As on Azure, the administrator can create objects in the public schema of the default databases.
     await c.query('GRANT ALL ON SCHEMA public TO azure_pg_admin');
     // Trusted extensions need CREATE on the database; Azure's administrator has it on `postgres`.
     await c.query('GRANT CREATE ON DATABASE postgres TO azure_pg_admin');
     await c.query(EXTENSION_TRIGGERS_SQL);
+    await c.query(PGAADAUTH_SQL);
   } finally {
     await c.end();
   }
@@ -103,6 +112,7 @@ export async function bootstrapInstance(connect: (db: string) => Promise<pg.Clie
   try {
     await t.query('GRANT ALL ON SCHEMA public TO azure_pg_admin');
     await t.query(EXTENSION_TRIGGERS_SQL);
+    await t.query(PGAADAUTH_SQL);
   } finally {
     await t.end();
   }

@@ -5,6 +5,7 @@ import { ArmError, armErrors } from '../framework/errors.js';
 import type { Json } from '../framework/store.js';
 import type { ArmRequest, ArmResponse, SchemaRef } from '../framework/types.js';
 import { API_VERSIONS, SERVER_PATH, SERVER_TYPE, props, spec, type PostgresProviderState, type ServerRuntime } from './model.js';
+import { PGAADAUTH_SQL, objectTypeOf } from './pgaadauth.js';
 import { SERVER_PARAMETERS, checkParameterValue, documentationLink, findParameter, type ServerParameter } from './parameters.js';
 
 type Obj = Record<string, unknown>;
@@ -70,7 +71,9 @@ export function registerServerChildren(state: PostgresProviderState): void {
         await state.instances.withSuperClient(inst, 'postgres', async (c) => {
           const exists = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
           if (exists.rowCount === 0) {
-            const owner = admin ? ` OWNER ${c.escapeIdentifier(admin)}` : '';
+            // Without a password administrator (Entra only) the database belongs to azure_pg_admin, so the
+            // Entra administrators (its members) own it.
+            const owner = ` OWNER ${c.escapeIdentifier(admin || 'azure_pg_admin')}`;
             await c.query(`CREATE DATABASE ${c.escapeIdentifier(name)}${owner} TEMPLATE template1 ENCODING 'UTF8'`);
           }
         });
@@ -224,11 +227,15 @@ export function registerServerChildren(state: PostgresProviderState): void {
       const id = `${rt.id}/administrators/${objectId}`;
       const principalName = p.principalName;
       return state.startOp(req, rt, doc, 'administrators.create', async () => {
-        // Azure maps the principal to a role in azure_pg_admin; here it cannot log in (no Entra tokens).
+        // Azure maps the principal to a role in azure_pg_admin: an Entra admin principal (pgaadauth.ts), which
+        // logs in with a token when the server has Entra authentication (entra-auth.ts).
         if (rt.role === 'Primary') {
           await state.instances.withSuperClient(inst, 'postgres', async (c) => {
+            await c.query(PGAADAUTH_SQL);
             const exists = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [principalName]);
-            if (exists.rowCount === 0) await c.query(`CREATE ROLE ${c.escapeIdentifier(principalName)} NOLOGIN IN ROLE azure_pg_admin`);
+            if (exists.rowCount === 0) {
+              await c.query('SELECT pg_catalog.pgaadauth_create_principal_with_oid($1, $2, $3, true, false)', [principalName, objectId, objectTypeOf(p.principalType)]);
+            }
           });
         }
         const properties: Obj = { principalType: p.principalType ?? 'User', principalName, objectId };

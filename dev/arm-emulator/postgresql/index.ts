@@ -1,15 +1,26 @@
 // Registers Microsoft.DBforPostgreSQL/flexibleServers (2025-08-01) with the emulator core.
 import type { EmulatorContext } from '../framework/context.js';
 import { registerServerChildren } from './children.js';
+import type { EntraEmulator } from '../entra/index.js';
+import { EntraDatabaseAuth } from './entra-auth.js';
 import { InstanceManager } from './instances.js';
 import { PostgresProviderState, props, registerPostgresPersistence } from './model.js';
 import { registerServers } from './servers.js';
 import { archiveUpToNow } from './wal-archive.js';
 
-export async function registerPostgres(ctx: EmulatorContext, opts: { instances?: boolean } = {}): Promise<PostgresProviderState> {
+export async function registerPostgres(ctx: EmulatorContext, opts: { instances?: boolean; entra?: EntraEmulator } = {}): Promise<PostgresProviderState> {
   const instances = new InstanceManager(ctx.stateDir, ctx.ca, ctx.caFile);
   const state = new PostgresProviderState(ctx, instances);
   state.backed = opts.instances ?? true;
+  if (opts.entra) {
+    // Token logins of servers with Microsoft Entra authentication (entra-auth.ts): listening before any
+    // instance starts, since their pg_hba.conf names its port.
+    const entraAuth = new EntraDatabaseAuth(state, opts.entra);
+    await entraAuth.login.start();
+    instances.hbaFor = (key, binDir) => entraAuth.hba(key, binDir);
+    ctx.addControlRoute('GET', '/_emulator/entra/logins', () => entraAuth.login.stats);
+    ctx.onShutdown(() => entraAuth.login.stop());
+  }
   ctx.addControlRoute('GET', '/_emulator/backing', () => ({ postgresInstances: state.backed }));
   registerServers(state);
   registerServerChildren(state);

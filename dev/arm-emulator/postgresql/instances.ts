@@ -38,6 +38,8 @@ export interface PersistedInstance {
   dataDir?: string;
   serverDir?: string;
   standby?: boolean;
+  /** The engine's bin folder when not the embedded PostgreSQL (servers with Entra authentication). */
+  binDir?: string;
 }
 
 export interface InstanceRecord {
@@ -91,6 +93,8 @@ export class InstanceManager {
   // A random starting point keeps concurrent emulators (parallel test files) mostly on distinct addresses.
   private nextAddress = 1 + Math.floor(Math.random() * 60_000);
   private usedAddresses = new Set<string>();
+  /** pg_hba.conf lines of an instance (key, engine bin folder); undefined: the harness default. Set by the provider. */
+  hbaFor: (key: string, binDir: string | undefined) => string[] | undefined = () => undefined;
 
   constructor(
     private readonly stateDir: string,
@@ -144,7 +148,7 @@ export class InstanceManager {
     dir: string,
     creds: InstanceCredentials,
     settings: Record<string, string>,
-    opts: { preferred?: HostMapping; start?: boolean; timeoutMs?: number; standby?: boolean; serverDir?: string } = {},
+    opts: { preferred?: HostMapping; start?: boolean; timeoutMs?: number; standby?: boolean; serverDir?: string; binDir?: string } = {},
   ): Promise<InstanceRecord> {
     for (let attempt = 1; ; attempt++) {
       const preferred = attempt === 1 && opts.preferred && !this.usedAddresses.has(opts.preferred.host) ? opts.preferred : undefined;
@@ -162,6 +166,8 @@ export class InstanceManager {
         settings: { ...archiveSettings(dir), ...settings },
         allowReplication: true,
         logFile: path.join(dir, 'postgres.log'),
+        ...(opts.binDir ? { binDir: opts.binDir } : {}),
+        hba: this.hbaFor(key, opts.binDir),
       });
       try {
         if (opts.start !== false) await server.start(opts.timeoutMs ?? 60_000);
@@ -181,11 +187,11 @@ export class InstanceManager {
   }
 
   /** A brand-new server: initdb, start, create the administrator and Azure's roles and extension guard. */
-  async create(o: { key: string; fqdn: string; dir: string; adminLogin: string; adminPassword: string; settings: Record<string, string>; retentionDays?: number }): Promise<InstanceRecord> {
+  async create(o: { key: string; fqdn: string; dir: string; adminLogin?: string; adminPassword?: string; settings: Record<string, string>; retentionDays?: number; binDir?: string }): Promise<InstanceRecord> {
     fs.rmSync(o.dir, { recursive: true, force: true });
     fs.mkdirSync(o.dir, { recursive: true });
     const creds: InstanceCredentials = { superuser: SUPERUSER, superPassword: secret(), replicationUser: REPLICATION_USER, replicationPassword: secret() };
-    const rec = await this.launch(o.key, o.fqdn, o.dir, creds, o.settings);
+    const rec = await this.launch(o.key, o.fqdn, o.dir, creds, o.settings, o.binDir ? { binDir: o.binDir } : {});
     await bootstrapInstance((db) => this.superClient(rec, db), {
       adminLogin: o.adminLogin,
       adminPassword: o.adminPassword,
@@ -236,7 +242,7 @@ export class InstanceManager {
     // Roles (administrator, internal superuser) come with the copy, so do their passwords.
     const settings = o.replica && slot ? standbyOf(o.source, dataDir, o.key, slot, o.settings) : { ...o.settings };
     chownTree(dataDir);
-    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings, { ...(o.standby ? { standby: true } : {}), ...(o.serverDir ? { serverDir: o.serverDir } : {}) });
+    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, settings, { ...(o.standby ? { standby: true } : {}), ...(o.serverDir ? { serverDir: o.serverDir } : {}), ...engineOf(o.source) });
     if (slot) rec.replicaOf = { sourceKey: o.source.key, slot };
     return rec;
   }
@@ -260,7 +266,7 @@ export class InstanceManager {
     }
     const standby = standbyOf(source, rec.dataDir, rec.key, slot, settings);
     chownTree(rec.dataDir);
-    const next = await this.launch(rec.key, rec.fqdn, path.dirname(rec.dataDir), { ...source.creds }, standby, { preferred: { host: rec.host, port: rec.port } });
+    const next = await this.launch(rec.key, rec.fqdn, path.dirname(rec.dataDir), { ...source.creds }, standby, { preferred: { host: rec.host, port: rec.port }, ...engineOf(source) });
     next.replicaOf = { sourceKey: source.key, slot };
     return next;
   }
@@ -276,7 +282,7 @@ export class InstanceManager {
       await src?.end().catch(() => {});
     }
     chownTree(o.dataDir);
-    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, { ...o.settings, ...recovery });
+    const rec = await this.launch(o.key, o.fqdn, o.dir, { ...o.source.creds }, { ...o.settings, ...recovery }, engineOf(o.source));
     await waitForPromotion(() => this.withSuperClient(rec, 'postgres', async (c) => (await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]!.r));
     // Promoted: the recovery settings have done their work (and must not follow the server around).
     const settings = rec.server.opts.settings ?? {};
@@ -289,16 +295,30 @@ export class InstanceManager {
   /** What persistence needs to bring an instance back after an emulator restart. */
   describe(rec: InstanceRecord): PersistedInstance {
     const ha = rec.serverDir ? { dataDir: rec.dataDir, serverDir: rec.serverDir, ...(rec.standby ? { standby: true } : {}) } : {};
-    return { host: rec.host, port: rec.port, creds: rec.creds, settings: { ...(rec.server.opts.settings ?? {}) }, ...(rec.replicaOf ? { replicaOf: rec.replicaOf } : {}), ...ha };
+    return {
+      host: rec.host,
+      port: rec.port,
+      creds: rec.creds,
+      settings: { ...(rec.server.opts.settings ?? {}) },
+      ...(rec.replicaOf ? { replicaOf: rec.replicaOf } : {}),
+      ...ha,
+      ...(rec.server.opts.binDir ? { binDir: rec.server.opts.binDir } : {}),
+    };
   }
 
   /** Takes back an instance whose data directory survived an emulator restart, on its old address if free. */
   async adopt(o: { key: string; fqdn: string; dir: string; saved: PersistedInstance; start: boolean }): Promise<InstanceRecord> {
     const dir = o.saved.dataDir ? path.dirname(o.saved.dataDir) : o.dir;
     const ha = { ...(o.saved.standby ? { standby: true } : {}), ...(o.saved.serverDir ? { serverDir: o.saved.serverDir } : {}) };
-    const rec = await this.launch(o.key, o.fqdn, dir, o.saved.creds, o.saved.settings, { preferred: { host: o.saved.host, port: o.saved.port }, start: o.start, ...ha });
+    const rec = await this.launch(o.key, o.fqdn, dir, o.saved.creds, o.saved.settings, { preferred: { host: o.saved.host, port: o.saved.port }, start: o.start, ...ha, ...(o.saved.binDir ? { binDir: o.saved.binDir } : {}) });
     if (o.saved.replicaOf) rec.replicaOf = o.saved.replicaOf;
     return rec;
+  }
+
+  /** Rewrites the instance's pg_hba.conf (after an authConfig change) and reloads it. */
+  refreshHba(rec: InstanceRecord): void {
+    rec.server.opts.hba = this.hbaFor(rec.key, rec.server.opts.binDir);
+    rec.server.reload();
   }
 
   /** The running server's minor version ("6" for 17.6), as Azure reports `minorVersion`. */
@@ -389,6 +409,11 @@ function standbyOf(source: InstanceRecord, dataDir: string, key: string, slot: s
   ];
   fs.writeFileSync(path.join(dataDir, 'standby.signal'), '');
   return { ...base, primary_conninfo: conninfo.join(' '), primary_slot_name: slot, hot_standby: 'on' };
+}
+
+/** A copy of a server (restore, replica) runs on the same engine as its source. */
+function engineOf(source: InstanceRecord): { binDir?: string } {
+  return source.server.opts.binDir ? { binDir: source.server.opts.binDir } : {};
 }
 
 /**

@@ -10,6 +10,7 @@ import { earliestRestorePoint } from './base-backups.js';
 import { checkGeoRestore } from './geo-restore.js';
 import { failOver, failoverOf, failoverTarget, standbyOf, syncStandby } from './ha.js';
 import { plannedTarget, promoteReplica, promotionOf, switchover } from './promotion.js';
+import { assertAuthConfig, authConfigOf, binDirForNewServer } from './entra-auth.js';
 import { API_VERSIONS, NAMESPACE, SERVER_PATH, SERVER_TYPE, props, serverId, spec, type PostgresProviderState, type ServerRuntime } from './model.js';
 
 const SERVER_NAME = /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/;
@@ -19,6 +20,8 @@ const PARSED_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v && typeof v === 'object' ? (v as Obj) : {});
+
+const engine = (binDir: string | undefined) => (binDir ? { binDir } : {});
 
 function immutable(target: string, what: string): ArmError {
   return new ArmError(400, 'PropertyChangeNotAllowed', `Changing property '${what}' is not allowed after the server is created.`, target);
@@ -303,7 +306,9 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
     throw armErrors.invalidParameter('properties.version', `The version '${String(p.version)}' is not supported.`);
   }
   let source: { doc: Json; rt: ServerRuntime } | undefined;
-  if (mode === 'Create' || mode === 'Default') {
+  // Azure: a server with password authentication disabled (Microsoft Entra only) needs no administrator login.
+  const entraOnly = obj(p.authConfig).passwordAuth === 'Disabled' && p.administratorLogin === undefined && p.administratorLoginPassword === undefined;
+  if ((mode === 'Create' || mode === 'Default') && !entraOnly) {
     const login = p.administratorLogin;
     const password = p.administratorLoginPassword;
     if (typeof login !== 'string' || !login) throw armErrors.invalidParameter('properties.administratorLogin', "The property 'administratorLogin' is required to create a server.");
@@ -316,6 +321,8 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
     if (password.length < 8 || password.length > 128) {
       throw armErrors.invalidParameter('properties.administratorLoginPassword', 'The password must be between 8 and 128 characters long.');
     }
+  } else if (mode === 'Create' || mode === 'Default') {
+    // Entra only: checked with the rest of the auth config below.
   } else if (mode === 'PointInTimeRestore' || mode === 'GeoRestore' || mode === 'Replica') {
     const sourceId = p.sourceServerResourceId;
     if (typeof sourceId !== 'string' || !PARSED_ID.test(sourceId)) {
@@ -348,6 +355,12 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
 
   const rt = state.newRuntime(subscriptionId!, resourceGroupName!, serverName!, source ? new Map(source.rt.params) : undefined, source?.rt.overridden);
   const doc = newServerDoc(req, rt, body, source?.doc);
+  try {
+    assertAuthConfig(doc, source?.rt.instance?.server.opts.binDir, !source);
+  } catch (err) {
+    state.runtimes.delete(id.toLowerCase());
+    throw err;
+  }
   if (source) {
     props(doc).sourceServerResourceId = source.rt.id;
     if (mode === 'Replica') {
@@ -375,8 +388,8 @@ async function putServer(state: PostgresProviderState, req: ArmRequest): Promise
           key: rt.id,
           fqdn: rt.fqdn,
           dir: rt.dir,
-          adminLogin: String(props(doc).administratorLogin),
-          adminPassword,
+          ...(props(doc).administratorLogin !== undefined ? { adminLogin: String(props(doc).administratorLogin), adminPassword } : {}),
+          ...engine(binDirForNewServer(doc)),
           settings: state.settingsFor(rt),
           retentionDays: Number(obj(props(doc).backup).backupRetentionDays ?? 7),
         });
@@ -421,6 +434,10 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
     throw new ArmError(409, 'ServerIsNotReady', `Server '${rt.name}' cannot be updated in state ${String(props(doc).state)}.`);
   }
   const p = obj(body.properties);
+  if (p.authConfig !== undefined) {
+    const merged = { properties: { authConfig: { ...obj(props(doc).authConfig), ...obj(p.authConfig) } } };
+    if (authConfigOf(merged).entra !== authConfigOf(doc).entra || authConfigOf(merged).password !== authConfigOf(doc).password) assertAuthConfig(merged, rt.instance?.server.opts.binDir, false);
+  }
   const newPassword = typeof p.administratorLoginPassword === 'string' ? p.administratorLoginPassword : undefined;
   const promote = promotionOf(obj(p.replica), rt.name, rt.role);
   if (newPassword !== undefined && rt.role === 'AsyncReplica') {
@@ -458,6 +475,8 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
       }
       applyUpdate(doc, body);
       if (p.highAvailability !== undefined && rt.role === 'Primary') await syncStandby(state, rt, doc);
+      // passwordAuth / activeDirectoryAuth take effect in the server's pg_hba.conf at once.
+      if (p.authConfig !== undefined && inst) state.instances.refreshHba(inst);
       props(doc).state = 'Ready';
     },
     () => {

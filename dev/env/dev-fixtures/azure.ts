@@ -15,6 +15,11 @@ export const EXAMPLE_FILE = `${repoRoot}/crds/examples/tenantdatabase-azure.yaml
 /** The dev service principal: tenant of the example's Entra authentication, a fixed application id. */
 export const DEV_TENANT_ID = '3b1e9f0a-7c42-4d8e-a6b5-0f9d2c8e71a3';
 export const DEV_CLIENT_ID = 'd3f1c7a2-6b5e-4f08-9a1d-2c4b6e8f0a13';
+/**
+ * Its object id, fixed: crds/examples/tenantdatabase-passwordless.yaml names it among the server's Entra
+ * administrators, so the operator logs in to that server with this principal's tokens.
+ */
+export const DEV_OBJECT_ID = '6c2e9a41-3f7b-4d58-9e0a-b1c2d3e4f5a6';
 
 interface ExampleAzure {
   subscriptionId: string;
@@ -59,7 +64,7 @@ export async function prepareAzureExample(t: AzureExampleTarget, file = EXAMPLE_
   if (status >= 300) throw new Error(`creating resource group ${az.resourceGroup}: HTTP ${status}`);
   const clientSecret = randomBytes(24).toString('base64url');
   const control = new EmulatorControl(t.arm.controlEndpoint, t.arm.caFile);
-  const sp = await control.registerServicePrincipal({ tenantId: DEV_TENANT_ID, clientId: DEV_CLIENT_ID, clientSecret, displayName: 'tenantdb-operator (dev)' });
+  const sp = await control.registerServicePrincipal({ tenantId: DEV_TENANT_ID, clientId: DEV_CLIENT_ID, objectId: DEV_OBJECT_ID, clientSecret, displayName: 'tenantdb-operator (dev)' });
   await t.apply({
     apiVersion: 'v1',
     kind: 'Secret',
