@@ -46,6 +46,8 @@ export interface InstanceRecord {
   server: PostgresServer;
   /** For a replica: the source's instance key and the replication slot it streams from. */
   replicaOf?: { sourceKey: string; slot: string };
+  /** Virtual endpoint host names its certificate names besides its FQDN (virtual-endpoints.ts). */
+  aliases?: string[];
 }
 
 const SUPERUSER = 'azuresu';
@@ -78,6 +80,11 @@ export class InstanceManager {
   // A random starting point keeps concurrent emulators (parallel test files) mostly on distinct addresses.
   private nextAddress = 1 + Math.floor(Math.random() * 60_000);
   private usedAddresses = new Set<string>();
+  /**
+   * Extra host names (virtual endpoints) → the key of the instance they resolve to; set by
+   * virtual-endpoints.ts, which calls refreshAliases() when the answer changes.
+   */
+  aliasesOf: () => Record<string, string> = () => ({});
 
   constructor(
     private readonly stateDir: string,
@@ -100,7 +107,39 @@ export class InstanceManager {
   hosts(): Record<string, HostMapping> {
     const out: Record<string, HostMapping> = {};
     for (const i of this.instances.values()) out[i.fqdn] = { host: i.host, port: i.port };
+    for (const [name, key] of Object.entries(this.aliasesOf())) {
+      const i = this.instances.get(key.toLowerCase());
+      if (i) out[name] = { host: i.host, port: i.port };
+    }
     return out;
+  }
+
+  private namesFor(key: string): string[] {
+    return Object.entries(this.aliasesOf())
+      .filter(([, k]) => k.toLowerCase() === key.toLowerCase())
+      .map(([name]) => name)
+      .sort();
+  }
+
+  private certificateFor(fqdn: string, aliases: string[], host: string) {
+    return issueCertificate(this.ca, { commonName: fqdn, dnsNames: [fqdn, ...aliases, 'localhost'], ipAddresses: [host], usage: 'server' });
+  }
+
+  /**
+   * After the virtual endpoints (or the roles they follow) changed: the hosts file maps every alias to
+   * its instance's address, and an instance whose aliases changed gets a certificate naming them (written
+   * and reloaded: PostgreSQL takes the new certificate for new connections without a restart).
+   */
+  async refreshAliases(): Promise<void> {
+    for (const rec of this.instances.values()) {
+      const names = this.namesFor(rec.key);
+      if (names.join(',') === (rec.aliases ?? []).join(',')) continue;
+      const tls = await this.certificateFor(rec.fqdn, names, rec.host);
+      rec.aliases = names;
+      rec.server.opts.tls = { ...tls, caFile: this.caFile };
+      if (fs.existsSync(rec.server.opts.dataDir)) rec.server.reload();
+    }
+    this.writeHosts();
   }
 
   private writeHosts(): void {
@@ -137,7 +176,8 @@ export class InstanceManager {
       const preferred = attempt === 1 && opts.preferred && !this.usedAddresses.has(opts.preferred.host) ? opts.preferred : undefined;
       if (preferred) this.usedAddresses.add(preferred.host);
       const { host, port } = preferred ?? (await this.allocateAddress());
-      const tls = await issueCertificate(this.ca, { commonName: fqdn, dnsNames: [fqdn, 'localhost'], ipAddresses: [host], usage: 'server' });
+      const aliases = this.namesFor(key);
+      const tls = await this.certificateFor(fqdn, aliases, host);
       const server = new PostgresServer({
         dataDir: path.join(dir, 'data'),
         host,
@@ -160,7 +200,7 @@ export class InstanceManager {
         }
         throw err;
       }
-      const rec: InstanceRecord = { key: key.toLowerCase(), fqdn, host, port, dataDir: server.opts.dataDir, creds, server };
+      const rec: InstanceRecord = { key: key.toLowerCase(), fqdn, host, port, dataDir: server.opts.dataDir, creds, server, aliases };
       this.instances.set(rec.key, rec);
       this.writeHosts();
       return rec;

@@ -430,6 +430,8 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
         rt.role = 'Primary';
         Object.assign(props(doc), { replicationRole: 'Primary', replicaCapacity: 5, replica: { role: 'Primary', capacity: 5 } });
         delete props(doc).sourceServerResourceId;
+        // Virtual endpoints follow the roles: the writer name now resolves to the new primary.
+        await state.instances.refreshAliases();
       }
       if (newPassword !== undefined && inst) {
         const login = String(props(doc).administratorLogin);
