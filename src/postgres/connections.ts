@@ -182,7 +182,11 @@ export class PostgresConnections {
   }
 
   private poolFor(target: DbTarget): pg.Pool {
-    const k = this.key(target);
+    // The hosts file's address is part of the key: when a name moves (a virtual endpoint's writer after a
+    // switchover) new queries dial the new address, as a client resolving DNS per connection would; the
+    // pool of the old address is swept once idle.
+    const o = this.hosts.lookup(target.host);
+    const k = this.key(target) + (o ? `@${o.host}:${o.port ?? ''}` : '');
     let entry = this.pools.get(k);
     if (!entry) {
       const pool = new pg.Pool({ ...this.clientConfig(target), max: this.opts.maxPerPool, idleTimeoutMillis: this.opts.idleTimeoutMs, allowExitOnIdle: true });

@@ -6,7 +6,8 @@ import type { AzureClients } from '../../../src/azure/clients.js';
 import { azureCreateStarted, deleteAzureDatabase, ensureAzureDatabase } from '../../../src/azure/databases.js';
 import type { ServerConnection } from '../context.js';
 
-export function connectionOf(az: AzureServerSpec, server: Server, password: string | undefined, clients: AzureClients): ServerConnection {
+/** `host`: the virtual endpoint's writer name when there is one (it follows a switchover), else the server's FQDN. */
+export function connectionOf(az: AzureServerSpec, server: Server, password: string | undefined, clients: AzureClients, host?: string): ServerConnection {
   const pgb = Object.entries(az.parameters ?? {}).find(([k]) => k.toLowerCase() === 'pgbouncer.enabled')?.[1];
   const ref = (database: string) => ({ resourceGroup: az.resourceGroup, serverName: az.name, database });
   return {
@@ -19,7 +20,7 @@ export function connectionOf(az: AzureServerSpec, server: Server, password: stri
       },
     },
     kind: 'azure',
-    host: server.fullyQualifiedDomainName!,
+    host: host ?? server.fullyQualifiedDomainName!,
     port: 5432,
     sslMode: 'verify-full',
     adminUser: server.administratorLogin ?? az.administratorLogin ?? '',

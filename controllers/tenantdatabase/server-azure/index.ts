@@ -23,6 +23,7 @@ import { properties } from './properties.js';
 import { replicas } from './replicas.js';
 import { authorisedClients } from './scope.js';
 import { createWhenAbsent, ownedAndReady } from './server.js';
+import { virtualEndpoint } from './virtual-endpoint.js';
 import { OWNER_TAG, ownerValue } from './desired.js';
 import { primaryServerName } from '../../../src/tenantdatabase/promotion.js';
 
@@ -45,6 +46,7 @@ const STEPS: readonly Step[] = [
   parameters, // 7. server parameters, then the restart they may need
   entraAdministrators, // 8. Microsoft Entra administrators
   replicas, // 9. read replicas
+  virtualEndpoint, // 10. the read-write virtual endpoint (Secrets then use its writer host name)
 ];
 
 async function converge(p: Pass): Promise<ServerOutcome> {
@@ -54,7 +56,7 @@ async function converge(p: Pass): Promise<ServerOutcome> {
   }
   const { az } = p;
   return outcome(p, cond(true, 'ServerReady', `server ${az.name} is Ready and matches the spec${p.restartNote}`), {
-    connection: connectionOf(az, p.server!, p.admin?.password, p.clients),
+    connection: connectionOf(az, p.server!, p.admin?.password, p.clients, p.writerHost),
   });
 }
 
