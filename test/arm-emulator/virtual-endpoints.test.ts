@@ -2,9 +2,15 @@
 // name resolves (hosts file + certificate SAN, verify-full) to the current primary and the reader name to
 // the replica; a switchover moves the writer name to the new primary, which holds every row.
 import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import type { Server } from '@azure/arm-postgresql-flexible';
-import { FAST, LOCATION, createResourceGroup, rawCall, requireSpecs, responseSchemaProblems, startHarness, type Harness } from './fixtures.js';
+import { repoRoot } from '../../dev/env/paths.js';
+import { ensureCertificateAuthority } from '../../dev/env/pki.js';
+import { startArmEmulator } from '../../dev/arm-emulator/emulator.js';
+import { createAzureClients } from '../../src/azure/clients.js';
+import { staticTokenCredential } from '../../src/azure/credentials.js';
+import { FAST, LOCATION, SUB, createResourceGroup, rawCall, requireSpecs, responseSchemaProblems, startHarness, type Harness } from './fixtures.js';
 
 const RG = 'rg-vep';
 const ADMIN = 'vepadmin';
@@ -140,5 +146,42 @@ test('every response body validates against the 2025-08-01 swagger (VirtualEndpo
   expect(problems).toEqual([]);
   for (const op of ['VirtualEndpoints_Create 202', 'VirtualEndpoints_Get 200', 'VirtualEndpoints_ListByServer 200', 'VirtualEndpoints_Update 202', 'VirtualEndpoints_Delete 202']) {
     expect([...operations]).toContain(op);
+  }
+});
+
+test('an emulator restarted on its state (persist) brings the endpoint back: the names resolve and verify again', async () => {
+  const dir = path.join(repoRoot, '.local', 'test-arm', `vep-persist-${process.pid}-${Date.now().toString(36)}`);
+  const ca = await ensureCertificateAuthority(path.join(dir, 'ca'));
+  const start = () =>
+    startArmEmulator({ stateDir: path.join(dir, 'arm'), caCertFile: ca.certFile, caKeyFile: path.join(dir, 'ca', 'ca.key'), lro: { defaultDurationMs: 50, retryAfterSeconds: 0 }, persist: true });
+  const clientOf = (endpoint: string, caPem: string) =>
+    createAzureClients({ subscriptionId: SUB, armEndpoint: endpoint, credential: staticTokenCredential('vep-persist', { armEndpoint: endpoint }), caCertPem: caPem }).postgres;
+  let emu = await start();
+  try {
+    const caPem = fs.readFileSync(emu.caFile, 'utf8');
+    let client = clientOf(emu.endpoint, caPem);
+    const rg = await rawCall({ emu, caPem } as Harness, 'PUT', `/subscriptions/${SUB}/resourcegroups/rg-vep-persist?api-version=2024-11-01`, { body: { location: LOCATION } });
+    expect(rg.status).toBe(201);
+    const p = await client.servers.beginCreateOrUpdateAndWait('rg-vep-persist', 'vepp-a', { location: LOCATION, administratorLogin: ADMIN, administratorLoginPassword: PASSWORD, version: '17' }, FAST);
+    await client.servers.beginCreateOrUpdateAndWait('rg-vep-persist', 'vepp-b', { location: LOCATION, createMode: 'Replica', sourceServerResourceId: p.id! }, FAST);
+    await client.virtualEndpoints.beginCreateAndWait('rg-vep-persist', 'vepp-a', 'vepp-rw', { endpointType: 'ReadWrite', members: ['vepp-b'] }, FAST);
+    await emu.stop();
+    emu = await start();
+    client = clientOf(emu.endpoint, caPem);
+    expect(await client.virtualEndpoints.get('rg-vep-persist', 'vepp-b', 'vepp-rw')).toMatchObject({ name: 'vepp-rw', members: ['vepp-b'] });
+    const map = JSON.parse(fs.readFileSync(emu.hostsFile, 'utf8')) as Record<string, { host: string; port: number }>;
+    for (const [name, recovery] of [['vepp-rw.writer.postgres.database.azure.com', false], ['vepp-rw.reader.postgres.database.azure.com', true]] as const) {
+      const t = map[name]!;
+      const c = new pg.Client({ host: t.host, port: t.port, user: ADMIN, password: PASSWORD, database: 'postgres', ssl: { ca: caPem, servername: name } });
+      await c.connect();
+      try {
+        expect((await c.query('SELECT pg_is_in_recovery() AS r')).rows[0].r).toBe(recovery);
+      } finally {
+        await c.end();
+      }
+    }
+  } finally {
+    await emu.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

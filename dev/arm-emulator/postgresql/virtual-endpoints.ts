@@ -53,8 +53,10 @@ function aliases(state: PostgresProviderState): Record<string, string> {
   const out: Record<string, string> = {};
   for (const doc of allEndpoints(state)) {
     const { writer, reader } = targets(state, doc);
-    if (writer?.instance) out[writerName(String(doc.name))] = writer.instance.key;
-    if (reader?.instance) out[readerName(String(doc.name))] = reader.instance.key;
+    // By server id (its instance's key), not by the running instance: a server being (re)started after an
+    // emulator restart gets the names in its first certificate.
+    if (writer) out[writerName(String(doc.name))] = writer.id.toLowerCase();
+    if (reader) out[readerName(String(doc.name))] = reader.id.toLowerCase();
   }
   return out;
 }
