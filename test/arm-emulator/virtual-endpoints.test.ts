@@ -140,6 +140,19 @@ test('update and delete: the names stop resolving once the endpoint is gone', as
   expect(res.status).toBe(204);
 });
 
+test('deleting a member re-resolves (the reader name falls back to the primary); deleting the parent takes the endpoint with it', async () => {
+  // After the switchover vep-replica is the primary and vep-primary its replica.
+  await h.client.virtualEndpoints.beginCreateAndWait(RG, 'vep-replica', 'vep-two', { endpointType: 'ReadWrite', members: ['vep-primary'] }, FAST);
+  const [w2, r2] = ['vep-two.writer.postgres.database.azure.com', 'vep-two.reader.postgres.database.azure.com'];
+  expect(hosts()[r2]).toEqual(hosts()[primary.fullyQualifiedDomainName!]);
+  await h.client.servers.beginDeleteAndWait(RG, 'vep-primary', FAST);
+  expect(hosts()[r2]).toEqual(hosts()[replica.fullyQualifiedDomainName!]);
+  expect((await query<{ r: boolean }>(r2, 'SELECT pg_is_in_recovery() AS r'))[0]!.r).toBe(false);
+  await h.client.servers.beginDeleteAndWait(RG, 'vep-replica', FAST);
+  expect(hosts()[w2]).toBeUndefined();
+  expect(hosts()[r2]).toBeUndefined();
+});
+
 test('every response body validates against the 2025-08-01 swagger (VirtualEndpoints.json from dev/arm-emulator/specs)', () => {
   if (!requireSpecs(h.emu.ctx.specs)) return;
   const { problems, operations } = responseSchemaProblems(h.emu.ctx.specs, h.captured);

@@ -197,6 +197,8 @@ export function registerServers(state: PostgresProviderState): void {
         rt.instance = undefined;
         ctx.store.deleteTree(rt.id);
         state.runtimes.delete(rt.id.toLowerCase());
+        // Its virtual endpoints went with it (or now point elsewhere in their set).
+        await state.instances.refreshAliases();
       },
       () => {
         props(doc).state = before;
