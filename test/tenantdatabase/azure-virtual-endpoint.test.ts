@@ -10,7 +10,7 @@ import type { Manager } from '../../src/runtime/manager.js';
 import { createTestNamespace } from '../../dev/env/testenv.js';
 import { eventually, getJson, installCrds, run } from '../runtime/helpers.js';
 import { azureTenantDatabase, credentialsSecret, RG, startAzureHarness, startOperatorInProcess, type AzureHarness } from './azure-harness.js';
-import { readSecret, waitReady } from './db-harness.js';
+import { nudge, readSecret, waitReady } from './db-harness.js';
 
 let h: AzureHarness;
 let ns: string;
@@ -90,6 +90,11 @@ test('the Secret uses the writer name; after a Switchover the same Secret reache
   await waitReady(ns, name, 120_000);
   expect((await get(name))?.status?.serverName).toBe(replica);
   expect((await appTarget(name)).host).toBe(writer(endpoint));
+  // Converged with the endpoint: a reconcile sends no write to Azure.
+  const since = new Date().toISOString();
+  await nudge(ns, name);
+  await new Promise((r) => setTimeout(r, 3_000));
+  expect((await h.control.requests(since)).entries.filter((e) => e.method !== 'GET')).toEqual([]);
   console.log(`virtual endpoint: application back through the unchanged Secret ${((back - requested) / 1000).toFixed(1)} s after the switchover request`);
 
   // Out of the spec: the endpoint this object created is deleted; the Secret falls back to the server's FQDN.
