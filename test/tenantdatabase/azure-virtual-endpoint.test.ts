@@ -125,3 +125,22 @@ test('the Secret uses the writer name; after a Switchover the same Secret reache
   await waitReady(ns, name, 60_000);
   expect(await h.client.virtualEndpoints.get(RG, replica, theirs)).toMatchObject({ name: theirs });
 }, 900_000);
+
+test('after a Standalone promotion (the old primary stays a primary and may keep the writer name) the Secret uses the promoted server\'s FQDN', async () => {
+  const name = 'vsolo';
+  const stamp = Date.now().toString(36);
+  const [primary, replica, endpoint] = [`ves-a-${stamp}`, `ves-b-${stamp}`, `ves-${stamp}`];
+  await run(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-admin`, namespace: ns }, stringData: { password: generatePassword() } }));
+  const td = azureTenantDatabase(ns, name, primary, { readReplicas: [{ name: replica }], virtualEndpoint: { name: endpoint } }, { spec: { database: { name }, roles: { owner: `${name}_owner`, application: `${name}_app` } } });
+  await run(['apply', '-f', '-'], JSON.stringify(td));
+  await waitReady(ns, name, 300_000);
+  await secretHost(name, writer(endpoint));
+  const spec = td.spec as { server: { azure: Record<string, unknown> } };
+  spec.server.azure.promotion = { replica, mode: 'Standalone', option: 'Planned', requestId: 'vsolo-1' };
+  await run(['apply', '-f', '-'], JSON.stringify(td));
+  await secretHost(name, fqdn(replica));
+  const app = await appTarget(name);
+  expect((await conns.query<{ r: boolean }>(app, 'SELECT pg_is_in_recovery() AS r')).rows[0]!.r).toBe(false);
+  // The endpoint (this object's) stays while in the spec; its writer name is on the old primary.
+  expect((await get(name))?.status?.azure?.virtualEndpoint).toEqual({ name: endpoint, server: primary });
+}, 600_000);
