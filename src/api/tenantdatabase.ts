@@ -233,6 +233,18 @@ const promotionSchema = z
   })
   .describe('Promotion of a read replica to primary, requested declaratively (runs once per requestId).');
 
+// Issue 18: Azure's read-write virtual endpoint, so clients keep one host name across a switchover (README, Promotion).
+const virtualEndpointSchema = z
+  .object({
+    name: z
+      .string()
+      .min(3)
+      .max(63)
+      .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/)
+      .describe('Base name of the endpoint pair: <name>.writer.postgres.database.azure.com (the current primary) and <name>.reader... (a replica). Global, like server names.'),
+  })
+  .describe('A read-write virtual endpoint over the server and a read replica; connection Secrets then use its writer host name.');
+
 const administratorLoginSchema = withRules(
   immutable(roleName('Login of the server administrator; set at creation and immutable.'), 'administratorLogin'),
   [
@@ -294,6 +306,7 @@ export const azureServerSchema = withRules(
         ),
       readReplicas: listMap(z.array(readReplicaSchema).max(5).describe('Read replicas of the server.'), ['name']).optional(),
       promotion: promotionSchema.optional(),
+      virtualEndpoint: virtualEndpointSchema.optional(),
       tags: stringMap({
         description: 'Azure tags on the server.',
         keyPattern: '^[-A-Za-z0-9_.:+@ ]{1,512}$',
@@ -363,6 +376,12 @@ export const azureServerSchema = withRules(
       message: 'promotion.replica must name one of readReplicas (and stays in readReplicas while promoted)',
       fieldPath: '.promotion.replica',
       check: (a) => a.promotion === undefined || (a.readReplicas ?? []).some((r) => r.name === a.promotion!.replica),
+    },
+    {
+      rule: '!has(self.virtualEndpoint) || (has(self.readReplicas) && size(self.readReplicas) > 0)',
+      message: 'a virtual endpoint needs a read replica (readReplicas)',
+      fieldPath: '.virtualEndpoint',
+      check: (a) => a.virtualEndpoint === undefined || (a.readReplicas ?? []).length > 0,
     },
     // Transition rules on the parent catch removals, which a field's own `self == oldSelf` cannot see.
     {
@@ -702,6 +721,13 @@ export const tenantDatabaseStatusSchema = z
         passwordSecretVersion: z.string().max(64).optional().describe('resourceVersion of the administrator password Secret last applied to the server.'),
         backupRetentionOwner: z.string().max(253).optional().describe('BackupPolicy that owns backup retention of the server (this object then leaves it alone).'),
         backupRetentionIgnoredDays: z.int().min(0).max(100).optional().describe('spec backup.retentionDays last reported (Warning Event) as ignored because a BackupPolicy owns retention.'),
+        virtualEndpoint: z
+          .object({
+            name: z.string().max(63).describe('Name of the virtual endpoint.'),
+            server: z.string().max(63).describe('Server it was created under.'),
+          })
+          .optional()
+          .describe('The virtual endpoint this object created (recorded when its create is sent; only it is ever deleted, and only while its servers are held by this object).'),
         restartDueAt: timestampField('When the restart for parameters pending a restart is due (restartPolicy MaintenanceWindow).').optional(),
         failover: z
           .object({

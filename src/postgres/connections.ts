@@ -208,7 +208,8 @@ export class PostgresConnections {
   private poolFor(target: DbTarget): pg.Pool {
     const k = this.key(target);
     let entry = this.pools.get(k);
-    // The name now maps to another address (an HA failover in the emulator's hosts file): a new pool.
+    // The name now maps to another address (an HA failover, a virtual endpoint's writer after a switchover,
+    // in the emulator's hosts file): a new pool, as a client resolving the name per connection would dial.
     if (entry && this.movedAway(entry.pool, target)) {
       this.pools.delete(k);
       void entry.pool.end().catch(() => undefined);

@@ -72,6 +72,8 @@ export const INVALID_CASES: InvalidCase[] = [
   bad('promotion of a server that is not one of readReplicas', tdbAzure, { 'spec.server.azure.promotion': { replica: 'comply-ai-postgres-other', requestId: 'dr-1' } }, 'spec.server.azure.promotion.replica'),
   bad('promotion with an unknown mode', tdbAzure, { 'spec.server.azure.promotion': { replica: 'comply-ai-postgres-westus2', mode: 'Swap', requestId: 'dr-1' } }, 'spec.server.azure.promotion.mode'),
   bad('promotion without a requestId', tdbAzure, { 'spec.server.azure.promotion': { replica: 'comply-ai-postgres-westus2' } }, 'spec.server.azure.promotion.requestId'),
+  bad('virtual endpoint without read replicas', tdbAzure, { 'spec.server.azure.virtualEndpoint': { name: 'comply-ai-rw' }, 'spec.server.azure.readReplicas': REMOVE }, 'spec.server.azure.virtualEndpoint'),
+  bad('virtual endpoint name with upper case and a trailing hyphen', tdbAzure, { 'spec.server.azure.virtualEndpoint': { name: 'Comply-' } }, 'spec.server.azure.virtualEndpoint.name'),
   bad('unknown deletion policy', tdbAzure, { 'spec.deletionPolicy': 'Destroy' }, 'spec.deletionPolicy'),
   bad('unknown field', tdbAzure, { 'spec.server.azure.adminPassword': 'hunter2' }, 'spec.server.azure.adminPassword', { apiserverOnly: true }),
   // --- TenantDatabase: external server

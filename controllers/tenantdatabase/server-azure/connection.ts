@@ -24,7 +24,8 @@ export async function adminLoginOf(az: AzureServerSpec, clients: AzureClients, p
   return { login: {}, problem: r };
 }
 
-export function connectionOf(az: AzureServerSpec, server: Server, login: AdminLogin, clients: AzureClients): ServerConnection {
+/** `host`: the virtual endpoint's writer name when there is one (it follows a switchover), else the server's FQDN. */
+export function connectionOf(az: AzureServerSpec, server: Server, login: AdminLogin, clients: AzureClients, host?: string): ServerConnection {
   const pgb = Object.entries(az.parameters ?? {}).find(([k]) => k.toLowerCase() === 'pgbouncer.enabled')?.[1];
   const ref = (database: string) => ({ resourceGroup: az.resourceGroup, serverName: az.name, database });
   return {
@@ -37,7 +38,7 @@ export function connectionOf(az: AzureServerSpec, server: Server, login: AdminLo
       },
     },
     kind: 'azure',
-    host: server.fullyQualifiedDomainName!,
+    host: host ?? server.fullyQualifiedDomainName!,
     port: 5432,
     sslMode: 'verify-full',
     adminUser: login.user ?? server.administratorLogin ?? az.administratorLogin ?? '',

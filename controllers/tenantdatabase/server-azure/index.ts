@@ -24,6 +24,7 @@ import { properties } from './properties.js';
 import { replicas } from './replicas.js';
 import { authorisedClients } from './scope.js';
 import { createWhenAbsent, ownedAndReady } from './server.js';
+import { virtualEndpoint } from './virtual-endpoint.js';
 import { OWNER_TAG, ownerValue } from './desired.js';
 import { primaryServerName } from '../../../src/tenantdatabase/promotion.js';
 
@@ -48,6 +49,7 @@ const STEPS: readonly Step[] = [
   parameters, // 7. server parameters, then the restart they may need
   entraAdministrators, // 8. Microsoft Entra administrators
   replicas, // 9. read replicas
+  virtualEndpoint, // 10. the read-write virtual endpoint (Secrets then use its writer host name)
 ];
 
 async function converge(p: Pass): Promise<ServerOutcome> {
@@ -60,7 +62,7 @@ async function converge(p: Pass): Promise<ServerOutcome> {
   if (problem) return outcome(p, cond(false, problem.reason, problem.message, !problem.transient), problem.transient ? { retry: true } : { requeueAfterMs: STALLED_RECHECK_MS });
   const how = login.token ? ` (the operator logs in as Entra administrator ${login.user})` : '';
   return outcome(p, cond(true, 'ServerReady', `server ${az.name} is Ready and matches the spec${p.restartNote}${how}`), {
-    connection: connectionOf(az, p.server!, login, p.clients),
+    connection: connectionOf(az, p.server!, login, p.clients, p.writerHost),
   });
 }
 

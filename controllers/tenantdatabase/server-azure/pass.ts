@@ -35,6 +35,8 @@ export interface Pass {
   ownership?: Ownership;
   /** Set when the pass works on a promoted replica (promotion.ts): the spec's server, the primary before. */
   primaryFrom?: string;
+  /** The virtual endpoint's writer host name, when the spec asks for one and it exists (virtual-endpoint.ts). */
+  writerHost?: string;
   /** What the Ready message says about parameters waiting for a restart. */
   restartNote: string;
 }

@@ -15,6 +15,12 @@ export function specsRoot(): string {
   return process.env.AZURE_REST_API_SPECS ?? path.resolve(repoRoot, '..', 'shared', 'azure-rest-api-specs');
 }
 
+/**
+ * Published spec files the shared extract lacks (dev/arm-emulator/specs, see its README): loaded in
+ * addition to it, each under the path it has upstream so its relative `$ref`s reach the shared files.
+ */
+export const EXTRA_SPECS_ROOT = path.join(repoRoot, 'dev', 'arm-emulator', 'specs');
+
 export const POSTGRES_SPEC_DIR = 'specification/postgresql/resource-manager/Microsoft.DBforPostgreSQL/stable/2025-08-01';
 
 export interface SwaggerOperation {
@@ -88,8 +94,18 @@ export class SwaggerSpecs {
       },
     });
     if (!this.available) return;
-    for (const file of walk(path.join(root, 'specification'))) {
-      const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    // Each file as [where it is read from, the path it is registered under]: an extra file as if it sat in
+    // the shared folder (same relative path, so its `$ref`s resolve there); the shared copy wins.
+    const files: Array<[string, string]> = walk(path.join(root, 'specification')).map((f) => [f, f]);
+    const have = new Set(files.map(([f]) => path.relative(root, f)));
+    if (fs.existsSync(EXTRA_SPECS_ROOT)) {
+      for (const f of walk(path.join(EXTRA_SPECS_ROOT, 'specification'))) {
+        const rel = path.relative(EXTRA_SPECS_ROOT, f);
+        if (!have.has(rel)) files.push([f, path.join(root, rel)]);
+      }
+    }
+    for (const [source, file] of files) {
+      const doc = JSON.parse(fs.readFileSync(source, 'utf8')) as Record<string, unknown>;
       const id = pathToFileURL(file).href;
       this.ajv.addSchema({ ...doc, $id: id }, id);
       this.indexOperations(file, id, doc);

@@ -7,6 +7,7 @@ import { InstanceManager } from './instances.js';
 import { PostgresProviderState, props, registerPostgresPersistence } from './model.js';
 import { registerServers } from './servers.js';
 import { archiveUpToNow } from './wal-archive.js';
+import { registerVirtualEndpoints } from './virtual-endpoints.js';
 
 export async function registerPostgres(ctx: EmulatorContext, opts: { instances?: boolean; entra?: EntraEmulator } = {}): Promise<PostgresProviderState> {
   const instances = new InstanceManager(ctx.stateDir, ctx.ca, ctx.caFile);
@@ -24,6 +25,7 @@ export async function registerPostgres(ctx: EmulatorContext, opts: { instances?:
   ctx.addControlRoute('GET', '/_emulator/backing', () => ({ postgresInstances: state.backed }));
   registerServers(state);
   registerServerChildren(state);
+  registerVirtualEndpoints(state);
   ctx.addControlRoute('GET', '/_emulator/hosts', () => instances.hosts());
   // Test hook: a replica that stops applying WAL (its walreceiver keeps streaming), as a replica busy with
   // conflicting queries or a paused replay would; the primary's pg_stat_replication then shows replay lag.

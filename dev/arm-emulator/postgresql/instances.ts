@@ -56,6 +56,8 @@ export interface InstanceRecord {
   standby?: boolean;
   /** The server folder holding the backups, when the data is not directly in it (HA instances). */
   serverDir?: string;
+  /** Virtual endpoint host names its certificate names besides its FQDN (virtual-endpoints.ts). */
+  aliases?: string[];
 }
 
 /** The folder of the server an instance belongs to (base backups and WAL archive live there). */
@@ -95,6 +97,11 @@ export class InstanceManager {
   private usedAddresses = new Set<string>();
   /** pg_hba.conf lines of an instance (key, engine bin folder); undefined: the harness default. Set by the provider. */
   hbaFor: (key: string, binDir: string | undefined) => string[] | undefined = () => undefined;
+  /**
+   * Extra host names (virtual endpoints) → the key of the instance they resolve to; set by
+   * virtual-endpoints.ts, which calls refreshAliases() when the answer changes.
+   */
+  aliasesOf: () => Record<string, string> = () => ({});
 
   constructor(
     private readonly stateDir: string,
@@ -117,7 +124,39 @@ export class InstanceManager {
   hosts(): Record<string, HostMapping> {
     const out: Record<string, HostMapping> = {};
     for (const i of this.instances.values()) if (!i.standby) out[i.fqdn] = { host: i.host, port: i.port };
+    for (const [name, key] of Object.entries(this.aliasesOf())) {
+      const i = this.instances.get(key.toLowerCase());
+      if (i) out[name] = { host: i.host, port: i.port };
+    }
     return out;
+  }
+
+  private namesFor(key: string): string[] {
+    return Object.entries(this.aliasesOf())
+      .filter(([, k]) => k.toLowerCase() === key.toLowerCase())
+      .map(([name]) => name)
+      .sort();
+  }
+
+  private certificateFor(fqdn: string, aliases: string[], host: string) {
+    return issueCertificate(this.ca, { commonName: fqdn, dnsNames: [fqdn, ...aliases, 'localhost'], ipAddresses: [host], usage: 'server' });
+  }
+
+  /**
+   * After the virtual endpoints (or the roles they follow) changed: the hosts file maps every alias to
+   * its instance's address, and an instance whose aliases changed gets a certificate naming them (written
+   * and reloaded: PostgreSQL takes the new certificate for new connections without a restart).
+   */
+  async refreshAliases(): Promise<void> {
+    for (const rec of this.instances.values()) {
+      const names = this.namesFor(rec.key);
+      if (names.join(',') === (rec.aliases ?? []).join(',')) continue;
+      const tls = await this.certificateFor(rec.fqdn, names, rec.host);
+      rec.aliases = names;
+      rec.server.opts.tls = { ...tls, caFile: this.caFile };
+      if (fs.existsSync(rec.server.opts.dataDir)) rec.server.reload();
+    }
+    this.writeHosts();
   }
 
   private writeHosts(): void {
@@ -154,7 +193,8 @@ export class InstanceManager {
       const preferred = attempt === 1 && opts.preferred && !this.usedAddresses.has(opts.preferred.host) ? opts.preferred : undefined;
       if (preferred) this.usedAddresses.add(preferred.host);
       const { host, port } = preferred ?? (await this.allocateAddress());
-      const tls = await issueCertificate(this.ca, { commonName: fqdn, dnsNames: [fqdn, 'localhost'], ipAddresses: [host], usage: 'server' });
+      const aliases = this.namesFor(key);
+      const tls = await this.certificateFor(fqdn, aliases, host);
       const server = new PostgresServer({
         dataDir: path.join(dir, 'data'),
         host,
@@ -179,7 +219,7 @@ export class InstanceManager {
         }
         throw err;
       }
-      const rec: InstanceRecord = { key: key.toLowerCase(), fqdn, host, port, dataDir: server.opts.dataDir, creds, server, ...(opts.standby ? { standby: true } : {}), ...(opts.serverDir ? { serverDir: opts.serverDir } : {}) };
+      const rec: InstanceRecord = { key: key.toLowerCase(), fqdn, host, port, dataDir: server.opts.dataDir, creds, server, aliases, ...(opts.standby ? { standby: true } : {}), ...(opts.serverDir ? { serverDir: opts.serverDir } : {}) };
       this.instances.set(rec.key, rec);
       this.writeHosts();
       return rec;

@@ -205,6 +205,8 @@ export function registerServers(state: PostgresProviderState): void {
         rt.instance = undefined;
         ctx.store.deleteTree(rt.id);
         state.runtimes.delete(rt.id.toLowerCase());
+        // Its virtual endpoints went with it (or now point elsewhere in their set).
+        await state.instances.refreshAliases();
       },
       () => {
         props(doc).state = before;
@@ -465,6 +467,8 @@ async function updateServer(state: PostgresProviderState, req: ArmRequest, isPut
         rt.role = 'Primary';
         Object.assign(props(doc), { replicationRole: 'Primary', replicaCapacity: 5, replica: { role: 'Primary', capacity: 5 } });
         delete props(doc).sourceServerResourceId;
+        // Virtual endpoints follow the roles: the writer name now resolves to the new primary.
+        await state.instances.refreshAliases();
       }
       if (newPassword !== undefined && inst) {
         const login = String(props(doc).administratorLogin);

@@ -24,7 +24,9 @@ export type OperationKind =
   | 'administrators.create'
   | 'administrators.delete'
   | 'backups.create'
-  | 'backups.delete';
+  | 'backups.delete'
+  | 'virtualEndpoints.create'
+  | 'virtualEndpoints.delete';
 
 /** What a poll needs of a recorded operation (writes.ts has the whole record). */
 export interface PollableOperation {
@@ -68,6 +70,8 @@ const BEGIN: Record<OperationKind, Begin> = {
   'administrators.delete': (c, rg, s, target, _b, o) => c.administratorsMicrosoftEntra.beginDelete(rg, s, target, o),
   'backups.create': (c, rg, s, target, _b, o) => c.backupsAutomaticAndOnDemand.beginCreate(rg, s, target, o),
   'backups.delete': (c, rg, s, target, _b, o) => c.backupsAutomaticAndOnDemand.beginDelete(rg, s, target, o),
+  'virtualEndpoints.create': (c, rg, s, target, body, o) => c.virtualEndpoints.beginCreate(rg, s, target, body as never, o),
+  'virtualEndpoints.delete': (c, rg, s, target, _b, o) => c.virtualEndpoints.beginDelete(rg, s, target, o),
 };
 
 /** True for the kinds this module can start and resume (a record read back from status is checked). */
