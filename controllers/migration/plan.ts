@@ -86,6 +86,12 @@ async function gate(pass: MigrationPass, name: string, keep: Partial<DatabasePro
   if (!readiness.ready) return { wait: { progress: { name, ...keep, phase: 'Pending', reason: 'WaitingForDatabase', message: readiness.message } } };
   const t = await adminTargetOf(td, pass.kit.secretValue, { mgr: pass.env.mgr, azure: pass.env.azure, kind: 'Migration' });
   if (!t.ok) return { wait: { progress: { name, ...keep, phase: 'Pending', reason: t.reason, message: t.message }, retryable: true } };
+  // runAs: owner logs in through the owner's migration login with a one-time password (least authority:
+  // the administrator's session could RESET ROLE); a server that refuses passwords cannot take that login.
+  if (pass.kit.spec.runAs === 'owner' && t.passwordLoginsRefused) {
+    const message = `runAs: owner runs steps through the migration login of ${t.ownerRole}, which logs in with a one-time password, and the server of TenantDatabase ${name} refuses password logins (spec.server.azure.authentication.passwordAuth false); set spec.runAs: admin to run the steps as the operator's Entra administrator, or allow password authentication`;
+    return { wait: { progress: { name, ...keep, phase: 'Failed', reason: 'OwnerLoginUnavailable', message } } };
+  }
   return { target: t };
 }
 

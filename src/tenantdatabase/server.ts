@@ -38,7 +38,8 @@ export interface TenantDatabaseLike {
   status?: Pick<TenantDatabaseStatus, 'serverFQDN'> | undefined;
 }
 
-export type AdminTargetResult = { ok: true; target: DbTarget; ownerRole: string } | { ok: false; reason: string; message: string };
+/** `passwordLoginsRefused`: the server accepts no password logins (Azure passwordAuth off), so only token logins work. */
+export type AdminTargetResult = { ok: true; target: DbTarget; ownerRole: string; passwordLoginsRefused?: boolean } | { ok: false; reason: string; message: string };
 
 export type SecretValueFn = (secretName: string, key: string) => string | undefined;
 
@@ -110,7 +111,7 @@ export async function adminTargetOf(td: KubeObject, secretValue: SecretValueFn, 
     const r = await entraAdminLogin(az, lookup.server.clients.credential);
     if (r.ok) {
       const target = { host: lookup.server.fqdn, port: 5432, sslMode: 'verify-full' as const, user: r.user, password: '', token: r.token, database: spec.database.name };
-      return { ok: true, ownerRole: spec.roles.owner, target };
+      return { ok: true, ownerRole: spec.roles.owner, target, ...(az.authentication?.passwordAuth === false ? { passwordLoginsRefused: true } : {}) };
     }
   }
   return adminTarget({ spec }, secretValue, lookup.server.fqdn);

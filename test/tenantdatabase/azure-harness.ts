@@ -1,6 +1,7 @@
 // Set-up shared by the TenantDatabase-on-Azure tests: a private in-process ARM emulator (its own Entra),
 // a resource group and a service principal in it, and the TenantDatabase controller in an in-process
 // Manager pointed at the emulator exactly as `npm run operator` points the real process.
+import { registerMigrationController } from '../../controllers/migration/index.js';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -105,7 +106,7 @@ export async function startAzureHarness(label: string, lro: Partial<LroSettings>
  * The TenantDatabase controller in-process. `parts: 'server'` runs the Azure server part alone (these
  * tests are about the server; the database part has its own tests), 'all' the whole chain.
  */
-export async function startOperatorInProcess(h: AzureHarness, ns: string, opts: { syncPeriodMs?: number; parts?: 'server' | 'all' } = {}): Promise<Manager> {
+export async function startOperatorInProcess(h: AzureHarness, ns: string, opts: { syncPeriodMs?: number; parts?: 'server' | 'all'; migrations?: boolean } = {}): Promise<Manager> {
   const mgr = new Manager({
     kubeConfig: kubeConfig(),
     logger: testLogger(),
@@ -117,6 +118,7 @@ export async function startOperatorInProcess(h: AzureHarness, ns: string, opts: 
     ...(opts.syncPeriodMs ? { syncPeriodMs: opts.syncPeriodMs } : {}),
   });
   registerTenantDatabaseController(mgr, h.settings, opts.parts === 'all' ? defaultParts() : { ...defaultParts(), inside: [] });
+  if (opts.migrations) registerMigrationController(mgr, h.settings);
   await mgr.start();
   return mgr;
 }

@@ -63,7 +63,7 @@ beforeAll(async () => {
   await h.control.entraSettings({ tokenLifetimeSeconds: TOKEN_LIFETIME_S });
   ns = await createTestNamespace('tdb-entra-pwless');
   await run(['apply', '-f', '-'], JSON.stringify(credentialsSecret(ns, 'azure-creds')));
-  mgr = await startOperatorInProcess(h, ns, { parts: 'all' });
+  mgr = await startOperatorInProcess(h, ns, { parts: 'all', migrations: true });
 }, 120_000);
 
 afterAll(async () => {
@@ -220,3 +220,24 @@ test('an operator identity that is not an Entra administrator of a password-less
   expect(o.status?.conditions?.find((x) => x.type === 'ServerReady')?.message).toContain(h.spObjectId);
   expect(o.status?.conditions?.find((x) => x.type === 'Stalled')).toMatchObject({ status: 'True' });
 }, 240_000);
+
+test('a Migration on the password-less server: runAs owner is refused with the reason (no one-time password login there); runAs admin runs as the Entra administrator', async () => {
+  const migration = (runAs: 'owner' | 'admin') => ({
+    apiVersion: 'tenantdb.io/v1alpha1',
+    kind: 'Migration',
+    metadata: { name: 'pwless-schema', namespace: ns },
+    spec: { databaseRef: { name: NAME }, runAs, migrations: [{ version: '001', name: 'widgets', up: 'CREATE TABLE widgets (id int PRIMARY KEY);' }] },
+  });
+  const conditionOf = async (type: string) => (await getJson<TdObject>(['get', 'migrations.tenantdb.io', 'pwless-schema', '-n', ns]))?.status?.conditions?.find((c) => c.type === type);
+  await run(['apply', '-f', '-'], JSON.stringify(migration('owner')));
+  const stalled = await eventually('Stalled OwnerLoginUnavailable', async () => {
+    const c = await conditionOf('Stalled');
+    return c?.status === 'True' && c.reason === 'OwnerLoginUnavailable' ? c : undefined;
+  }, 120_000, 500);
+  expect(stalled.message).toContain('refuses password logins');
+  expect(await asOperatorPrincipal('app', async (c) => (await c.query(`SELECT to_regclass('public.widgets') AS t`)).rows[0]?.t)).toBeNull();
+
+  await run(['apply', '-f', '-'], JSON.stringify(migration('admin')));
+  await eventually('Ready', async () => (await conditionOf('Ready'))?.status === 'True', 120_000, 500);
+  expect(await asOperatorPrincipal('app', async (c) => (await c.query(`SELECT to_regclass('public.widgets')::text AS t`)).rows[0]?.t)).toBe('widgets');
+}, 300_000);
