@@ -12,7 +12,7 @@ import { classifyArmError } from '../../src/azure/errors.js';
 import { beginOperation, serversOf, WAIT_FRESH_MS, type ArmScope } from '../../src/azure/arm/index.js';
 import type { PostgresConnections } from '../../src/postgres/connections.js';
 import { inspectRestoredCopy, writeDrillMarker, type DrillCheck } from '../../src/postgres/drill/index.js';
-import { adminTarget as adminTargetForTenantDatabase, type AzureServerRef, type SecretValueFn } from '../../src/tenantdatabase/index.js';
+import { azureAdminTarget, type AzureServerRef, type SecretValueFn } from '../../src/tenantdatabase/index.js';
 import { drillServerName, newRunId } from './naming.js';
 import type { DrillRecord } from './pass.js';
 
@@ -58,7 +58,7 @@ function fail(drill: DrillRecord, message: string, failedChecks?: string[]): Dri
 export async function startDrill(env: DrillEnv, trigger: string, now: Date): Promise<DrillRecord> {
   const runId = newRunId(now);
   // The source's address is ARM's (lookupAzureServer), never its TenantDatabase's status.serverFQDN.
-  const target = adminTargetForTenantDatabase({ spec: env.server.spec }, env.secretValue, env.server.fqdn);
+  const target = await azureAdminTarget(env.server.spec, env.secretValue, env.server.fqdn, env.clients.credential);
   if (!target.ok) throw new Error(`cannot reach the source database to write the drill marker: ${target.message}`);
   const markerAt = await writeDrillMarker(env.conns, target.target, runId, env.owner);
   // The restore point is the moment after the marker: the copy should hold it, and what it lacks is the loss.
@@ -119,7 +119,7 @@ export async function advanceDrill(env: DrillEnv, drill: DrillRecord, now: Date)
       case 'Checking': {
         const s = await getServer(env, name);
         if (!s?.fullyQualifiedDomainName) return { drill: fail(drill, `the restored server ${name} disappeared before the checks ran`), requeueMs: 1 };
-        const target = adminTargetForTenantDatabase({ spec: env.server.spec }, env.secretValue, s.fullyQualifiedDomainName);
+        const target = await azureAdminTarget(env.server.spec, env.secretValue, s.fullyQualifiedDomainName, env.clients.credential);
         if (!target.ok) return { drill: fail(drill, `cannot reach the restored copy: ${target.message}`), requeueMs: 1 };
         const inspection = await inspectRestoredCopy(env.conns, target.target, env.checks, { ownerRole: target.ownerRole });
         const done = new Date();

@@ -11,6 +11,7 @@
 // the server at its current generation (ServerReady=True for metadata.generation, written by the
 // TenantDatabase controller only once the server's owner tag names it) and then checks that tag and
 // reads the server's id and FQDN from ARM (the shared server directory), never from status fields.
+import type { TokenCredential } from '@azure/core-auth';
 import type { TenantDatabaseSpec, TenantDatabaseStatus } from '../api/tenantdatabase.js';
 import type { AzureClients } from '../azure/clients.js';
 import { classifyArmError } from '../azure/errors.js';
@@ -105,16 +106,24 @@ export async function adminTargetOf(td: KubeObject, secretValue: SecretValueFn, 
   if (!arm) return { ok: false, reason: 'ServerNotReady', message: `TenantDatabase ${td.metadata.name} is on Azure and its server was not looked up` };
   const lookup = await lookupAzureServer(arm.mgr, td.metadata.namespace, td.metadata.name, arm.kind, arm.azure);
   if (!lookup.ok) return { ok: false, reason: lookup.reason, message: lookup.message };
-  // The operator's identity as an Entra administrator logs in with a token (entra-login.ts); else the password.
+  return azureAdminTarget(spec, secretValue, lookup.server.fqdn, lookup.server.clients.credential);
+}
+
+/**
+ * The administrator's target on an Azure server at `fqdn` (the TenantDatabase's server, or a restored copy
+ * of it): the operator's identity as an Entra administrator logs in with a token (entra-login.ts); else
+ * the administrator password.
+ */
+export async function azureAdminTarget(spec: TenantDatabaseSpec, secretValue: SecretValueFn, fqdn: string | undefined, credential: TokenCredential): Promise<AdminTargetResult> {
   const az = spec.server.azure;
-  if (entraLoginPossible(az) && lookup.server.fqdn) {
-    const r = await entraAdminLogin(az, lookup.server.clients.credential);
+  if (az && entraLoginPossible(az) && fqdn) {
+    const r = await entraAdminLogin(az, credential);
     if (r.ok) {
-      const target = { host: lookup.server.fqdn, port: 5432, sslMode: 'verify-full' as const, user: r.user, password: '', token: r.token, database: spec.database.name };
+      const target = { host: fqdn, port: 5432, sslMode: 'verify-full' as const, user: r.user, password: '', token: r.token, database: spec.database.name };
       return { ok: true, ownerRole: spec.roles.owner, target, ...(az.authentication?.passwordAuth === false ? { passwordLoginsRefused: true } : {}) };
     }
   }
-  return adminTarget({ spec }, secretValue, lookup.server.fqdn);
+  return adminTarget({ spec }, secretValue, fqdn);
 }
 
 export interface AzureServerRef {

@@ -1,6 +1,7 @@
 // Set-up shared by the TenantDatabase-on-Azure tests: a private in-process ARM emulator (its own Entra),
 // a resource group and a service principal in it, and the TenantDatabase controller in an in-process
 // Manager pointed at the emulator exactly as `npm run operator` points the real process.
+import { registerBackupPolicyController } from '../../controllers/backuppolicy/index.js';
 import { registerMigrationController } from '../../controllers/migration/index.js';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -106,7 +107,7 @@ export async function startAzureHarness(label: string, lro: Partial<LroSettings>
  * The TenantDatabase controller in-process. `parts: 'server'` runs the Azure server part alone (these
  * tests are about the server; the database part has its own tests), 'all' the whole chain.
  */
-export async function startOperatorInProcess(h: AzureHarness, ns: string, opts: { syncPeriodMs?: number; parts?: 'server' | 'all'; migrations?: boolean } = {}): Promise<Manager> {
+export async function startOperatorInProcess(h: AzureHarness, ns: string, opts: { syncPeriodMs?: number; parts?: 'server' | 'all'; migrations?: boolean; backups?: boolean } = {}): Promise<Manager> {
   const mgr = new Manager({
     kubeConfig: kubeConfig(),
     logger: testLogger(),
@@ -119,6 +120,7 @@ export async function startOperatorInProcess(h: AzureHarness, ns: string, opts: 
   });
   registerTenantDatabaseController(mgr, h.settings, opts.parts === 'all' ? defaultParts() : { ...defaultParts(), inside: [] });
   if (opts.migrations) registerMigrationController(mgr, h.settings);
+  if (opts.backups) registerBackupPolicyController(mgr, h.settings);
   await mgr.start();
   return mgr;
 }

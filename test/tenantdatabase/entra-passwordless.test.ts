@@ -63,7 +63,7 @@ beforeAll(async () => {
   await h.control.entraSettings({ tokenLifetimeSeconds: TOKEN_LIFETIME_S });
   ns = await createTestNamespace('tdb-entra-pwless');
   await run(['apply', '-f', '-'], JSON.stringify(credentialsSecret(ns, 'azure-creds')));
-  mgr = await startOperatorInProcess(h, ns, { parts: 'all', migrations: true });
+  mgr = await startOperatorInProcess(h, ns, { parts: 'all', migrations: true, backups: true });
 }, 120_000);
 
 afterAll(async () => {
@@ -240,4 +240,27 @@ test('a Migration on the password-less server: runAs owner is refused with the r
   await run(['apply', '-f', '-'], JSON.stringify(migration('admin')));
   await eventually('Ready', async () => (await conditionOf('Ready'))?.status === 'True', 120_000, 500);
   expect(await asOperatorPrincipal('app', async (c) => (await c.query(`SELECT to_regclass('public.widgets')::text AS t`)).rows[0]?.t)).toBe('widgets');
+}, 300_000);
+
+test('a restore drill of the password-less server logs in with the operator token, on the source and on the restored copy', async () => {
+  await asOperatorPrincipal('app', async (c) => {
+    // The application's schema belongs to the owner role, as a Migration would make it (the checks run as the owner).
+    await c.query('SET ROLE app_owner');
+    await c.query('CREATE TABLE IF NOT EXISTS drill_rows (id int PRIMARY KEY)');
+    await c.query('INSERT INTO drill_rows VALUES (1), (2) ON CONFLICT DO NOTHING');
+  });
+  type Policy = { status?: { lastDrill?: { trigger?: string; phase?: string; result?: string; message?: string; rtoSeconds?: number } } };
+  await run(['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'tenantdb.io/v1alpha1',
+    kind: 'BackupPolicy',
+    metadata: { name: 'pwless-backup', namespace: ns },
+    spec: { databaseRef: { name: NAME }, retentionDays: 7, restoreDrill: { schedule: '30 4 1 * *', timeout: 'PT10M', checks: [{ name: 'rows', sql: 'SELECT id FROM drill_rows', expectRowsAtLeast: 2 }] } },
+  }));
+  await run(['annotate', '--overwrite', 'backuppolicies.tenantdb.io', 'pwless-backup', '-n', ns, 'tenantdb.io/run-drill=now-1']);
+  const drill = await eventually('drill finished', async () => {
+    const d = (await getJson<Policy>(['get', 'backuppolicies.tenantdb.io', 'pwless-backup', '-n', ns]))?.status?.lastDrill;
+    return d?.trigger?.endsWith('=now-1') && d.phase === 'Done' ? d : undefined;
+  }, 240_000, 1_000);
+  expect(drill).toMatchObject({ result: 'Passed' });
+  expect(drill.rtoSeconds).toBeGreaterThan(0);
 }, 300_000);
