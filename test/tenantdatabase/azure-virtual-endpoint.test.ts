@@ -2,7 +2,7 @@
 // PostgreSQL servers. The operator creates Azure's read-write virtual endpoint over the primary and its
 // replica and writes the connection Secret with the writer host name; after a Switchover promotion the
 // same Secret (its host unchanged) reaches the new primary and finds every committed row. Only an
-// endpoint this object created is deleted when it leaves the spec; one made by someone else is used and kept.
+// endpoint is released (never deleted) when it leaves the spec; one made by someone else is used and kept.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { PostgresConnections, type DbTarget } from '../../src/postgres/connections.js';
 import { generatePassword } from '../../src/postgres/database/scram.js';
@@ -50,7 +50,7 @@ async function secretHost(name: string, host: string) {
 
 const count = async (t: DbTarget) => Number((await conns.query<{ n: string }>(t, 'SELECT count(*) AS n FROM orders')).rows[0]!.n);
 
-test('the Secret uses the writer name; after a Switchover the same Secret reaches the new primary with every row; removed from the spec, the endpoint this object created is deleted', async () => {
+test('the Secret uses the writer name; after a Switchover the same Secret reaches the new primary with every row; removed from the spec, the endpoint is released, not deleted', async () => {
   const name = 'vshop';
   const stamp = Date.now().toString(36);
   const [primary, replica, endpoint] = [`vep-a-${stamp}`, `vep-b-${stamp}`, `vep-${stamp}`];
@@ -97,19 +97,18 @@ test('the Secret uses the writer name; after a Switchover the same Secret reache
   expect((await h.control.requests(since)).entries.filter((e) => e.method !== 'GET')).toEqual([]);
   console.log(`virtual endpoint: application back through the unchanged Secret ${((back - requested) / 1000).toFixed(1)} s after the switchover request`);
 
-  // Out of the spec: the endpoint this object created is deleted; the Secret falls back to the server's FQDN.
+  // Out of the spec: the Secret falls back to the server's FQDN and the endpoint is released, not deleted
+  // (it carries no tags, and what status says this object created never decides a delete).
+  const beforeRelease = new Date().toISOString();
   delete spec.server.azure.virtualEndpoint;
   await run(['apply', '-f', '-'], JSON.stringify(td));
   await secretHost(name, fqdn(replica));
-  await eventually('endpoint deleted', async () => {
-    try {
-      await h.client.virtualEndpoints.get(RG, replica, endpoint);
-      return undefined;
-    } catch (err) {
-      return (err as { statusCode?: number }).statusCode === 404 ? true : undefined;
-    }
-  }, 120_000, 500);
   await eventually('record dropped', async () => ((await get(name))?.status?.azure?.virtualEndpoint === undefined ? true : undefined), 60_000, 200);
+  expect(await h.client.virtualEndpoints.get(RG, replica, endpoint)).toMatchObject({ name: endpoint });
+  expect((await h.control.requests(beforeRelease)).entries.filter((e) => e.method === 'DELETE')).toEqual([]);
+  const events = await getJson<{ items: Array<{ reason: string; note?: string }> }>(['get', 'events.events.k8s.io', '-n', ns, '-o', 'json']);
+  expect(events?.items.some((e) => e.reason === 'VirtualEndpointReleased' && e.note?.includes(endpoint))).toBe(true);
+  await h.client.virtualEndpoints.beginDeleteAndWait(RG, replica, endpoint, { updateIntervalInMs: 50 });
 
   // An endpoint someone else made: used for the Secret, never recorded, and kept when it leaves the spec.
   const theirs = `their-${stamp}`;

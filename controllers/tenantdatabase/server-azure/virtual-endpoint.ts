@@ -2,15 +2,17 @@
 // `<name>.writer.postgres.database.azure.com` on the current primary of the replication set (it moves with
 // a switchover) and `<name>.reader...` on a replica, so connection Secrets written with the writer name stay
 // valid across a switchover. The diff is the server's endpoint list; the apply one create (or delete) as a
-// recorded operation. Created by this object is recorded in status.azure.virtualEndpoint when the create is
-// sent; only that endpoint is ever deleted, and only while every server it names is held by this object.
+// recorded operation. status.azure.virtualEndpoint reports the endpoint this object asked Azure to create.
+// The operator never deletes an endpoint: it carries no tags, so "created by this object" could only be
+// read back from status, and status never decides a write. Taken out of the spec, the endpoint is released
+// (the Secrets use the server's own name again, an Event says so); it goes with its servers when they are
+// deleted, or the user deletes it in Azure.
 import type { VirtualEndpoint } from '@azure/arm-postgresql-flexible';
 import { armCall } from '../../../src/azure/arm/index.js';
 import { classifyArmError } from '../../../src/azure/errors.js';
 import type { ServerOutcome } from '../context.js';
 import { begin } from './apply.js';
-import { ownershipOf } from './desired.js';
-import { cachedList, getServer, type Pass } from './pass.js';
+import { cachedList, type Pass } from './pass.js';
 
 type Record = NonNullable<Pass['st']['virtualEndpoint']>;
 
@@ -27,24 +29,12 @@ function replicaMember(p: Pass): string | undefined {
   return p.az.readReplicas?.[0]?.name ?? p.primaryFrom;
 }
 
-/** Every server the endpoint names is held by this object (tagged with its owner value). */
-async function allHeld(p: Pass, e: VirtualEndpoint): Promise<boolean> {
-  for (const name of new Set([p.az.name, ...(e.members ?? [])])) {
-    const s = await getServer(p.clients, p.az.resourceGroup, name);
-    if (!s || ownershipOf(s.tags, p.owner).kind !== 'ours') return false;
+/** An endpoint that left the spec: released, never deleted (see the header); the report goes from status. */
+async function release(p: Pass, rec: Record, list: VirtualEndpoint[]): Promise<void> {
+  if (named(list, rec.name)) {
+    await p.ctx.event('Normal', 'VirtualEndpointReleased', `virtual endpoint ${rec.name} is no longer in the spec: the connection Secrets use the server's own name again; the endpoint stays in Azure until its servers are deleted or you delete it there`);
   }
-  return true;
-}
-
-/** An endpoint this object created that left the spec: deleted (or let go when it is gone or not all ours). */
-async function retire(p: Pass, rec: Record, list: VirtualEndpoint[]): Promise<ServerOutcome | undefined> {
-  const e = named(list, rec.name);
-  if (e && (await allHeld(p, e))) {
-    return begin(p, 'virtualEndpoints.delete', rec.name, undefined, 'Updating', `deleting virtual endpoint ${rec.name} (created by this object), not in the spec`);
-  }
-  if (e) await p.ctx.event('Warning', 'VirtualEndpointKept', `virtual endpoint ${rec.name} names a server not held by this object; it is left in place`);
   p.st.virtualEndpoint = undefined;
-  return undefined;
 }
 
 async function readEndpoint(p: Pass, name: string): Promise<VirtualEndpoint | undefined> {
@@ -76,10 +66,7 @@ export async function virtualEndpoint(p: Pass): Promise<ServerOutcome | undefine
   const rec = p.st.virtualEndpoint;
   if (!want && !rec) return undefined;
   const list = await cachedList(p, 'virtualEndpoints', (o) => clients.postgres.virtualEndpoints.listByServer(az.resourceGroup, az.name, o));
-  if (rec && rec.name !== want?.name) {
-    const out = await retire(p, rec, list);
-    if (out) return out;
-  }
+  if (rec && rec.name !== want?.name) await release(p, rec, list);
   if (!want) return undefined;
   // A PUT on an existing endpoint would replace it: an absence in the (cached) list is confirmed by a GET
   // first, so an endpoint someone else made is never taken for one this object creates.

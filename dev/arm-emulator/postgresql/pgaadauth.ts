@@ -40,7 +40,9 @@ BEGIN
   IF lower(objectType) NOT IN ('user', 'group', 'service') THEN
     RAISE EXCEPTION 'invalid objectType "%": expected user, group or service', objectType USING ERRCODE = '22023';
   END IF;
-  IF objectId !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+  -- GUID-shaped; letters beyond f are let through because the published ARM examples use placeholders
+  -- such as oooooooo-oooo-oooo-oooo-oooooooooooo, which the emulator must accept as Azure's API does.
+  IF objectId !~* '^[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}$' THEN
     RAISE EXCEPTION 'invalid objectId "%": expected a GUID', objectId USING ERRCODE = '22023';
   END IF;
   EXECUTE format('CREATE ROLE %I LOGIN IN ROLE ${PRINCIPALS_GROUP}', roleName);
@@ -59,7 +61,7 @@ RETURNS TABLE (rolname name, principalType text, objectId text, tenantId text, i
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $fn$
   SELECT r.rolname,
          substring(l FROM 'type=([a-z]+)'),
-         substring(l FROM 'oid=([0-9a-f-]+)'),
+         substring(l FROM 'oid=([0-9a-z-]+)'),
          NULL::text,
          (l ~ ',mfa(,|$)')::int,
          (l ~ ',admin(,|$)')::int

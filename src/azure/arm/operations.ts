@@ -25,8 +25,7 @@ export type OperationKind =
   | 'administrators.delete'
   | 'backups.create'
   | 'backups.delete'
-  | 'virtualEndpoints.create'
-  | 'virtualEndpoints.delete';
+  | 'virtualEndpoints.create';
 
 /** What a poll needs of a recorded operation (writes.ts has the whole record). */
 export interface PollableOperation {
@@ -71,7 +70,6 @@ const BEGIN: Record<OperationKind, Begin> = {
   'backups.create': (c, rg, s, target, _b, o) => c.backupsAutomaticAndOnDemand.beginCreate(rg, s, target, o),
   'backups.delete': (c, rg, s, target, _b, o) => c.backupsAutomaticAndOnDemand.beginDelete(rg, s, target, o),
   'virtualEndpoints.create': (c, rg, s, target, body, o) => c.virtualEndpoints.beginCreate(rg, s, target, body as never, o),
-  'virtualEndpoints.delete': (c, rg, s, target, _b, o) => c.virtualEndpoints.beginDelete(rg, s, target, o),
 };
 
 /** True for the kinds this module can start and resume (a record read back from status is checked). */
