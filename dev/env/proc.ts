@@ -138,7 +138,9 @@ export function runCommand(
 ): Promise<CommandResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    // No input: stdin is /dev/null, so there is no pipe for a command that exits early to break.
+    const stdin = opts.input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'], env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
@@ -152,6 +154,17 @@ export function runCommand(
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr, ms: Date.now() - started });
     });
-    child.stdin!.end(opts.input ?? '');
+    if (child.stdin) {
+      // A command may exit without reading all of its input (EPIPE): its exit code and output tell the
+      // caller what happened, so a broken pipe is not an error of its own.
+      child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE') {
+          clearTimeout(timer);
+          child.kill('SIGKILL');
+          reject(err);
+        }
+      });
+      child.stdin.end(opts.input);
+    }
   });
 }
