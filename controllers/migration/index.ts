@@ -9,7 +9,7 @@ import { selectorMatches } from '../../src/runtime/selectors.js';
 import { DEFAULT_CONTROLLER_SETTINGS, type ControllerSettings } from '../../src/settings.js';
 import { controllerName } from '../../src/api/resources.js';
 import { migrationSpecSchema } from '../../src/api/migration.js';
-import { adminSecrets, DATABASE_REF_INDEX, indexDatabaseRef, indexSecretRefs, tenantDatabaseSpecOf, tenantDatabasesUsingSecret } from '../../src/tenantdatabase/index.js';
+import { adminSecrets, migrationsPrincipalSecret, DATABASE_REF_INDEX, indexDatabaseRef, indexSecretRefs, tenantDatabaseSpecOf, tenantDatabasesUsingSecret } from '../../src/tenantdatabase/index.js';
 import { CONFIGMAPS, MIGRATIONS, SECRETS, TENANT_DATABASES, migrationReconciler, type MigrationControllerOptions } from './reconcile.js';
 import { MigrationRuns } from './runs.js';
 import { FLUX_RESOURCES } from './flux-sources.js';
@@ -49,7 +49,10 @@ export function registerMigrationController(mgr: Manager, settings: ControllerSe
   const byConfigMap = (cm: KubeObject): Request[] => mgr.byIndex(MIGRATIONS, SOURCES_INDEX, cm.metadata.namespace, cm.metadata.name).map(requestFor);
   const bySecret = (secret: KubeObject): Request[] =>
     tenantDatabasesUsingSecret(mgr, secret.metadata.namespace, secret.metadata.name)
-      .filter((td) => adminSecrets(tenantDatabaseSpecOf(td)).includes(secret.metadata.name))
+      .filter((td) => {
+        const spec = tenantDatabaseSpecOf(td);
+        return adminSecrets(spec).includes(secret.metadata.name) || migrationsPrincipalSecret(spec) === secret.metadata.name;
+      })
       .flatMap(byTenantDatabase);
   // Flux's sources, where Flux is installed: a new artifact reaches the Migrations reading it at once.
   // Optional, so the operator starts (and is ready) in a cluster without Flux; there the Migration looks

@@ -11,7 +11,11 @@ import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { selectorMatches } from '../../src/runtime/selectors.js';
 import { resourceOf } from '../../src/api/resources.js';
-import { adminSecrets, adminTargetOf, tenantDatabaseSpecOf, tenantDatabaseStatusOf, type AdminTargetResult } from '../../src/tenantdatabase/index.js';
+import { adminSecrets, adminTargetOf, migrationsPrincipalSecret, tenantDatabaseSpecOf, tenantDatabaseStatusOf, type AdminTargetResult } from '../../src/tenantdatabase/index.js';
+import { entraPrincipalLogin } from '../../src/tenantdatabase/entra-login.js';
+import { azureClientsFor } from '../../src/azure/provider.js';
+import { decodeSecret } from '../../src/runtime/secret-cache.js';
+import type { DbTarget } from '../../src/postgres/connections.js';
 import type { Evaluation, MigrationPass } from './pass.js';
 import { lintGate, lintableOf } from './lint.js';
 import { runningMessage, runStarter } from './run.js';
@@ -19,7 +23,8 @@ import { describeFailure, type DatabaseFailure, type DatabaseProgress } from './
 
 const TENANT_DATABASES = resourceOf('TenantDatabase');
 
-export type AdminTarget = Extract<AdminTargetResult, { ok: true }>;
+/** The administrator's target, and for runAs: owner on a server that refuses passwords, the owner's token login. */
+export type AdminTarget = Extract<AdminTargetResult, { ok: true }> & { ownerLogin?: DbTarget };
 
 /** Runs a step failing with a transient error gets (then the failure is sticky like any other). */
 export const TRANSIENT_ATTEMPTS = 3;
@@ -59,9 +64,14 @@ export function databaseReadiness(td: KubeObject): { ready: true } | { ready: fa
 
 /** The Secrets the administrator's connections to these databases read (read once per pass, by name). */
 export function adminSecretsOf(pass: MigrationPass, names: readonly string[]): string[] {
+  const asOwner = pass.kit.spec.runAs === 'owner';
   return names.flatMap((name) => {
     const td = pass.env.mgr.getCached(TENANT_DATABASES, pass.kit.namespace, name);
-    return td ? adminSecrets(tenantDatabaseSpecOf(td)) : [];
+    if (!td) return [];
+    const spec = tenantDatabaseSpecOf(td);
+    // The migrations principal's credentials only when steps run as the owner on a server without passwords.
+    const principal = asOwner && spec?.server.azure?.authentication?.passwordAuth === false ? migrationsPrincipalSecret(spec) : undefined;
+    return [...adminSecrets(spec), ...(principal ? [principal] : [])];
   });
 }
 
@@ -87,12 +97,33 @@ async function gate(pass: MigrationPass, name: string, keep: Partial<DatabasePro
   const t = await adminTargetOf(td, pass.kit.secretValue, { mgr: pass.env.mgr, azure: pass.env.azure, kind: 'Migration' });
   if (!t.ok) return { wait: { progress: { name, ...keep, phase: 'Pending', reason: t.reason, message: t.message }, retryable: true } };
   // runAs: owner logs in through the owner's migration login with a one-time password (least authority:
-  // the administrator's session could RESET ROLE); a server that refuses passwords cannot take that login.
-  if (pass.kit.spec.runAs === 'owner' && t.passwordLoginsRefused) {
-    const message = `runAs: owner runs steps through the migration login of ${t.ownerRole}, which logs in with a one-time password, and the server of TenantDatabase ${name} refuses password logins (spec.server.azure.authentication.passwordAuth false); set spec.runAs: admin to run the steps as the operator's Entra administrator, or allow password authentication`;
-    return { wait: { progress: { name, ...keep, phase: 'Failed', reason: 'OwnerLoginUnavailable', message } } };
-  }
+  // the administrator's session could RESET ROLE); a server that refuses passwords cannot take that login,
+  // and its steps log in as the Entra migrations principal instead, a member of the owner only.
+  if (pass.kit.spec.runAs === 'owner' && t.passwordLoginsRefused) return ownerTokenLogin(pass, td, name, t, keep);
   return { target: t };
+}
+
+/** runAs: owner on a server that refuses passwords: the token login of the TenantDatabase's migrations principal. */
+async function ownerTokenLogin(pass: MigrationPass, td: KubeObject, name: string, t: AdminTarget, keep: Partial<DatabaseProgress>): Promise<{ target: AdminTarget } | { wait: Evaluation }> {
+  const spec = tenantDatabaseSpecOf(td);
+  const principal = spec?.entraPrincipals?.find((p) => p.access === 'migrations');
+  const failed = (reason: string, message: string, retryable = false) => ({ wait: { progress: { name, ...keep, phase: 'Failed' as const, reason, message }, ...(retryable ? { retryable } : {}) } });
+  if (!spec?.server.azure || !principal?.credentialsSecretRef) {
+    const message = `runAs: owner runs steps as a login with the rights of ${t.ownerRole} only, and the server of TenantDatabase ${name} refuses password logins (spec.server.azure.authentication.passwordAuth false): declare that login in its spec.entraPrincipals (a service principal with access: migrations and its credentialsSecretRef), or set spec.runAs: admin to run the steps as the operator's Entra administrator`;
+    return failed('OwnerLoginUnavailable', message);
+  }
+  const secretName = principal.credentialsSecretRef.name;
+  const secret = pass.kit.secret(secretName);
+  if (!secret) return failed('SecretNotFound', `Secret ${secretName} (credentials of entra principal ${principal.name}, TenantDatabase ${name}) not found`, true);
+  let credential;
+  try {
+    credential = azureClientsFor(pass.env.azure, { subscriptionId: spec.server.azure.subscriptionId, credentialsSecretData: decodeSecret(secret) }).credential;
+  } catch (err) {
+    return failed('InvalidCredentials', `Secret ${secretName}: ${(err as Error).message}`);
+  }
+  const login = await entraPrincipalLogin(principal, credential, t.target.host);
+  if (!login.ok) return failed(login.reason, login.message, login.transient);
+  return { target: { ...t, ownerLogin: { ...t.target, user: login.user, password: '', token: login.token } } };
 }
 
 /** Takes the result of a finished run into the memo (once); a run still going is reported as Running. */

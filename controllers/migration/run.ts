@@ -44,6 +44,7 @@ export function runStarter(pass: MigrationPass, name: string, t: AdminTarget, pe
     plan,
     ...(spec.adopt ? { adopt: { ...spec.adopt, readerRole: asOwner ? t.ownerRole : t.target.user } } : {}),
     runAsRole: asOwner ? t.ownerRole : undefined,
+    ...(asOwner && t.ownerLogin ? { ownerLogin: t.ownerLogin } : {}),
     tenancy: tdSpec ? tenancyInputOf(tdSpec) : undefined,
     lockTimeout: spec.lockTimeout,
     statementTimeout: spec.statementTimeout,

@@ -126,7 +126,7 @@ const highAvailabilitySchema = z
           .min(1)
           .max(63)
           .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/)
-          .describe('Identifier of the request: a new value fails over once (status.azure.failover records the last one handled).'),
+          .describe('Identifier of the request: a new value fails over once. The server carries the request handled in its tag tenantdb-failover (so a lost status or a re-created object never repeats it); status.azure.failover reports it.'),
         mode: z.enum(['Planned', 'Forced']).default('Planned').describe('Planned waits until the standby has every committed transaction; Forced fails over at once.'),
       })
       .optional()
@@ -336,6 +336,15 @@ export const azureServerSchema = withRules(
       check: (a) => (a.entraAdministrators ?? []).length === 0 || a.authentication?.entraAuth === true,
     },
     {
+      // The operator's own tags (owner, origin, the failover handled) record facts about the server;
+      // a spec that set them could forge ownership or replay a failover.
+      rule: "!has(self.tags) || self.tags.all(k, !k.lowerAscii().startsWith('tenantdb-'))",
+      message: "tag names starting with 'tenantdb-' are reserved for the operator (tenantdb-owner, tenantdb-origin, tenantdb-failover)",
+      fieldPath: '.tags',
+      reason: 'FieldValueForbidden',
+      check: (a) => Object.keys(a.tags ?? {}).every((k) => !k.toLowerCase().startsWith('tenantdb-')),
+    },
+    {
       rule: "!has(self.highAvailability) || self.highAvailability.mode == 'Disabled' || self.sku.tier != 'Burstable'",
       message: 'high availability is not available in the Burstable tier',
       fieldPath: '.highAvailability',
@@ -522,22 +531,46 @@ const tenancySchema = z
   })
   .describe('Tenant isolation by row-level security.');
 
-const entraPrincipalSchema = z
-  .object({
-    name: z
-      .string()
-      .min(1)
-      .max(63)
-      .regex(/^[A-Za-z0-9][-A-Za-z0-9@._ ]{0,61}[A-Za-z0-9]$/)
-      .describe('PostgreSQL role of the principal (its user principal name, group or application name; at most 63 characters).'),
-    objectId: uuid('Object ID of the Entra principal (user, group, service principal or managed identity).'),
-    type: z.enum(['User', 'Group', 'ServicePrincipal']).describe('Kind of principal: User, Group or ServicePrincipal (also for managed identities).'),
-    access: z
-      .enum(['application', 'admin', 'analytics'])
-      .default('application')
-      .describe('Whose grants it gets: the application, admin or analytics role (tenant isolation applies to it as to that role).'),
-  })
-  .describe('A Microsoft Entra principal that logs in to the database with a token (no password).');
+const entraPrincipalSchema = withRules(
+  z
+    .object({
+      name: z
+        .string()
+        .min(1)
+        .max(63)
+        .regex(/^[A-Za-z0-9][-A-Za-z0-9@._ ]{0,61}[A-Za-z0-9]$/)
+        .describe('PostgreSQL role of the principal (its user principal name, group or application name; at most 63 characters).'),
+      objectId: uuid('Object ID of the Entra principal (user, group, service principal or managed identity).'),
+      type: z.enum(['User', 'Group', 'ServicePrincipal']).describe('Kind of principal: User, Group or ServicePrincipal (also for managed identities).'),
+      access: z
+        .enum(['application', 'admin', 'analytics', 'migrations'])
+        .default('application')
+        .describe(
+          "Whose grants it gets: the application, admin or analytics role (tenant isolation applies to it as to that role), or migrations: a member of the owner role only, the login that Migrations with runAs: owner use on a server that refuses passwords (the operator gets its token with credentialsSecretRef).",
+        ),
+      credentialsSecretRef: localObjectRef(
+        'Secret with this service principal\'s own credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), for access: migrations only: the operator logs in as this principal with a token it gets with them, so migration steps run with the owner\'s rights, not the administrator\'s.',
+        'Name of the Secret in this namespace.',
+      ).optional(),
+    })
+    .describe('A Microsoft Entra principal that logs in to the database with a token (no password).'),
+  [
+    {
+      rule: "self.access != 'migrations' || (self.type == 'ServicePrincipal' && has(self.credentialsSecretRef))",
+      message: 'access: migrations needs type ServicePrincipal and credentialsSecretRef (the operator logs in as it with its own credentials)',
+      fieldPath: '.credentialsSecretRef',
+      reason: 'FieldValueRequired',
+      check: (p) => p.access !== 'migrations' || (p.type === 'ServicePrincipal' && p.credentialsSecretRef !== undefined),
+    },
+    {
+      rule: "!has(self.credentialsSecretRef) || self.access == 'migrations'",
+      message: 'credentialsSecretRef is for access: migrations only (other principals get their own tokens; the operator never holds their credentials)',
+      fieldPath: '.credentialsSecretRef',
+      reason: 'FieldValueForbidden',
+      check: (p) => p.credentialsSecretRef === undefined || p.access === 'migrations',
+    },
+  ],
+);
 
 const partitionRetentionSchema = z
   .object({
@@ -567,9 +600,18 @@ export const tenantDatabaseSpecSchema = z
     database: databaseSchema,
     roles: rolesSchema,
     tenancy: tenancySchema.optional(),
-    entraPrincipals: listMap(
-      z.array(entraPrincipalSchema).max(64).describe('Microsoft Entra principals created as database roles (server with authentication.entraAuth); removed from the server when taken out of the list.'),
-      ['name'],
+    entraPrincipals: withRules(
+      listMap(
+        z.array(entraPrincipalSchema).max(64).describe('Microsoft Entra principals created as database roles (server with authentication.entraAuth); removed from the server when taken out of the list.'),
+        ['name'],
+      ),
+      [
+        {
+          rule: "self.filter(p, p.access == 'migrations').size() <= 1",
+          message: 'at most one principal with access: migrations',
+          check: (list) => list.filter((p) => p.access === 'migrations').length <= 1,
+        },
+      ],
     ).optional(),
     partitioning: listMap(z.array(partitioningSchema).max(64).describe('Tables whose partitions the operator maintains.'), ['schema', 'table']).optional(),
     maintenance: maintenanceSpecSchema.optional(),
@@ -731,10 +773,12 @@ export const tenantDatabaseStatusSchema = z
         restartDueAt: timestampField('When the restart for parameters pending a restart is due (restartPolicy MaintenanceWindow).').optional(),
         failover: z
           .object({
-            requestId: z.string().max(63).describe('spec highAvailability.failover.requestId this record is about (a request is run once).'),
+            requestId: z.string().max(63).describe('spec highAvailability.failover.requestId this record is about (a request is run once: the server tag tenantdb-failover says which one was handled).'),
             mode: z.enum(['Planned', 'Forced']).describe('Failover mode requested.'),
-            phase: z.enum(['Running', 'Succeeded', 'Failed']).describe('Where the failover is.'),
-            startedAt: timestampField('When the operator asked Azure to fail over.'),
+            phase: z
+              .enum(['Requested', 'Running', 'Succeeded', 'Failed'])
+              .describe('Where the failover is: Requested (the server is tagged with the request, the restart comes next), Running, Succeeded or Failed.'),
+            startedAt: timestampField('When the operator tagged the server with the request, then when it asked Azure to fail over.'),
             completedAt: timestampField('When the failover operation ended.').optional(),
             writableAfterSeconds: z.number().min(0).max(1e6).optional().describe('Measured: seconds from the request until the database (through its host name) accepted a write again.'),
             message: z.string().max(1024).optional().describe('What happened, or why it failed.'),

@@ -40,3 +40,29 @@ export async function entraAdminLogin(az: EntraSpec, credential: TokenCredential
   }
   return { ok: true, user: admin.principalName, token: { identity: `${admin.objectId}@${az.name}`, token: async () => (await source.get()).token } };
 }
+
+type MigrationsPrincipal = { name: string; objectId: string };
+
+/**
+ * The token login of the migrations principal (spec.entraPrincipals access: migrations) with the credential
+ * of its own credentials Secret: refused when that credential is another identity than the principal's
+ * object id (the token would not log in; saying so names the Secret to fix).
+ */
+export async function entraPrincipalLogin(principal: MigrationsPrincipal, credential: TokenCredential, server: string): Promise<EntraLogin> {
+  const source = databaseTokenSource(credential);
+  let objectId: string | undefined;
+  try {
+    objectId = (await source.get()).objectId;
+  } catch (err) {
+    return { ok: false, reason: 'EntraTokenUnavailable', message: `no Microsoft Entra token for principal ${principal.name}: ${(err as Error).message}`, transient: true };
+  }
+  if (objectId !== principal.objectId.toLowerCase()) {
+    return {
+      ok: false,
+      reason: 'MigrationsPrincipalMismatch',
+      message: `the credentials of entra principal ${principal.name} are those of object id ${objectId ?? 'unknown'}, not of its objectId ${principal.objectId}`,
+      transient: false,
+    };
+  }
+  return { ok: true, user: principal.name, token: { identity: `${principal.objectId}@${server}`, token: async () => (await source.get()).token } };
+}

@@ -5,7 +5,7 @@ import type { KubeObject } from '../runtime/kubeclient.js';
 import type { Manager } from '../runtime/manager.js';
 import { TENANT_DATABASES, tenantDatabaseSpecOf } from './view.js';
 
-type SpecSecrets = { server?: Partial<Pick<TenantDatabaseSpec['server'], 'azure' | 'external'>> } | undefined;
+type SpecSecrets = { server?: Partial<Pick<TenantDatabaseSpec['server'], 'azure' | 'external'>>; entraPrincipals?: TenantDatabaseSpec['entraPrincipals'] } | undefined;
 
 /** Secret names a spec refers to (credentials, admin password, CA); their changes reconcile the object. */
 export function referencedSecrets(spec: SpecSecrets): string[] {
@@ -16,6 +16,8 @@ export function referencedSecrets(spec: SpecSecrets): string[] {
   if (az?.credentialsSecretRef) names.add(az.credentialsSecretRef.name);
   if (ext?.adminSecretRef) names.add(ext.adminSecretRef.name);
   if (ext?.caSecretRef) names.add(ext.caSecretRef.name);
+  const migrations = migrationsPrincipalSecret(spec);
+  if (migrations) names.add(migrations);
   return [...names];
 }
 
@@ -24,6 +26,11 @@ export function adminSecrets(spec: SpecSecrets): string[] {
   const az = spec?.server?.azure;
   const ext = spec?.server?.external;
   return [ext?.adminSecretRef?.name, ext?.caSecretRef?.name, az?.administratorPasswordSecretRef?.name].filter((n): n is string => !!n);
+}
+
+/** The credentials Secret of the migrations principal (spec.entraPrincipals access: migrations), if any. */
+export function migrationsPrincipalSecret(spec: SpecSecrets): string | undefined {
+  return spec?.entraPrincipals?.find((p) => p.access === 'migrations')?.credentialsSecretRef?.name;
 }
 
 /** The Secrets ARM calls for the server read (the credentials Secret, and the administrator password). */

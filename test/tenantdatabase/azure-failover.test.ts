@@ -43,7 +43,7 @@ const getTd = () => getJson<Td>(['get', 'tenantdatabases.tenantdb.io', NAME, '-n
 const failoverDone = (id: string) =>
   eventually(`failover ${id} done`, async () => {
     const f = (await getTd())?.status?.azure?.failover;
-    return f?.requestId === id && f.phase !== 'Running' ? f : undefined;
+    return f?.requestId === id && (f.phase === 'Succeeded' || f.phase === 'Failed') ? f : undefined;
   }, 120_000, 300);
 const restarts = async () => (await h.control.operations()).filter((o) => o.action === 'servers.restart' && o.resourceId.toLowerCase().endsWith(`/${SERVER}`)).length;
 
@@ -119,6 +119,38 @@ test('a planned failover on request keeps every row behind the same Secret, is m
   expect(await restarts()).toBe(1);
   expect((await getTd())?.status?.azure?.failover).toMatchObject({ requestId: 'fo-1', startedAt: fo.startedAt, completedAt: fo.completedAt });
 }, 240_000);
+
+test('status is output: with status.azure.failover wiped, the same requestId does not fail over again (the server tag records it)', async () => {
+  // The attack: the record in status is lost (an etcd restore, an object re-created from Git, or anyone
+  // who may write status). Run-once must not depend on it: the server carries the request it handled.
+  expect(await restarts()).toBe(1);
+  expect((await h.client.servers.get(RG, SERVER)).tags).toMatchObject({ 'tenantdb-failover': 'fo-1' });
+  await run(['patch', 'tenantdatabases.tenantdb.io', NAME, '-n', ns, '--subresource=status', '--type=json', '-p', '[{"op":"remove","path":"/status/azure/failover"}]']);
+  expect((await getTd())?.status?.azure?.failover).toBeUndefined();
+  await nudge(ns, NAME);
+  await waitReady(ns, NAME, 60_000);
+  await new Promise((r) => setTimeout(r, 3_000));
+  await nudge(ns, NAME);
+  await waitReady(ns, NAME, 60_000);
+  expect(await restarts()).toBe(1);
+  expect((await h.client.servers.get(RG, SERVER)).tags).toMatchObject({ 'tenantdb-failover': 'fo-1' });
+}, 120_000);
+
+test('a claim with no record of it (status lost between the claim and the restart) is never repeated on a guess', async () => {
+  // The claim (the tag PATCH) is held in Azure while status loses the record of it; then the claim lands.
+  await h.control.pauseOperations({ method: 'PATCH', path: `flexibleServers/${SERVER}$`, count: 1 });
+  await run(['apply', '-f', '-'], JSON.stringify(azureTenantDatabase(ns, NAME, SERVER, azure({ requestId: 'fo-lost', mode: 'Planned' }))));
+  await eventually('claim recorded', async () => ((await getTd())?.status?.azure?.failover?.phase === 'Requested' ? true : undefined), 60_000, 200);
+  const claim = await eventually('claim paused in Azure', async () => (await h.control.operations()).find((o) => o.paused && o.resourceId.toLowerCase().endsWith(`/${SERVER}`)), 30_000, 200);
+  await run(['patch', 'tenantdatabases.tenantdb.io', NAME, '-n', ns, '--subresource=status', '--type=json', '-p', '[{"op":"remove","path":"/status/azure/failover"}]']);
+  await h.control.resumeOperation(claim.id);
+  const fo = await failoverDone('fo-lost');
+  expect(fo).toMatchObject({ phase: 'Failed' });
+  expect(fo.message).toMatch(/never repeated on a guess/);
+  await eventually('marked handled', async () => ((await h.client.servers.get(RG, SERVER)).tags?.['tenantdb-failover'] === 'fo-lost' ? true : undefined), 60_000, 300);
+  expect(await restarts()).toBe(1);
+  expect((await events(ns, NAME)).some((e) => e.reason === 'FailoverNotConfirmed')).toBe(true);
+}, 120_000);
 
 test('a forced failover on a new requestId runs too, back to the first zone, and is measured', async () => {
   await run(['apply', '-f', '-'], JSON.stringify(azureTenantDatabase(ns, NAME, SERVER, azure({ requestId: 'fo-2', mode: 'Forced' }))));

@@ -21,6 +21,7 @@ let info: { endpoint: string; controlEndpoint: string; caFile: string; hostsFile
 let control: EmulatorControl;
 let ns: string;
 let operatorLog = '';
+let emulatorLog = '';
 const API = '?api-version=2025-08-01';
 
 async function startEmulator(port?: number): Promise<void> {
@@ -30,8 +31,10 @@ async function startEmulator(port?: number): Promise<void> {
   emulator = spawn(
     process.execPath,
     ['--import', 'tsx', path.join(repoRoot, 'dev', 'arm-emulator', 'main.ts'), '--dir', armDir, '--ca-cert', path.join(dir, 'ca', 'ca.crt'), '--ca-key', path.join(dir, 'ca', 'ca.key'), ...(port ? ['--port', String(port)] : [])],
-    { cwd: repoRoot, stdio: 'ignore' },
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  emulator.stdout!.on('data', (d: Buffer) => (emulatorLog += d.toString()));
+  emulator.stderr!.on('data', (d: Buffer) => (emulatorLog += d.toString()));
   await eventually('arm.json', async () => fs.existsSync(armFile), 60_000, 100);
   info = JSON.parse(fs.readFileSync(armFile, 'utf8'));
   control = new EmulatorControl(info.controlEndpoint, info.caFile);
@@ -73,11 +76,16 @@ function startOperator(): void {
 }
 
 const get = (name: string) => getJson<Tdb>(['get', 'tenantdatabases.tenantdb.io', name, '-n', ns]);
+/** ServerReady; when it does not come, the failure carries the object's conditions and both processes' last lines. */
 const ready = (name: string) =>
   eventually(`${name} ServerReady`, async () => {
     const o = await get(name);
     return o?.status?.conditions?.find((c) => c.type === 'ServerReady')?.status === 'True' ? o : undefined;
-  }, 120_000, 300);
+  }, 120_000, 300).catch(async (err: Error) => {
+    const o = await get(name).catch(() => undefined);
+    const tail = (s: string) => s.split('\n').slice(-40).join('\n');
+    throw new Error(`${err.message}\nconditions: ${JSON.stringify(o?.status?.conditions)}\noperator log:\n${tail(operatorLog)}\nemulator log:\n${tail(emulatorLog)}`);
+  });
 
 async function rawGet(p: string): Promise<number> {
   const https = await import('node:https');

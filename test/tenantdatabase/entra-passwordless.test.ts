@@ -221,7 +221,23 @@ test('an operator identity that is not an Entra administrator of a password-less
   expect(o.status?.conditions?.find((x) => x.type === 'Stalled')).toMatchObject({ status: 'True' });
 }, 240_000);
 
-test('a Migration on the password-less server: runAs owner is refused with the reason (no one-time password login there); runAs admin runs as the Entra administrator', async () => {
+/** The TenantDatabase's condition `type` True for its current generation. */
+const tdConverged = (type: string, name = NAME) =>
+  eventually(
+    `${type} for the new generation`,
+    async () => {
+      const o = await getJson<TdObject & { metadata: { generation: number } }>(['get', 'tenantdatabases.tenantdb.io', name, '-n', ns]);
+      const c = o?.status?.conditions?.find((x) => x.type === type);
+      return c?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
+    },
+    120_000,
+    500,
+  ).catch(async (err: Error) => {
+    const cur = await getJson<TdObject>(['get', 'tenantdatabases.tenantdb.io', name, '-n', ns]);
+    throw new Error(`${err.message}; conditions: ${JSON.stringify(cur?.status?.conditions?.map((x) => [x.type, x.status, x.reason, x.message]))}`);
+  });
+
+test('a Migration on the password-less server: runAs owner without a migrations principal is refused with the reason; runAs admin runs as the Entra administrator', async () => {
   const migration = (runAs: 'owner' | 'admin') => ({
     apiVersion: 'tenantdb.io/v1alpha1',
     kind: 'Migration',
@@ -240,6 +256,53 @@ test('a Migration on the password-less server: runAs owner is refused with the r
   await run(['apply', '-f', '-'], JSON.stringify(migration('admin')));
   await eventually('Ready', async () => (await conditionOf('Ready'))?.status === 'True', 120_000, 500);
   expect(await asOperatorPrincipal('app', async (c) => (await c.query(`SELECT to_regclass('public.widgets')::text AS t`)).rows[0]?.t)).toBe('widgets');
+}, 300_000);
+
+test('runAs owner on the password-less server logs in as the migrations principal (a member of the owner only): it cannot escape to the administrator', async () => {
+  type Mig = { status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }>; databases?: Array<{ phase?: string; failure?: { version?: string; code?: string; message?: string } }> } };
+  // The namespace's own service principal for migrations, and its credentials Secret.
+  const migClient = '5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b';
+  const mig = await h.control.registerServicePrincipal({ tenantId: TENANT, clientId: migClient, clientSecret: 'migrator-secret' });
+  await run(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'migrator-creds', namespace: ns }, stringData: { AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: migClient, AZURE_CLIENT_SECRET: 'migrator-secret' } }));
+  const principal = { name: 'app-migrator', objectId: mig.objectId, type: 'ServicePrincipal', access: 'migrations', credentialsSecretRef: { name: 'migrator-creds' } };
+  await run(['apply', '-f', '-'], JSON.stringify(passwordlessTd({ entraPrincipals: [principal] })));
+  await tdConverged('DatabaseReady');
+  // The principal: created the way Azure does, a member of the owner role and of no other role of this object; no Secret for it.
+  const shape = await asOperatorPrincipal('app', async (c) => {
+    const r = await c.query<{ g: string }>(`SELECT g.rolname AS g FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = 'app-migrator' AND g.rolname LIKE 'app\\_%' ORDER BY 1`);
+    const p = await c.query<{ objectid: string }>(`SELECT objectid FROM pg_catalog.pgaadauth_list_principals(false) WHERE rolname = 'app-migrator'`);
+    return { memberOf: r.rows.map((x) => x.g), objectId: p.rows[0]?.objectid };
+  });
+  expect(shape).toEqual({ memberOf: ['app_owner'], objectId: mig.objectId });
+  expect((await run(['get', 'secret', `${NAME}-entra-app-migrator`, '-n', ns, '--ignore-not-found'])).trim()).toBe('');
+
+  const migration = (steps: Array<{ version: string; name: string; up: string }>) => ({
+    apiVersion: 'tenantdb.io/v1alpha1',
+    kind: 'Migration',
+    metadata: { name: 'pwless-owned', namespace: ns },
+    spec: { databaseRef: { name: NAME }, runAs: 'owner', migrations: steps },
+  });
+  const first = { version: '001', name: 'gadgets', up: 'CREATE TABLE gadgets (id int PRIMARY KEY); CREATE TABLE whoami AS SELECT session_user::text AS login, current_user::text AS acting;' };
+  await run(['apply', '-f', '-'], JSON.stringify(migration([first])));
+  const get = () => getJson<Mig>(['get', 'migrations.tenantdb.io', 'pwless-owned', '-n', ns]);
+  await eventually('owned migration Ready', async () => ((await get())?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? true : undefined), 120_000, 500).catch(async (err: Error) => {
+    throw new Error(`${err.message}; status: ${JSON.stringify((await get())?.status)}`);
+  });
+  const made = await asOperatorPrincipal('app', async (c) => ({
+    owner: (await c.query<{ o: string }>(`SELECT tableowner AS o FROM pg_tables WHERE tablename = 'gadgets'`)).rows[0]?.o,
+    who: (await c.query<{ login: string; acting: string }>('SELECT login, acting FROM whoami')).rows[0],
+  }));
+  expect(made).toEqual({ owner: 'app_owner', who: { login: 'app-migrator', acting: 'app_owner' } });
+
+  // The escape: RESET ROLE falls back to the principal's own login, which holds the owner's rights and no more.
+  await run(['apply', '-f', '-'], JSON.stringify(migration([first, { version: '002', name: 'escape', up: 'RESET ROLE; CREATE ROLE pwless_escaped LOGIN CREATEROLE;' }])));
+  const failed = await eventually('escape step failed', async () => {
+    const d = (await get())?.status?.databases?.[0];
+    return d?.phase === 'Failed' && d.failure?.version === '002' ? d : undefined;
+  }, 120_000, 500);
+  expect(failed.failure?.code).toBe('42501');
+  expect(await asOperatorPrincipal('app', async (c) => (await c.query(`SELECT 1 FROM pg_roles WHERE rolname = 'pwless_escaped'`)).rowCount)).toBe(0);
+  await run(['delete', 'migrations.tenantdb.io', 'pwless-owned', '-n', ns, '--wait=false']);
 }, 300_000);
 
 test('a restore drill of the password-less server logs in with the operator token, on the source and on the restored copy', async () => {

@@ -3,7 +3,7 @@
 // highAvailability.failover is admitted only with HA on.
 import type { Server } from '@azure/arm-postgresql-flexible';
 import { validateTenantDatabase, type AzureServerSpec } from '../../src/api/tenantdatabase.js';
-import { createBody, desiredTags, serverPatch } from '../../controllers/tenantdatabase/server-azure/desired.js';
+import { createBody, desiredTags, failoverAction, failoverMark, serverPatch } from '../../controllers/tenantdatabase/server-azure/desired.js';
 
 const spec: AzureServerSpec = {
   subscriptionId: '6a1f3c2e-8b4d-4e7a-9c0f-1d2e3f4a5b6c',
@@ -45,4 +45,38 @@ test('highAvailability.failover is refused without HA', () => {
   const refused = validateTenantDatabase(td({ mode: 'Disabled', failover: { requestId: 'fo-1' } }));
   expect(refused.ok).toBe(false);
   expect(refused.ok ? '' : refused.error.message).toMatch(/highAvailability.failover needs highAvailability.mode SameZone or ZoneRedundant/);
+});
+
+test('run-once of a failover request is decided by the server tag; the record can only hold a restart back', () => {
+  // No tag, or a tag about another request: claim the server first.
+  expect(failoverAction(undefined, 'fo-2', undefined)).toBe('claim');
+  expect(failoverAction('fo-1', 'fo-2', 'Succeeded')).toBe('claim');
+  expect(failoverAction(failoverMark('fo-1', 'claimed'), 'fo-2', 'Requested')).toBe('claim');
+  // Claimed: the restart only while the record says it was not sent; an ended record marks it handled.
+  expect(failoverAction(failoverMark('fo-2', 'claimed'), 'fo-2', 'Requested')).toBe('restart');
+  expect(failoverAction(failoverMark('fo-2', 'claimed'), 'fo-2', 'Succeeded')).toBe('handle');
+  expect(failoverAction(failoverMark('fo-2', 'claimed'), 'fo-2', 'Failed')).toBe('handle');
+  // Claimed but no record (status lost): never repeated on a guess.
+  expect(failoverAction(failoverMark('fo-2', 'claimed'), 'fo-2', undefined)).toBe('unconfirmed');
+  // Handled: nothing, whatever status says (a forged or stale record included).
+  for (const phase of [undefined, 'Requested', 'Running', 'Failed']) expect(failoverAction('fo-2', 'fo-2', phase)).toBe('handled');
+});
+
+test("spec tags cannot set the operator's own tags", () => {
+  const td = (tags: Record<string, string>) => ({
+    apiVersion: 'tenantdb.io/v1alpha1',
+    kind: 'TenantDatabase',
+    metadata: { name: 'x', namespace: 'ns' },
+    spec: {
+      server: { azure: { ...spec, tags, administratorPasswordSecretRef: { name: 'x-admin', key: 'password' } } },
+      database: { name: 'app' },
+      roles: { owner: 'app_owner', application: 'app_user' },
+    },
+  });
+  expect(validateTenantDatabase(td({ env: 'prod' })).ok).toBe(true);
+  for (const k of ['tenantdb-failover', 'TenantDB-Owner']) {
+    const r = validateTenantDatabase(td({ [k]: 'fo-1' }));
+    expect(r.ok).toBe(false);
+    expect(r.ok ? '' : r.error.message).toContain('reserved for the operator');
+  }
 });

@@ -18,7 +18,8 @@ export function principalWants(ctx: TenantDatabaseContext, roles: ManagedRoles):
   }
   const wants: EntraPrincipalWant[] = [];
   for (const p of list) {
-    const memberOf = roles[p.access];
+    // The migrations principal is a member of the owner role only (Migrations runAs: owner log in as it).
+    const memberOf = p.access === 'migrations' ? roles.owner : roles[p.access];
     if (!memberOf) return { ok: false, reason: 'EntraPrincipalsUnavailable', message: `entra principal ${p.name} asks for ${p.access} access but spec.roles.${p.access} is not set` };
     wants.push({ name: p.name, objectId: p.objectId, type: p.type, memberOf });
   }
@@ -51,6 +52,8 @@ function principalData(conn: ServerConnection, database: string, user: string, c
 export async function syncPrincipalSecrets(ctx: TenantDatabaseContext, conn: ServerConnection, database: string, caPem: string | undefined, dropped: string[]): Promise<number> {
   let writes = 0;
   for (const p of ctx.spec.entraPrincipals ?? []) {
+    // Only the operator logs in as the migrations principal (with the credentials the spec names): no Secret.
+    if (p.access === 'migrations') continue;
     const name = principalSecretName(ctx, p.name);
     const existing = await currentSecret(ctx, name);
     if (existing && !isOurs(ctx, existing)) continue;

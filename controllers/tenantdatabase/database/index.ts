@@ -147,8 +147,9 @@ async function syncCatalog(sync: SyncInput, passwordOf: (role: string) => string
     await checkDatabase(c, database, markers.created, adoptDatabase, conn.databases);
     out.created = (await syncRoles(c, roles, markers.created, passwordOf, log, adoptionOf(ctx))).created;
     await syncDatabase(c, database, roles, markers.created, log, conn.databases, adoptDatabase);
-    // Entra principals (spec.entraPrincipals): members of the login role whose grants they get.
-    const loginRoleNames = loginRoles(roles).map((l) => l.name);
+    // Entra principals (spec.entraPrincipals): members of the login role whose grants they get (the
+    // migrations principal: of the owner), and of no other role this object manages.
+    const loginRoleNames = [...loginRoles(roles).map((l) => l.name), roles.owner];
     out.principalsDropped = (await syncEntraPrincipals(c, principals, entraPrincipalMarker(markers.created), loginRoleNames, log)).dropped;
   });
   await conns.withClient(target(conn, database), async (c) => {

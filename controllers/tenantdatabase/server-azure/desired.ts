@@ -15,6 +15,12 @@ import type { AzureServerSpec, TenantDatabaseSpec } from '../../../src/api/tenan
 export const OWNER_TAG = 'tenantdb-owner';
 /** `created` when the operator created the server (Delete may remove it), `adopted` otherwise. */
 export const ORIGIN_TAG = 'tenantdb-origin';
+/**
+ * Tag recording the HA failover request this server handled (failover.ts): `requested:<id>` once the
+ * operator claimed it, `<id>` once the restart with failover ended. Run-once lives here, with the server,
+ * not in status: a lost status or a TenantDatabase re-created from Git never fails over a second time.
+ */
+export const FAILOVER_TAG = 'tenantdb-failover';
 
 export type Ownership =
   | { kind: 'ours'; origin: 'created' | 'adopted' }
@@ -318,4 +324,26 @@ export function replicasToDelete(spec: AzureServerSpec, actual: readonly Server[
       return o.kind === 'ours' && o.origin === 'created';
     })
     .map((s) => s.name!);
+}
+
+const CLAIMED = 'requested:';
+
+/** The failover marker tag's value for request `id`: claimed (the restart comes next) or handled. */
+export const failoverMark = (id: string, state: 'claimed' | 'handled'): string => (state === 'claimed' ? CLAIMED + id : id);
+
+/**
+ * What HA failover request `id` needs, from the server's tag (the decision) and this object's record of
+ * it (which can only hold a restart back, never cause one the tag does not ask for):
+ * - `handled`: nothing (the request ran, or was given up);
+ * - `claim`: tag the server `requested:<id>` first (a write that says what comes next);
+ * - `restart`: the server is claimed and the record says the restart was not sent yet: send it;
+ * - `handle`: claimed, and the record says it ended: tag the server `<id>`;
+ * - `unconfirmed`: claimed with no record of it (status lost between the claim and the end): whether the
+ *   restart was sent is unknown, and a failover is never repeated on a guess; tag it handled and say so.
+ */
+export function failoverAction(tagValue: string | undefined, id: string, recordPhase: string | undefined): 'handled' | 'claim' | 'restart' | 'handle' | 'unconfirmed' {
+  if (tagValue === failoverMark(id, 'handled')) return 'handled';
+  if (tagValue !== failoverMark(id, 'claimed')) return 'claim';
+  if (recordPhase === 'Requested') return 'restart';
+  return recordPhase === undefined ? 'unconfirmed' : 'handle';
 }

@@ -1,7 +1,9 @@
 // HA failover on request (spec highAvailability.failover { requestId, mode }): a new requestId asks Azure
 // once for `restart` with restartWithFailover (failoverMode PlannedFailover or ForcedFailover); the
 // standby becomes the primary behind the same host name, so connection Secrets stay as they are.
-// status.azure.failover records the request handled, when it started and ended, and the measured seconds
+// Once is kept by the server's tag tenantdb-failover (desired.ts failoverAction): claimed before the
+// restart, handled after it; status can hold a restart back, never cause one the tag does not ask for.
+// status.azure.failover reports the request, when it started and ended, and the measured seconds
 // until the database accepted a write again on another instance than before (probed every pass while the
 // operation runs). Two steps: failoverInFlight (right after the operation step: it owns its recorded
 // operation, polls it once per pass and holds the other steps back meanwhile) and failoverRequest (after
@@ -12,6 +14,8 @@ import { postgresConnections, type DbTarget } from '../../../src/postgres/connec
 import { probeWrite } from '../../../src/postgres/write-probe.js';
 import { adminTarget } from '../../../src/tenantdatabase/index.js';
 import type { ServerOutcome } from '../context.js';
+import { begin } from './apply.js';
+import { FAILOVER_TAG, failoverAction, failoverMark } from './desired.js';
 import { cond, currentServerFields, failure, getServer, outcome, scopeOf, type AzureStatus, type Pass } from './pass.js';
 
 type FailoverRecord = NonNullable<AzureStatus['failover']>;
@@ -91,16 +95,46 @@ export async function failoverInFlight(p: Pass): Promise<ServerOutcome | undefin
   }
 }
 
-/** A new requestId: starts the restart with failover once the standby is healthy. */
+/** One PATCH of the server's tags (all others kept) setting the failover marker. */
+function setMark(p: Pass, value: string, reason: string, message: string): Promise<ServerOutcome> {
+  const tags = { ...(p.server?.tags ?? {}), [FAILOVER_TAG]: value };
+  return begin(p, 'servers.update', p.az.name, { tags }, reason, message);
+}
+
+/**
+ * A failover the spec asks for, decided by the server's tag (desired.ts failoverAction): the server is
+ * claimed for the request first, the restart with failover sent once the claim is on the server and the
+ * standby is healthy, and the request marked handled when it ended.
+ */
 export async function failoverRequest(p: Pass): Promise<ServerOutcome | undefined> {
   const want = p.az.highAvailability?.failover;
-  const last = p.st.failover as FailoverRecord | undefined;
-  if (!want || want.requestId === last?.requestId) return undefined;
+  if (!want) return undefined;
+  const id = want.requestId;
+  const rec = p.st.failover?.requestId === id ? (p.st.failover as FailoverRecord) : undefined;
+  const action = failoverAction(p.server?.tags?.[FAILOVER_TAG], id, rec?.phase);
+  if (action === 'handled') return undefined;
+  if (action === 'handle') return setMark(p, failoverMark(id, 'handled'), 'FailoverRecorded', `failover ${id} of ${p.az.name} ${rec!.phase === 'Failed' ? 'failed' : 'ended'}: the server records it as handled`);
+  if (action === 'unconfirmed') {
+    const now = new Date().toISOString();
+    const message = `the server was claimed for failover ${id} but this object holds no record of it (its status was lost, or it was re-created): whether it ran is unknown, and a failover is never repeated on a guess; set a new requestId to fail over`;
+    p.st.failover = { requestId: id, mode: want.mode, phase: 'Failed', startedAt: now, completedAt: now, message };
+    await p.ctx.event('Warning', 'FailoverNotConfirmed', message);
+    return setMark(p, failoverMark(id, 'handled'), 'FailoverRecorded', `failover ${id} of ${p.az.name}: recorded as handled without running again`);
+  }
   const ha = p.server?.highAvailability;
   if (!ha || (ha.mode ?? 'Disabled') === 'Disabled' || ha.state !== 'Healthy') {
-    const message = `failover ${want.requestId} waits for a healthy standby (highAvailability ${ha?.mode ?? 'Disabled'}, state ${ha?.state ?? 'unknown'})`;
+    const message = `failover ${id} waits for a healthy standby (highAvailability ${ha?.mode ?? 'Disabled'}, state ${ha?.state ?? 'unknown'})`;
     return outcome(p, cond(false, 'WaitingForStandby', message, false), { requeueAfterMs: 5_000 });
   }
+  if (action === 'claim') {
+    p.st.failover = { requestId: id, mode: want.mode, phase: 'Requested', startedAt: new Date().toISOString() };
+    return setMark(p, failoverMark(id, 'claimed'), 'FailoverRequested', `failover ${id} of ${p.az.name}: the server is tagged with the request before the restart`);
+  }
+  return restartWithFailover(p, want);
+}
+
+/** Sends the restart with failover of a claimed request (measuring from here). */
+async function restartWithFailover(p: Pass, want: NonNullable<NonNullable<Pass['az']['highAvailability']>['failover']>): Promise<ServerOutcome> {
   const target = probeTarget(p, p.server?.fullyQualifiedDomainName);
   const before = target ? await probeWrite(postgresConnections(p.ctx.settings.postgres), target) : undefined;
   const startedAt = new Date().toISOString();
@@ -112,13 +146,16 @@ export async function failoverRequest(p: Pass): Promise<ServerOutcome | undefine
   } catch (err) {
     const e = classifyArmError(err);
     if (e.retryable) return failure(p, err, `requesting failover ${want.requestId} of ${p.az.name}`);
-    // Refused for good: recorded as handled (run once per requestId), with Azure's reason.
+    // Refused for good: ended with Azure's reason (the next pass marks the request handled: run once).
     await ended(p, { requestId: want.requestId, mode: want.mode, phase: 'Running', startedAt }, `${e.code}: ${e.message}`);
     return failure(p, err, `requesting failover ${want.requestId} of ${p.az.name}`);
   }
   if (before?.instance) instanceBefore.set(requestKey(p, want.requestId), before.instance);
   const rec: FailoverRecord = { requestId: want.requestId, mode: want.mode, phase: 'Running', startedAt, ...(operation ? { operation } : {}) };
   await p.ctx.event('Normal', 'FailoverStarted', `failover ${want.requestId} of ${p.az.name} requested (${body.failoverMode})`);
-  if (!operation) return ended(p, rec);
+  if (!operation) {
+    await ended(p, rec);
+    return outcome(p, cond(false, 'FailedOver', `failover ${want.requestId} of ${p.az.name} ended; recording it on the server`, false), { requeueAfterMs: 500 });
+  }
   return running(p, rec, PROBE_EVERY_MS);
 }

@@ -170,12 +170,25 @@ export async function connectAsMigrator(conns: PostgresConnections, admin: DbTar
         }
       }
     });
-    try {
-      await client.query(`SET ROLE ${ident(owner)}`);
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      throw err;
-    }
-    return { client, login };
+    return { client: await actAs(client, owner), login };
   });
+}
+
+/** The session acts as the owner (what a step creates is the owner's); closed when that is refused. */
+async function actAs(client: pg.Client, owner: string): Promise<pg.Client> {
+  try {
+    await client.query(`SET ROLE ${ident(owner)}`);
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
+  }
+  return client;
+}
+
+/**
+ * A session of a login that is already a member of the owner only (the Entra migrations principal, a token
+ * login that needs no password issued), acting as the owner.
+ */
+export async function connectAs(conns: PostgresConnections, login: DbTarget, owner: string): Promise<pg.Client> {
+  return actAs(await conns.connect(login, { statementTimeoutMs: 0 }), owner);
 }

@@ -16,7 +16,7 @@ import { readAdoptedHistory, type AdoptSource } from './adopt.js';
 import { lockHolder, tryLock, unlock, withSetupLock } from './lock.js';
 import type { TenancyInput } from '../tenancy/rls.js';
 import { isolateInTransaction } from './isolate.js';
-import { connectAsMigrator, revokeMigratorPassword } from './migrator.js';
+import { connectAs, connectAsMigrator, revokeMigratorPassword } from './migrator.js';
 import { ScriptSyntaxError, runsOutsideTransaction, splitStatements, type ScriptStatement } from './split.js';
 
 /** A runner never waits longer than this for another runner's lock (it ends, reports, and is retried). */
@@ -34,6 +34,12 @@ export interface RunInput {
    * login (migrator.ts), never in the administrator's. Undefined runs them as the administrator.
    */
   runAsRole?: string | undefined;
+  /**
+   * For runAs: owner on a server that refuses passwords: the Microsoft Entra principal that is a member of
+   * the owner only (spec.entraPrincipals access: migrations), as a token login. The session logs in as it
+   * instead of the password migration login.
+   */
+  ownerLogin?: DbTarget | undefined;
   /**
    * The database's row-level security (its TenantDatabase's spec.tenancy): synced inside each step's
    * transaction (right after a non-transactional step), so new tenant tables are never visible unisolated.
@@ -148,6 +154,7 @@ async function openSession(conns: PostgresConnections, target: DbTarget, input: 
       await grantHistoryTo(admin, owner);
     }),
   );
+  if (input.ownerLogin) return { client: await connectAs(conns, input.ownerLogin, owner) };
   return connectAsMigrator(conns, target, owner);
 }
 
