@@ -57,6 +57,22 @@ async function asOperatorPrincipal<T>(database: string, fn: (c: pg.Client) => Pr
 
 const dbTokensIssued = async () => (await h.control.entraStats()).byAudience[AUDIENCE] ?? 0;
 
+/** The TenantDatabase's condition `type` True for its current generation. */
+const tdConverged = (type: string, name = NAME) =>
+  eventually(
+    `${type} for the new generation`,
+    async () => {
+      const o = await getJson<TdObject & { metadata: { generation: number } }>(['get', 'tenantdatabases.tenantdb.io', name, '-n', ns]);
+      const c = o?.status?.conditions?.find((x) => x.type === type);
+      return c?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
+    },
+    120_000,
+    500,
+  ).catch(async (err: Error) => {
+    const cur = await getJson<TdObject>(['get', 'tenantdatabases.tenantdb.io', name, '-n', ns]);
+    throw new Error(`${err.message}; conditions: ${JSON.stringify(cur?.status?.conditions?.map((x) => [x.type, x.status, x.reason, x.message]))}`);
+  });
+
 beforeAll(async () => {
   await installCrds();
   h = await startAzureHarness('entra-pwless');
@@ -107,16 +123,7 @@ test("the operator's token expires mid-run and it carries on with a fresh one", 
   // Every token the operator holds has expired (and its idle pooled sessions are closed) by now.
   await new Promise((r) => setTimeout(r, (TOKEN_LIFETIME_S + 5) * 1000));
   await run(['apply', '-f', '-'], JSON.stringify(passwordlessTd({ roles: { owner: 'app_owner', application: 'app_user', analytics: 'app_ro' } })));
-  await eventually(
-    'DatabaseReady for the new generation',
-    async () => {
-      const o = await getJson<TdObject & { metadata: { generation: number } }>(['get', 'tenantdatabases.tenantdb.io', NAME, '-n', ns]);
-      const c = o?.status?.conditions?.find((x) => x.type === 'DatabaseReady');
-      return c?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
-    },
-    120_000,
-    500,
-  );
+  await tdConverged('DatabaseReady');
   expect(await asOperatorPrincipal('app', async (c) => (await c.query(`SELECT 1 FROM pg_roles WHERE rolname = 'app_ro'`)).rowCount)).toBe(1);
   // New database tokens were fetched from Entra after the old ones expired.
   expect(databaseTokenStats.fetched).toBeGreaterThan(fetchedBefore);
@@ -135,22 +142,8 @@ test('an Entra principal from the spec logs in with its token, sees only its ten
   const principal = { name: 'orders-reader', objectId: reader.objectId, type: 'ServicePrincipal', access: 'application' };
   const roles = { owner: 'app_owner', application: 'app_user', analytics: 'app_ro' };
   await run(['apply', '-f', '-'], JSON.stringify(passwordlessTd({ roles, tenancy: { tables: [{ schema: 'public', name: 'orders' }] }, entraPrincipals: [principal] })));
-  const converged = (type: string) =>
-    eventually(
-      `${type} for the new generation`,
-      async () => {
-        const o = await getJson<TdObject & { metadata: { generation: number } }>(['get', 'tenantdatabases.tenantdb.io', NAME, '-n', ns]);
-        const c = o?.status?.conditions?.find((x) => x.type === type);
-        return c?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
-      },
-      120_000,
-      500,
-    ).catch(async (err: Error) => {
-      const cur = await getJson<TdObject>(['get', 'tenantdatabases.tenantdb.io', NAME, '-n', ns]);
-      throw new Error(`${err.message}; conditions: ${JSON.stringify(cur?.status?.conditions?.map((x) => [x.type, x.status, x.reason, x.message]))}`);
-    });
-  await converged('DatabaseReady');
-  await converged('TenancyReady');
+  await tdConverged('DatabaseReady');
+  await tdConverged('TenancyReady');
 
   // Its connection Secret: everything to connect but a password (the token is the password).
   const secret = await getJson<{ data: Record<string, string> }>(['get', 'secret', `${NAME}-entra-orders-reader`, '-n', ns]);
@@ -185,7 +178,7 @@ test('an Entra principal from the spec logs in with its token, sees only its ten
 
   // Taken out of the spec: the role is dropped (it was created by this object), the login refused, the Secret gone.
   await run(['apply', '-f', '-'], JSON.stringify(passwordlessTd({ roles, tenancy: { tables: [{ schema: 'public', name: 'orders' }] } })));
-  await converged('DatabaseReady');
+  await tdConverged('DatabaseReady');
   await expect(login()).rejects.toThrow(/no pg_hba\.conf entry|authentication failed/);
   expect(await asOperatorPrincipal('app', async (x) => (await x.query(`SELECT 1 FROM pg_roles WHERE rolname = 'orders-reader'`)).rowCount)).toBe(0);
   await eventually('principal Secret deleted', async () => ((await run(['get', 'secret', `${NAME}-entra-orders-reader`, '-n', ns, '--ignore-not-found'])).trim() ? undefined : true), 30_000, 500);
@@ -220,22 +213,6 @@ test('an operator identity that is not an Entra administrator of a password-less
   expect(o.status?.conditions?.find((x) => x.type === 'ServerReady')?.message).toContain(h.spObjectId);
   expect(o.status?.conditions?.find((x) => x.type === 'Stalled')).toMatchObject({ status: 'True' });
 }, 240_000);
-
-/** The TenantDatabase's condition `type` True for its current generation. */
-const tdConverged = (type: string, name = NAME) =>
-  eventually(
-    `${type} for the new generation`,
-    async () => {
-      const o = await getJson<TdObject & { metadata: { generation: number } }>(['get', 'tenantdatabases.tenantdb.io', name, '-n', ns]);
-      const c = o?.status?.conditions?.find((x) => x.type === type);
-      return c?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation ? o : undefined;
-    },
-    120_000,
-    500,
-  ).catch(async (err: Error) => {
-    const cur = await getJson<TdObject>(['get', 'tenantdatabases.tenantdb.io', name, '-n', ns]);
-    throw new Error(`${err.message}; conditions: ${JSON.stringify(cur?.status?.conditions?.map((x) => [x.type, x.status, x.reason, x.message]))}`);
-  });
 
 test('a Migration on the password-less server: runAs owner without a migrations principal is refused with the reason; runAs admin runs as the Entra administrator', async () => {
   const migration = (runAs: 'owner' | 'admin') => ({

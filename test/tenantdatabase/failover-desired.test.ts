@@ -17,6 +17,18 @@ const spec: AzureServerSpec = {
   administratorLogin: 'admin1',
 } as AzureServerSpec;
 
+/** A TenantDatabase on `spec` with these Azure fields changed. */
+const tdWith = (azure: Record<string, unknown>) => ({
+  apiVersion: 'tenantdb.io/v1alpha1',
+  kind: 'TenantDatabase',
+  metadata: { name: 'x', namespace: 'ns' },
+  spec: {
+    server: { azure: { ...spec, ...azure, administratorPasswordSecretRef: { name: 'x-admin', key: 'password' } } },
+    database: { name: 'app' },
+    roles: { owner: 'app_owner', application: 'app_user' },
+  },
+});
+
 function actual(zone: string, standbyZone: string): Server {
   const body = createBody(spec, desiredTags(spec, undefined, 'ns/db', 'created'), 'pw');
   return { ...body, state: 'Ready', version: '17', availabilityZone: zone, highAvailability: { mode: 'ZoneRedundant', state: 'Healthy', standbyAvailabilityZone: standbyZone } };
@@ -31,16 +43,7 @@ test('zones swapped by a failover are the same pair: no PATCH; another standby z
 });
 
 test('highAvailability.failover is refused without HA', () => {
-  const td = (ha: Record<string, unknown>) => ({
-    apiVersion: 'tenantdb.io/v1alpha1',
-    kind: 'TenantDatabase',
-    metadata: { name: 'x', namespace: 'ns' },
-    spec: {
-      server: { azure: { ...spec, highAvailability: ha, administratorPasswordSecretRef: { name: 'x-admin', key: 'password' } } },
-      database: { name: 'app' },
-      roles: { owner: 'app_owner', application: 'app_user' },
-    },
-  });
+  const td = (ha: Record<string, unknown>) => tdWith({ highAvailability: ha });
   expect(validateTenantDatabase(td({ mode: 'ZoneRedundant', failover: { requestId: 'fo-1' } })).ok).toBe(true);
   const refused = validateTenantDatabase(td({ mode: 'Disabled', failover: { requestId: 'fo-1' } }));
   expect(refused.ok).toBe(false);
@@ -63,16 +66,7 @@ test('run-once of a failover request is decided by the server tag; the record ca
 });
 
 test("spec tags cannot set the operator's own tags", () => {
-  const td = (tags: Record<string, string>) => ({
-    apiVersion: 'tenantdb.io/v1alpha1',
-    kind: 'TenantDatabase',
-    metadata: { name: 'x', namespace: 'ns' },
-    spec: {
-      server: { azure: { ...spec, tags, administratorPasswordSecretRef: { name: 'x-admin', key: 'password' } } },
-      database: { name: 'app' },
-      roles: { owner: 'app_owner', application: 'app_user' },
-    },
-  });
+  const td = (tags: Record<string, string>) => tdWith({ tags });
   expect(validateTenantDatabase(td({ env: 'prod' })).ok).toBe(true);
   for (const k of ['tenantdb-failover', 'TenantDB-Owner']) {
     const r = validateTenantDatabase(td({ [k]: 'fo-1' }));
