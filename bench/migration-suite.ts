@@ -72,6 +72,7 @@ export const migrationSuiteBench: Benchmark = {
     'suite-runs': { default: 3, help: 'operator runs (each on a fresh database; psql runs one more time)' },
     'suite-max-overhead-ms': { default: 5, help: 'goal: operator overhead per step over psql, at most (ms)' },
     'suite-max-apply-latency-ms': { default: 250, help: 'goal: kubectl apply of the Migration to its first statement, at most (ms, median of the runs)' },
+    'suite-lint-block': { default: 0, help: '1: the Migration has spec.lint.mode Block (the first statement then waits for the lint of the 208 new steps; default Warn, where it does not)' },
     'suite-log-level': { default: 0, help: '1: write the operator log (debug) to .local/bench-migration-suite/operator.log and log every statement on the server (changes the timings)' },
   },
   async run(flags: Flags): Promise<BenchResult> {
@@ -79,6 +80,7 @@ export const migrationSuiteBench: Benchmark = {
     const maxOverhead = numFlag(flags, this, 'suite-max-overhead-ms');
     const maxLatency = numFlag(flags, this, 'suite-max-apply-latency-ms');
     const debugLog = numFlag(flags, this, 'suite-log-level') > 0;
+    const lintMode = numFlag(flags, this, 'suite-lint-block') > 0 ? 'Block' : 'Warn';
     const files = fs.readdirSync(SUITE).filter((f) => f.endsWith('.up.sql')).sort();
     const n = files.length;
     return withEnv(this.name, { arm: false }, async (env) => {
@@ -157,7 +159,7 @@ export const migrationSuiteBench: Benchmark = {
           await until('TenantDatabase Ready and ConfigMap in the cache', 30_000, () => conditionsOf(mgr.getCached(TDS, NS, tdName)).some((c) => c.type === 'Ready' && c.status === 'True') && mgr.getCached(CONFIGMAPS, NS, cmName(r)) !== undefined);
           await sleep(500);
           const mFile = path.join(work, `${mName}.json`);
-          fs.writeFileSync(mFile, JSON.stringify({ apiVersion: 'tenantdb.io/v1alpha1', kind: 'Migration', metadata: { name: mName, namespace: NS }, spec: { databaseRef: { name: tdName }, sources: [{ configMapRef: { name: cmName(r) } }] } }));
+          fs.writeFileSync(mFile, JSON.stringify({ apiVersion: 'tenantdb.io/v1alpha1', kind: 'Migration', metadata: { name: mName, namespace: NS }, spec: { databaseRef: { name: tdName }, sources: [{ configMapRef: { name: cmName(r) } }], ...(lintMode === 'Block' ? { lint: { mode: 'Block' } } : {}) } }));
           const t0 = Date.now();
           const p0 = performance.now();
           // When the operator's cache (its informer) has the Migration: the watch's share of the latency.
@@ -202,7 +204,7 @@ export const migrationSuiteBench: Benchmark = {
         };
         return {
           name: this.name,
-          params: { suite: 'bench/fixtures/harness (harness/harness@ad5c876, Apache-2.0)', steps: n, runs, psql: psqlBinary(), format: 'golang-migrate (detected)' },
+          params: { suite: 'bench/fixtures/harness (harness/harness@ad5c876, Apache-2.0)', steps: n, runs, psql: psqlBinary(), format: 'golang-migrate (detected)', lint: lintMode },
           results: {
             psqlMs: round(psqlMs, 1),
             psqlRunsMs: psqlTimes.map((t) => round(t, 1)),

@@ -12,6 +12,7 @@ import type { SpecContext } from '../../src/runtime/reconcile-kit.js';
 import type { LintMemo } from './lint.js';
 import type { MigrationRuns, Run } from './runs.js';
 import type { DatabaseProgress } from './status.js';
+import type { RunInput } from '../../src/postgres/migrations/runner.js';
 
 export interface MigrationControllerOptions {
   /** How often a Migration with runs in progress is looked at to report their progress. */
@@ -69,11 +70,21 @@ export interface MigrationPass {
   prevDbs: Map<string, DatabaseProgress>;
 }
 
+/**
+ * The lint of steps the run is the first to meet: Block's verdict is waited for before the first action
+ * (`gate`); Warn's findings are worked out once the first step runs and are in before the run ends
+ * (`report`), as they hold nothing up.
+ */
+export interface RunLint {
+  gate?: RunInput['gate'];
+  report?: () => Promise<unknown>;
+}
+
 /** What a pass found for one database (plan.ts), and what the rollout may do about it (rollout.ts). */
 export interface Evaluation {
   progress: DatabaseProgress;
-  /** Work is pending and may start when the rollout allows. */
-  start?: () => Run;
+  /** Work is pending and may start when the rollout allows (with the lint of steps new to it, lint.ts). */
+  start?: (lint?: RunLint) => Run;
   /** A run's result taken into this status; forget the run once status is written. */
   consumed?: boolean;
   history?: HistoryRow[];

@@ -6,7 +6,7 @@ import { appliedVersionOf } from '../../src/migrations/plan.js';
 import { runMigration, type RunResult, type StepFailure, type StepResult } from '../../src/postgres/migrations/runner.js';
 import { warmUpParser } from '../../src/postgres/migrations/split.js';
 import { migrationRunsInProgress, migrationRunsTotal, migrationStepDuration, migrationStepsTotal } from './metrics.js';
-import type { MigrationPass } from './pass.js';
+import type { Evaluation, MigrationPass } from './pass.js';
 import type { AdminTarget } from './plan.js';
 import type { Run } from './runs.js';
 import { StepEvents, type EmitFn } from './step-events.js';
@@ -32,7 +32,7 @@ function reportEnd(event: EmitFn, name: string, r: RunResult, ms: number): void 
 }
 
 /** A function that starts the run of `pending` steps on database `name` (called by the rollout when a slot is free). */
-export function runStarter(pass: MigrationPass, name: string, t: AdminTarget, pending: number, plan: PlanOptions, started: Run['started']): () => Run {
+export function runStarter(pass: MigrationPass, name: string, t: AdminTarget, pending: number, plan: PlanOptions, started: Run['started']): NonNullable<Evaluation['start']> {
   const { env, kit, inputs } = pass;
   const { spec } = kit;
   const asOwner = spec.runAs === 'owner';
@@ -60,7 +60,7 @@ export function runStarter(pass: MigrationPass, name: string, t: AdminTarget, pe
     if (res.ok) stepEvents.add(res);
     else if (f) void event('Warning', 'StepFailed', `${name}: ${describeFailure({ ...f })}`);
   };
-  return () =>
+  return (lint) =>
     env.runs.start(kit.key, name, started, pending, async (run, signal) => {
       migrationRunsInProgress.inc(labels);
       const t0 = performance.now();
@@ -70,15 +70,20 @@ export function runStarter(pass: MigrationPass, name: string, t: AdminTarget, pe
         // The SQL parser is loaded on the first run, before the lock and the first step's clock
         // (a failure to load is reported by the step that needs it).
         await warmUpParser().catch(() => undefined);
-        const r = await runMigration(env.conns, t.target, { ...runInput, signal }, {
+        let reported: Promise<unknown> | undefined;
+        const r = await runMigration(env.conns, t.target, { ...runInput, gate: lint?.gate, signal }, {
           onLockWait: (holder) => Object.assign(run.progress, { state: 'waiting-for-lock', lockHolder: holder }),
           onLocked: () => Object.assign(run.progress, { state: 'running', lockHolder: undefined }),
-          onStepStart: (s) => (run.progress.current = s.version),
+          onStepStart: (s) => {
+            run.progress.current = s.version;
+            reported ??= lint?.report?.();
+          },
           onStepDone: (res, f) => {
             run.progress.done++;
             onStepDone(res, f);
           },
         });
+        await (reported ?? lint?.report?.());
         migrationRunsTotal.inc({ ...labels, outcome: r.outcome });
         await stepEvents.flush();
         reportEnd(event, name, r, Math.round(performance.now() - t0));

@@ -1,7 +1,8 @@
 // The connection layer against the environment's PostgreSQL: verify-full through a hosts-file mapping
 // (the name checked is the logical one, not the dialled address), a wrong CA and a name the certificate
-// does not carry refused, timeouts that bound a connect and a statement, several hosts files at once,
-// and the admin target a TenantDatabase gives other controllers.
+// does not carry refused, timeouts that bound a connect and a statement, settings made at login (a role
+// the login may not take refuses it), several hosts files at once, and the admin target a TenantDatabase
+// gives other controllers.
 import { afterAll, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -112,6 +113,46 @@ describe('timeouts and failures', () => {
     const c = connections(hostsFileFor([NAME]));
     const err = await c.query(su({ password: 'wrong-password-123456' }), 'SELECT 1').catch((e: unknown) => e);
     expect(classifyFailure(err)).toMatchObject({ kind: 'auth', transient: false, code: '28P01' });
+  });
+});
+
+describe('sessions made at login', () => {
+  test('a name and settings arrive as written (spaces and backslashes too); a role the login may not take refuses the login', async () => {
+    const c = connections(hostsFileFor([NAME]));
+    const s = await c.connect(su(), { session: { applicationName: 'tenantdb test session', settings: { 'tenantdb.note': 'two words \\ and a backslash', client_connection_check_interval: '1000' } } });
+    try {
+      const r = await s.query<{ app: string; path: string; check: string }>(`SELECT current_setting('application_name') AS app, current_setting('tenantdb.note') AS path, current_setting('client_connection_check_interval') AS check`);
+      expect(r.rows).toEqual([{ app: 'tenantdb test session', path: 'two words \\ and a backslash', check: '1s' }]);
+    } finally {
+      await s.end();
+    }
+    const suffix = String(process.pid);
+    const login = `conn_login_${suffix}`;
+    const member = `conn_member_${suffix}`;
+    const other = `conn_other_${suffix}`;
+    const password = 'conn-test-password-1';
+    await c.query(su(), `CREATE ROLE ${login} LOGIN PASSWORD '${password}'; CREATE ROLE ${member} NOLOGIN; CREATE ROLE ${other} NOLOGIN; GRANT ${member} TO ${login}`);
+    try {
+      const as = await c.connect(su({ user: login, password }), { session: { settings: { role: member } } });
+      try {
+        // What it creates is the role's, and RESET ROLE returns to the role set at login, not to the bare login.
+        const r = await as.query<{ cur: string; ses: string }>('SELECT current_user AS cur, session_user AS ses');
+        expect(r.rows[0]).toMatchObject({ cur: member, ses: login });
+        await as.query('RESET ROLE');
+        expect((await as.query<{ cur: string }>('SELECT current_user AS cur')).rows[0]?.cur).toBe(member);
+      } finally {
+        await as.end();
+      }
+      const refused = await c.connect(su({ user: login, password }), { session: { settings: { role: other } } }).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: '42501' });
+    } finally {
+      await c.query(su(), `DROP ROLE ${login}; DROP ROLE ${member}; DROP ROLE ${other}`);
+    }
+  });
+
+  test('a setting name that is not one is refused before any byte is sent', async () => {
+    const c = connections(hostsFileFor([NAME]));
+    await expect(c.connect(su(), { session: { settings: { 'x=1 -c role': 'postgres' } } })).rejects.toThrow(/not a setting name/);
   });
 });
 

@@ -271,7 +271,7 @@ test('runAs owner on the password-less server logs in as the migrations principa
   }));
   expect(made).toEqual({ owner: 'app_owner', who: { login: 'app-migrator', acting: 'app_owner' } });
 
-  // The escape: RESET ROLE falls back to the principal's own login, which holds the owner's rights and no more.
+  // The escape: RESET ROLE returns to the owner (the role set at login); no role past the owner's rights is open to the principal.
   await run(['apply', '-f', '-'], JSON.stringify(migration([first, { version: '002', name: 'escape', up: 'RESET ROLE; CREATE ROLE pwless_escaped LOGIN CREATEROLE;' }])));
   const failed = await eventually('escape step failed', async () => {
     const d = (await get())?.status?.databases?.[0];

@@ -34,9 +34,9 @@ export const HISTORY_DDL = [
     applied_at   timestamptz,
     execution_ms integer,
     applied_by   text        NOT NULL,
-    PRIMARY KEY (migration, version)
+    PRIMARY KEY (migration, version),
+    ${CHECKS.map((c) => `CONSTRAINT ${ident(c.name)} CHECK (${c.check})`).join(',\n    ')}
   )`,
-  ...CHECKS.map((c) => `ALTER TABLE ${T} ADD CONSTRAINT ${ident(c.name)} CHECK (${c.check})`),
   `COMMENT ON TABLE ${T} IS 'Migration history of tenantdb-operator: one row per applied step and Migration object (namespace/name). Do not edit by hand; use the tenantdb.io/resolve and tenantdb.io/repair annotations.'`,
 ];
 
@@ -65,20 +65,32 @@ async function upgradeChecks(db: Queryable): Promise<void> {
   }
 }
 
-/** Creates the history table when missing (or brings its checks up to date); no write at all when it is current. */
-export async function ensureHistory(db: Queryable): Promise<void> {
+/** The owner's rights on the history (schema USAGE, row reads and writes; no DDL). */
+function grantsTo(role: string): string[] {
+  return [`GRANT USAGE ON SCHEMA ${ident(HISTORY_SCHEMA)} TO ${ident(role)}`, `GRANT SELECT, INSERT, UPDATE, DELETE ON ${T} TO ${ident(role)}`];
+}
+
+/**
+ * Creates the history table when missing (or brings its checks up to date); no write at all when it is
+ * current. `grantTo`: the role that also gets its rights on it (grantHistoryTo), in the creating
+ * transaction when the table is new. A new table is made in ONE round trip (the statements as one
+ * simple-protocol query between BEGIN and COMMIT): it sits between `kubectl apply` and a fresh
+ * database's first step.
+ */
+export async function ensureHistory(db: Queryable, opts: { grantTo?: string } = {}): Promise<void> {
   if (await historyExists(db)) {
     await upgradeChecks(db);
+    if (opts.grantTo !== undefined) await grantHistoryTo(db, opts.grantTo);
     return;
   }
-  await db.query('BEGIN');
+  const grants = opts.grantTo !== undefined ? grantsTo(opts.grantTo) : [];
   try {
-    for (const ddl of HISTORY_DDL) await db.query(ddl);
-    await db.query('COMMIT');
+    await db.query(['BEGIN', ...HISTORY_DDL, ...grants, 'COMMIT'].join(';\n'));
   } catch (err) {
     await db.query('ROLLBACK').catch(() => undefined);
     // Two runners on a fresh database: the other one created it first.
     if (!(await historyExists(db))) throw err;
+    if (opts.grantTo !== undefined) await grantHistoryTo(db, opts.grantTo);
   }
 }
 
@@ -94,9 +106,9 @@ interface Raw {
   applied_by: string;
 }
 
-/** The history of one Migration object; empty when the table does not exist yet (read-only). */
-export async function readHistory(db: Queryable, migration: string): Promise<HistoryRow[]> {
-  if (!(await historyExists(db))) return [];
+/** The history of one Migration object; empty when the table does not exist yet (read-only). `exists`: the caller made sure it does. */
+export async function readHistory(db: Queryable, migration: string, opts: { exists?: boolean } = {}): Promise<HistoryRow[]> {
+  if (!opts.exists && !(await historyExists(db))) return [];
   const r = await db.query<Raw>(
     `SELECT version, name, checksum, type, state, started_at, applied_at, execution_ms, applied_by FROM ${T} WHERE migration = $1`,
     [migration],
@@ -147,6 +159,5 @@ export async function grantHistoryTo(db: Queryable, role: string): Promise<void>
     [role, HISTORY_SCHEMA, `${ident(HISTORY_SCHEMA)}.${ident(HISTORY_TABLE)}`],
   );
   if (r.rows[0]?.ok) return;
-  await db.query(`GRANT USAGE ON SCHEMA ${ident(HISTORY_SCHEMA)} TO ${ident(role)}`);
-  await db.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${T} TO ${ident(role)}`);
+  for (const g of grantsTo(role)) await db.query(g);
 }

@@ -6,9 +6,9 @@
 // and nothing else (NOINHERIT, no SUPERUSER/CREATEROLE/CREATEDB/REPLICATION/BYPASSRLS), is a member of the
 // owner role only, and carries the COMMENT `migratorMarker(owner)`, written in the transaction that creates
 // it: that comment is how "created by the operator" is recorded, and a role of that name without it is
-// never touched (the run fails with MigratorConflict). The session does SET ROLE <owner> at its start, so
-// what a step creates is owned by the owner; RESET ROLE in a script falls back to the bare login, which can
-// do nothing but SET ROLE to the owner again.
+// never touched (the run fails with MigratorConflict). The session logs in with role = <owner>, so what a
+// step creates is owned by the owner; RESET ROLE in a script returns to the owner, and SET ROLE to any
+// other role fails: the login is a member of the owner only.
 //
 // Its password is never stored: each run gets a fresh one, valid for a few minutes (VALID UNTIL, which the
 // role cannot change on itself), set as a SCRAM verifier, used to log in once, and removed (PASSWORD NULL)
@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { withSetupLock } from './lock.js';
 import { generatePassword, scramVerifier } from '../database/scram.js';
-import type { DbTarget, PostgresConnections } from '../connections.js';
+import type { DbTarget, PostgresConnections, SessionSettings } from '../connections.js';
 import { ident, literal, MAX_IDENTIFIER_BYTES } from '../ident.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -102,9 +102,12 @@ export async function ensureMigrator(db: Queryable, owner: string): Promise<stri
   if (have.comment !== marker) {
     throw new MigratorError('MigratorConflict', `role ${name} exists and was not created by the operator as the migration login of ${owner}; drop or rename it`);
   }
+  const extra = have.member_of.filter((m) => m !== owner);
+  if (!have.drift && extra.length === 0 && have.member_of.includes(owner)) return name;
   if (have.drift) await db.query(`ALTER ROLE ${ident(name)} WITH ${WANT}`);
-  for (const g of have.member_of.filter((m) => m !== owner)) await db.query(`REVOKE ${ident(g)} FROM ${ident(name)}`);
+  for (const g of extra) await db.query(`REVOKE ${ident(g)} FROM ${ident(name)}`);
   if (!have.member_of.includes(owner)) await db.query(`GRANT ${ident(owner)} TO ${ident(name)}`);
+  // What was put back is read again: an administrator without ADMIN on a role cannot revoke it.
   const after = await readMigrator(db, name);
   if (after?.drift || after?.member_of.some((m) => m !== owner)) {
     throw new MigratorError('MigratorUnavailable', `the migration login ${name} holds more than the rights of ${owner} and the administrator cannot take them back`);
@@ -142,53 +145,71 @@ function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
   return next;
 }
 
+/** What the administrator does on its session while the login's connection is being made. */
+export type Meanwhile = (admin: Queryable) => Promise<void>;
+
 /**
  * The migration session of `owner` on `admin`'s database: the login ensured, a one-time password issued
- * and used, the password removed again, and the session acting as the owner (SET ROLE). The caller ends
- * it and calls revokeMigratorPassword afterwards.
+ * and used, the password removed again, and the session acting as the owner (role set at login). Under
+ * the set-up lock, so no other runner of this database issues a password in between. `meanwhile` runs on
+ * the administrator's session while the login connects (a fresh database's history table: the TLS
+ * handshake and the backend start overlap it instead of following it). The caller ends the session and
+ * calls revokeMigratorPassword afterwards.
  */
-export async function connectAsMigrator(conns: PostgresConnections, admin: DbTarget, owner: string): Promise<{ client: pg.Client; login: string }> {
-  return conns.withClient(admin, async (a) => {
-    const login = await withSetupLock(a, async () => {
-      const name = await ensureMigrator(a, owner);
-      await ensureConnect(a, name);
-      return name;
-    });
-    const key = `${admin.host}:${admin.port}/${login}`;
-    const client = await serialized(key, async () => {
-      // Another operator process may issue its own password between ours and the login: try again.
-      for (let attempt = 1; ; attempt++) {
-        const password = generatePassword();
-        const until = new Date(Date.now() + PASSWORD_VALID_MS).toISOString();
-        await a.query(`ALTER ROLE ${ident(login)} WITH LOGIN PASSWORD ${literal(scramVerifier(password, { iterations: ONE_TIME_SCRAM_ITERATIONS }))} VALID UNTIL ${literal(until)}`);
-        try {
-          return await conns.connect({ ...admin, user: login, password }, { statementTimeoutMs: 0 });
-        } catch (err) {
-          if ((err as { code?: string }).code !== '28P01' || attempt >= 3) throw err;
-        } finally {
-          await revokeMigratorPassword(a, login);
-        }
-      }
-    });
-    return { client: await actAs(client, owner), login };
-  });
+export async function connectAsMigrator(
+  conns: PostgresConnections,
+  admin: DbTarget,
+  owner: string,
+  opts: { session?: SessionSettings; meanwhile?: Meanwhile } = {},
+): Promise<{ client: pg.Client; login: string }> {
+  return conns.withClient(admin, (a) =>
+    withSetupLock(a, async () => {
+      const login = await ensureMigrator(a, owner);
+      await ensureConnect(a, login);
+      const key = `${admin.host}:${admin.port}/${login}`;
+      const client = await serialized(key, () => issueAndLogin(conns, a, admin, login, ownerSession(owner, opts.session), opts.meanwhile));
+      return { client, login };
+    }),
+  );
 }
 
-/** The session acts as the owner (what a step creates is the owner's); closed when that is refused. */
-async function actAs(client: pg.Client, owner: string): Promise<pg.Client> {
-  try {
-    await client.query(`SET ROLE ${ident(owner)}`);
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw err;
+/** One-time password, login, password removed; `meanwhile` alongside the first login. */
+async function issueAndLogin(conns: PostgresConnections, a: Queryable, admin: DbTarget, login: string, session: SessionSettings, meanwhile: Meanwhile | undefined): Promise<pg.Client> {
+  // Another operator process (of another database on this server) may issue its own password between
+  // ours and the login: try again.
+  for (let attempt = 1; ; attempt++) {
+    const password = generatePassword();
+    const until = new Date(Date.now() + PASSWORD_VALID_MS).toISOString();
+    await a.query(`ALTER ROLE ${ident(login)} WITH LOGIN PASSWORD ${literal(scramVerifier(password, { iterations: ONE_TIME_SCRAM_ITERATIONS }))} VALID UNTIL ${literal(until)}`);
+    const connecting = conns.connect({ ...admin, user: login, password }, { statementTimeoutMs: 0, session });
+    const [conn, side] = await Promise.allSettled([connecting, attempt === 1 && meanwhile ? meanwhile(a) : Promise.resolve()]);
+    const client = conn.status === 'fulfilled' ? conn.value : undefined;
+    try {
+      await revokeMigratorPassword(a, login);
+      if (side.status === 'rejected') throw side.reason;
+    } catch (err) {
+      await client?.end().catch(() => undefined);
+      throw err;
+    }
+    if (client) return client;
+    const err = (conn as PromiseRejectedResult).reason as { code?: string };
+    if (err.code !== '28P01' || attempt >= 3) throw err;
   }
-  return client;
+}
+
+/**
+ * The session's settings with role = owner, made at login: what a step creates is the owner's, and
+ * RESET ROLE in a script returns to the owner (the role's value at login), never past the login's own
+ * rights. A login that may not take the role is refused at login.
+ */
+function ownerSession(owner: string, session: SessionSettings = {}): SessionSettings {
+  return { ...session, settings: { ...session.settings, role: owner } };
 }
 
 /**
  * A session of a login that is already a member of the owner only (the Entra migrations principal, a token
  * login that needs no password issued), acting as the owner.
  */
-export async function connectAs(conns: PostgresConnections, login: DbTarget, owner: string): Promise<pg.Client> {
-  return actAs(await conns.connect(login, { statementTimeoutMs: 0 }), owner);
+export async function connectAs(conns: PostgresConnections, login: DbTarget, owner: string, session?: SessionSettings): Promise<pg.Client> {
+  return conns.connect(login, { statementTimeoutMs: 0, session: ownerSession(owner, session) });
 }

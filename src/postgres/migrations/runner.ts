@@ -11,7 +11,7 @@ import { planMigration, repeatableKey, type Action, type HistoryRow, type PlanOp
 import type { Step } from '../../migrations/steps.js';
 import { describePgError, type DbTarget, type PostgresConnections } from '../connections.js';
 import { ident, literal } from '../ident.js';
-import { SQL, ensureHistory, grantHistoryTo, readHistory } from './history.js';
+import { SQL, ensureHistory, readHistory } from './history.js';
 import { readAdoptedHistory, type AdoptSource } from './adopt.js';
 import { lockHolder, tryLock, unlock, withSetupLock } from './lock.js';
 import type { TenancyInput } from '../tenancy/rls.js';
@@ -51,6 +51,11 @@ export interface RunInput {
   appliedBy: string;
   /** How often to try the lock again while another runner holds it. */
   lockPollMs?: number;
+  /**
+   * A verdict the run waits for before its first action (the lint of its pending steps, computed while
+   * the session is made): `ok: false` ends the run stalled, nothing applied.
+   */
+  gate?: (() => Promise<GateVerdict>) | undefined;
   /** How long to wait for the lock before the run ends with an error (retried by the caller); default 10 min. */
   maxLockWaitMs?: number;
   signal?: AbortSignal;
@@ -79,10 +84,12 @@ export interface StepFailure {
   line?: number;
 }
 
+export type GateVerdict = { ok: true } | { ok: false; reason: 'LintFailed'; message: string };
+
 export type RunResult =
   | { outcome: 'succeeded'; steps: StepResult[]; history: HistoryRow[]; maintenance: string[] }
   | { outcome: 'failed'; steps: StepResult[]; history: HistoryRow[]; failure: StepFailure; maintenance: string[] }
-  | { outcome: 'stalled'; steps: StepResult[]; history: HistoryRow[]; reason: StallReason; message: string; maintenance: string[] };
+  | { outcome: 'stalled'; steps: StepResult[]; history: HistoryRow[]; reason: StallReason | 'LintFailed'; message: string; maintenance: string[] };
 
 export interface RunHooks {
   onLockWait?(holder: string | undefined): void;
@@ -104,18 +111,13 @@ class StepError extends Error {
 
 /** Dedicated session, lock, plan, steps; always unlocks and ends the session. */
 export async function runMigration(conns: PostgresConnections, target: DbTarget, input: RunInput, hooks: RunHooks = {}): Promise<RunResult> {
-  const { client, login } = await openSession(conns, target, input);
+  const { client, login, historyReady } = await openSession(conns, target, input);
   let locked = false;
   try {
-    // A killed operator's session must not keep running its step (and holding the lock) until the
-    // statement ends: PostgreSQL checks that the client is still there once a second.
-    await client.query(`SELECT set_config('application_name', $1, false), set_config('client_connection_check_interval', '1000', false)`, [
-      `tenantdb-operator migration ${input.migration}`.slice(0, 63),
-    ]);
     await waitForLock(client, input, hooks);
     locked = true;
     hooks.onLocked?.();
-    await ensureHistory(client);
+    if (!historyReady) await ensureHistory(client);
     return await runLocked(client, input, hooks);
   } finally {
     if (locked) await unlock(client).catch(() => undefined);
@@ -143,24 +145,26 @@ async function waitForLock(client: pg.Client, input: RunInput, hooks: RunHooks):
 
 /**
  * The run's session: the administrator's for runAs: admin; for runAs: owner the owner's migration login
- * (acting as the owner), after the administrator made the history and gave the owner its rights on it.
+ * (acting as the owner), with the history made and the owner's rights on it given by the administrator
+ * meanwhile (historyReady: the run's session need not look again). Named in pg_stat_activity, and checked
+ * for a vanished client once a second (a killed operator's session must not keep running its step, and
+ * holding the lock, until the statement ends): both set at login, no round trip of their own.
  */
-async function openSession(conns: PostgresConnections, target: DbTarget, input: RunInput): Promise<{ client: pg.Client; login?: string }> {
+async function openSession(conns: PostgresConnections, target: DbTarget, input: RunInput): Promise<{ client: pg.Client; login?: string; historyReady?: boolean }> {
+  const session = { applicationName: `tenantdb-operator migration ${input.migration}`, settings: { client_connection_check_interval: '1000' } };
   const owner = input.runAsRole;
-  if (owner === undefined) return { client: await conns.connect(target, { statementTimeoutMs: 0 }) };
-  await conns.withClient(target, (admin) =>
-    withSetupLock(admin, async () => {
-      await ensureHistory(admin);
-      await grantHistoryTo(admin, owner);
-    }),
-  );
-  if (input.ownerLogin) return { client: await connectAs(conns, input.ownerLogin, owner) };
-  return connectAsMigrator(conns, target, owner);
+  if (owner === undefined) return { client: await conns.connect(target, { statementTimeoutMs: 0, session }) };
+  const history = (admin: Pick<pg.ClientBase, 'query'>) => ensureHistory(admin, { grantTo: owner });
+  if (input.ownerLogin) {
+    await conns.withClient(target, (admin) => withSetupLock(admin, () => history(admin)));
+    return { client: await connectAs(conns, input.ownerLogin, owner, session), historyReady: true };
+  }
+  return { ...(await connectAsMigrator(conns, target, owner, { session, meanwhile: history })), historyReady: true };
 }
 
 async function runLocked(client: pg.Client, input: RunInput, hooks: RunHooks): Promise<RunResult> {
   const key = input.migration;
-  const history = await readHistory(client, key);
+  const history = await readHistory(client, key, { exists: true });
   const steps: StepResult[] = [];
   const maintenance: string[] = [];
   // The old tool's history, read in this session (the owner's rights) and only while ours is empty.
@@ -168,6 +172,8 @@ async function runLocked(client: pg.Client, input: RunInput, hooks: RunHooks): P
   if (adopted && 'unreadable' in adopted) return { outcome: 'stalled', steps, history, reason: 'AdoptionUnreadable', message: adopted.unreadable, maintenance };
   const plan = planMigration(history, input.steps, { ...input.plan, adopted: adopted?.history });
   if (!plan.ok) return { outcome: 'stalled', steps, history, reason: plan.reason, message: plan.message, maintenance };
+  const verdict = input.gate ? await input.gate() : { ok: true as const };
+  if (!verdict.ok) return { outcome: 'stalled', steps, history, reason: verdict.reason, message: verdict.message, maintenance };
 
   for (const action of plan.actions) {
     if (input.signal?.aborted) break;
@@ -311,8 +317,7 @@ async function runStep(client: pg.Client, input: RunInput, action: Extract<Actio
   } catch (err) {
     return done(false, failureOf(step, direction, false, err));
   }
-  // Where the session returns after a step: the owner (a script's RESET ROLE falls back to the bare
-  // migration login), or the administrator itself.
+  // Where the session returns after a step: the owner (whatever role a script set), or the administrator itself.
   const home = input.runAsRole !== undefined ? `SET ROLE ${ident(input.runAsRole)}` : 'RESET ROLE';
 
   if (transactional) {
