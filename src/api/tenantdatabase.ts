@@ -308,11 +308,11 @@ export const azureServerSchema = withRules(
       promotion: promotionSchema.optional(),
       virtualEndpoint: virtualEndpointSchema.optional(),
       tags: stringMap({
-        description: 'Azure tags on the server.',
+        description: 'Azure tags on the server (Azure allows 50 per resource; the operator keeps 4 of its own: tenantdb-owner, tenantdb-origin, tenantdb-tags, tenantdb-failover).',
         keyPattern: '^[-A-Za-z0-9_.:+@ ]{1,512}$',
         keyMax: 512,
         valueMax: 256,
-        maxProperties: 50,
+        maxProperties: 46,
         what: 'tag name',
       }).optional(),
       credentialsSecretRef: localObjectRef(
@@ -336,10 +336,11 @@ export const azureServerSchema = withRules(
       check: (a) => (a.entraAdministrators ?? []).length === 0 || a.authentication?.entraAuth === true,
     },
     {
-      // The operator's own tags (owner, origin, the failover handled) record facts about the server;
-      // a spec that set them could forge ownership or replay a failover.
+      // The operator's own tags (owner, origin, the spec tags it set, the failover handled) record facts
+      // about the server; a spec that set them could forge ownership, have foreign tags removed, or replay
+      // a failover.
       rule: "!has(self.tags) || self.tags.all(k, !k.lowerAscii().startsWith('tenantdb-'))",
-      message: "tag names starting with 'tenantdb-' are reserved for the operator (tenantdb-owner, tenantdb-origin, tenantdb-failover)",
+      message: "tag names starting with 'tenantdb-' are reserved for the operator (tenantdb-owner, tenantdb-origin, tenantdb-tags, tenantdb-failover)",
       fieldPath: '.tags',
       reason: 'FieldValueForbidden',
       check: (a) => Object.keys(a.tags ?? {}).every((k) => !k.toLowerCase().startsWith('tenantdb-')),
@@ -759,7 +760,6 @@ export const tenantDatabaseStatusSchema = z
           .optional()
           .describe('Azure long-running operation in flight.'),
         origin: z.enum(['created', 'adopted']).optional().describe('Whether the operator created the server or adopted an existing one (Delete only removes created ones).'),
-        appliedTags: z.array(z.string().max(512)).max(64).optional().describe('Tag names the operator set from spec.tags (removed from Azure when they leave the spec).'),
         passwordSecretVersion: z.string().max(64).optional().describe('resourceVersion of the administrator password Secret last applied to the server.'),
         backupRetentionOwner: z.string().max(253).optional().describe('BackupPolicy that owns backup retention of the server (this object then leaves it alone).'),
         backupRetentionIgnoredDays: z.int().min(0).max(100).optional().describe('spec backup.retentionDays last reported (Warning Event) as ignored because a BackupPolicy owns retention.'),

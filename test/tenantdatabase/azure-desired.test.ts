@@ -48,7 +48,8 @@ function actualFrom(s: AzureServerSpec): Server {
 
 test('converged server: no patch; each change patches only itself', () => {
   const actual = actualFrom(spec);
-  const tags = desiredTags(spec, actual.tags, owner, 'created', ['env']);
+  const tags = desiredTags(spec, actual.tags, owner, 'created');
+  expect(actual.tags).toEqual({ env: 'prod', 'tenantdb-owner': owner, 'tenantdb-origin': 'created', 'tenantdb-tags': 'env' });
   expect(serverPatch(spec, actual, { tags })).toBeUndefined();
 
   const bigger = serverPatch({ ...spec, storage: { sizeGB: 256, autoGrow: true } }, actual, { tags });
@@ -63,12 +64,42 @@ test('converged server: no patch; each change patches only itself', () => {
   expect(serverPatch({ ...spec, backup: { retentionDays: 30, geoRedundant: true } }, actual, { tags })?.patch).toEqual({ backup: { backupRetentionDays: 30 } });
 });
 
-test('tags: spec and ownership tags set, foreign tags kept, tags we set and the spec dropped removed', () => {
-  const t = desiredTags({ ...spec, tags: { keep: '1' } }, { env: 'prod', policy: 'x', 'tenantdb-owner': owner }, owner, 'adopted', ['env', 'keep']);
-  expect(t).toEqual({ keep: '1', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'adopted' });
+test('tags: spec and ownership tags set, foreign tags kept, tags we set and the spec dropped removed (the record on the server says which)', () => {
+  // Recorded as ours: env and keep; policy is someone else's.
+  const server = { env: 'prod', keep: '0', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-tags': 'env,keep' };
+  const t = desiredTags({ ...spec, tags: { keep: '1' } }, server, owner, 'adopted');
+  expect(t).toEqual({ keep: '1', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'adopted', 'tenantdb-tags': 'keep' });
   expect(ownershipOf(t, owner)).toEqual({ kind: 'ours', origin: 'adopted' });
   expect(ownershipOf(t, 'ns/other')).toEqual({ kind: 'other', owner });
   expect(ownershipOf({ env: 'x' }, owner)).toEqual({ kind: 'unowned' });
+});
+
+test('tags: a tag the server had before the spec named it gets the spec value but is never recorded, so never removed', () => {
+  const adopted = desiredTags({ ...spec, tags: { env: 'prod', team: 'a' } }, { env: 'staging', policy: 'x' }, owner, 'adopted');
+  expect(adopted).toEqual({ env: 'prod', team: 'a', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'adopted', 'tenantdb-tags': 'team' });
+  const dropped = desiredTags({ ...spec, tags: {} }, adopted, owner, 'adopted');
+  expect(dropped).toEqual({ env: 'prod', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'adopted', 'tenantdb-tags': '' });
+});
+
+test('tags: a server tagged before the record existed: on one the operator created, the spec tags it carries are taken as its own', () => {
+  const old = { env: 'prod', team: 'a', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'created' };
+  // team is not in the spec: whether the operator set it once cannot be known, so it stays.
+  const now = desiredTags({ ...spec, tags: { env: 'prod' } }, old, owner, 'created');
+  expect(now).toEqual({ ...old, 'tenantdb-tags': 'env' });
+  expect(desiredTags({ ...spec, tags: {} }, now, owner, 'created')).toEqual({ team: 'a', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'created', 'tenantdb-tags': '' });
+  // Adopted: what it carries may have been there first; nothing is taken as recorded.
+  const adopted = { ...old, 'tenantdb-origin': 'adopted' };
+  expect(desiredTags({ ...spec, tags: { env: 'prod' } }, adopted, owner, 'adopted')).toEqual({ ...adopted, 'tenantdb-tags': '' });
+});
+
+test('tags: the record holds the names that fit in one tag value (256); the rest are never removed', () => {
+  const long = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`tag-name-${String(i).padStart(2, '0')}`, 'v']));
+  const t = desiredTags({ ...spec, tags: long }, undefined, owner, 'created');
+  const record = t['tenantdb-tags'] as string;
+  expect(record.length).toBeLessThanOrEqual(256);
+  expect(record.split(',')).toEqual(Object.keys(long).sort().slice(0, record.split(',').length));
+  const after = desiredTags({ ...spec, tags: {} }, t, owner, 'created');
+  expect(Object.keys(after).filter((k) => k.startsWith('tag-name-')).length).toBe(30 - record.split(',').length);
 });
 
 test('firewall rules and administrators converge to the spec set; absent field leaves them alone', () => {

@@ -3,7 +3,9 @@
 // one of a kind the operator does not know: no request (and so no ARM token) reaches that host, the
 // record is dropped with a Warning Event and the object converges again; (2) points status.serverFQDN
 // of a Ready TenantDatabase at a host they run and triggers a Migration: the administrator password
-// never reaches that host (nothing connects to it at all), the Migration runs on the real server.
+// never reaches that host (nothing connects to it at all), the Migration runs on the real server; (3)
+// names, in status.azure.appliedTags, a tag someone else put on the server: the tag stays (which spec
+// tags the operator set is recorded on the server itself, tag tenantdb-tags).
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import path from 'node:path';
 import { registerMigrationController } from '../../controllers/migration/index.js';
@@ -11,7 +13,7 @@ import { defaultParts, registerTenantDatabaseController } from '../../controller
 import type { Manager } from '../../src/runtime/manager.js';
 import { createTestNamespace } from '../../dev/env/testenv.js';
 import { eventually, installCrds, run } from '../runtime/helpers.js';
-import { azureTenantDatabase, credentialsSecret, serverPath, startAzureHarness, SUB, type AzureHarness } from '../tenantdatabase/azure-harness.js';
+import { azureTenantDatabase, credentialsSecret, RG, serverPath, startAzureHarness, SUB, type AzureHarness } from '../tenantdatabase/azure-harness.js';
 import { applyJson, cond, eventsOf, getObj, startManager } from './harness.js';
 import { hostileArm, hostilePostgres, hostsFileFor } from './listeners.js';
 
@@ -77,6 +79,25 @@ test('a recorded operation pointing at another host, or of an unknown kind: neve
   } finally {
     await evil.close();
   }
+}, 240_000);
+
+test('status.azure.appliedTags naming a tag someone else put on the server: the tag stays; the tags the spec drops still go', async () => {
+  const tagsNow = async () => (await h.client.servers.get(RG, SERVER)).tags ?? {};
+  const patchSpecTags = (tags: Record<string, string | null>) =>
+    run(['patch', 'tenantdatabases.tenantdb.io', TD, '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { server: { azure: { tags } } } })]);
+  // Azure Policy (or a person) tags the server; then someone who may write status claims the operator set that tag.
+  await h.client.servers.beginUpdateAndWait(RG, SERVER, { tags: { ...(await tagsNow()), costcenter: 'finance' } });
+  await patchStatus({ azure: { appliedTags: ['costcenter'] } });
+  // A spec change makes the operator write the server's tags.
+  await patchSpecTags({ team: 'payments' });
+  await eventually('the spec tag on the server', async () => ((await tagsNow()).team === 'payments' ? true : undefined), 60_000, 300);
+  await converged('converged with the spec tag');
+  expect(await tagsNow()).toMatchObject({ costcenter: 'finance', team: 'payments' });
+  // The operator's own tag leaves with the spec; the foreign one stays.
+  await patchSpecTags({ team: null });
+  await eventually('the dropped spec tag gone from the server', async () => (!('team' in (await tagsNow())) ? true : undefined), 60_000, 300);
+  expect(await tagsNow()).toMatchObject({ costcenter: 'finance' });
+  await converged('converged without the spec tag');
 }, 240_000);
 
 test("status.serverFQDN pointed at another host: a Migration's administrator password never reaches it", async () => {

@@ -22,6 +22,15 @@ export const ORIGIN_TAG = 'tenantdb-origin';
  */
 export const FAILOVER_TAG = 'tenantdb-failover';
 
+/**
+ * Tag recording which of the server's tags the operator set from spec.tags (names joined by ',', which no
+ * tag name the spec allows contains): the ones it may remove when they leave the spec. It lives with the
+ * server, written with the tags themselves: nothing read back from status decides what is removed.
+ */
+export const MANAGED_TAGS_TAG = 'tenantdb-tags';
+/** Azure's limit on a tag value: names past it are not recorded, and so never removed. */
+const TAG_VALUE_MAX = 256;
+
 export type Ownership =
   | { kind: 'ours'; origin: 'created' | 'adopted' }
   | { kind: 'unowned' }
@@ -40,20 +49,41 @@ export function ownershipOf(tags: Record<string, string> | undefined, owner: str
 
 const enabled = (b: boolean): 'Enabled' | 'Disabled' => (b ? 'Enabled' : 'Disabled');
 
-/** Tags the server should carry: the spec's, the ownership tags, and anything others put there (Azure Policy). */
-export function desiredTags(
-  spec: AzureServerSpec,
-  actual: Record<string, string> | undefined,
-  owner: string,
-  origin: 'created' | 'adopted',
-  previouslyApplied: readonly string[] = [],
-): Record<string, string> {
+/** The names MANAGED_TAGS_TAG records. */
+export function managedTagNames(tags: Record<string, string> | undefined): Set<string> {
+  return new Set((tags?.[MANAGED_TAGS_TAG] ?? '').split(',').filter((k) => k !== ''));
+}
+
+/** The record of `names` (sorted), as many as fit in one tag value. */
+function managedTagsRecord(names: Iterable<string>): string {
+  let out = '';
+  for (const k of [...names].sort()) {
+    const next = out === '' ? k : `${out},${k}`;
+    if (next.length <= TAG_VALUE_MAX) out = next;
+  }
+  return out;
+}
+
+/**
+ * Tags the server should carry: the spec's, the ownership tags, and anything others put there (Azure
+ * Policy, a person). A spec tag the server did not carry when the operator set it is recorded in
+ * MANAGED_TAGS_TAG and removed when it leaves the spec. A tag that was there first (on an adopted
+ * server) gets the spec's value but is never recorded, and so never removed: the operator does not drop
+ * what it did not create. The record is written even when empty, so its absence means a server tagged
+ * before records existed: on one the operator created, the spec's tags it carries were set by the
+ * operator (it sets them at creation and on every change) and are taken as recorded.
+ */
+export function desiredTags(spec: AzureServerSpec, actual: Record<string, string> | undefined, owner: string, origin: 'created' | 'adopted'): Record<string, string> {
   const out: Record<string, string> = { ...(actual ?? {}) };
-  // Keys we applied before and the spec no longer has are ours to remove; foreign keys stay.
-  for (const k of previouslyApplied) if (!(spec.tags && k in spec.tags)) delete out[k];
-  Object.assign(out, spec.tags ?? {});
+  const wanted = spec.tags ?? {};
+  const unrecorded = actual !== undefined && !(MANAGED_TAGS_TAG in actual);
+  const recorded = unrecorded && origin === 'created' ? new Set(Object.keys(wanted).filter((k) => k in actual)) : managedTagNames(actual);
+  for (const k of recorded) if (!(k in wanted)) delete out[k];
+  const ours = Object.keys(wanted).filter((k) => recorded.has(k) || !(actual && k in actual));
+  Object.assign(out, wanted);
   out[OWNER_TAG] = owner;
   out[ORIGIN_TAG] = origin;
+  out[MANAGED_TAGS_TAG] = managedTagsRecord(ours);
   return out;
 }
 

@@ -45,10 +45,9 @@ function passwordToApply(p: Pass): string | undefined {
 export async function properties(p: Pass): Promise<ServerOutcome | undefined> {
   const { az } = p;
   const bpOwner = await retentionOwner(p);
-  const tags = desiredTags(az, p.server!.tags, p.owner, p.st.origin ?? 'adopted', p.st.appliedTags ?? []);
+  const tags = desiredTags(az, p.server!.tags, p.owner, p.st.origin ?? 'adopted');
   const password = passwordToApply(p);
   const diff = serverPatch(az, p.server!, { skipBackupRetention: bpOwner !== undefined, tags, ...(password !== undefined ? { adminPassword: password } : {}) });
-  p.st.appliedTags = Object.keys(az.tags ?? {}).sort();
   if (!diff) return undefined;
   if (password !== undefined) p.st.passwordSecretVersion = p.admin!.version;
   const verb = p.ownership?.kind === 'unowned' ? 'Adopting' : 'Updating';

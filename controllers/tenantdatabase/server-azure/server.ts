@@ -29,7 +29,6 @@ export async function createWhenAbsent(p: Pass): Promise<ServerOutcome | undefin
   }
   const tags = desiredTags(az, undefined, owner, 'created');
   p.st.origin = 'created';
-  p.st.appliedTags = Object.keys(az.tags ?? {}).sort();
   if (p.admin?.version !== undefined) p.st.passwordSecretVersion = p.admin.version;
   p.fields = { ...p.fields, serverName: az.name, serverState: 'Provisioning' };
   return begin(p, 'servers.create', az.name, createBody(az, tags, p.admin?.password), 'Provisioning', `creating Flexible Server ${az.name} in ${rg} (${az.location})`);
