@@ -279,13 +279,19 @@ export class PostgresConnections {
   async withClient<T>(target: DbTarget, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.poolFor(target).connect();
     let broken: Error | undefined;
+    // The pool listens for errors only on idle connections. One the server ends while it is checked out
+    // and no query runs (a restart or failover sends 57P01) would emit an unheard 'error', which ends the
+    // process; here it marks the session broken, and the caller's next query fails instead.
+    const onError = (err: Error) => (broken ??= err);
+    client.on('error', onError);
     try {
       return await fn(client);
     } catch (err) {
       // A connection whose session state is unknown (aborted COPY, SET ROLE left behind) is not reused.
-      broken = err as Error;
+      broken ??= err as Error;
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken ?? false);
     }
   }

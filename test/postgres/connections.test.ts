@@ -1,6 +1,7 @@
 // The connection layer against the environment's PostgreSQL: verify-full through a hosts-file mapping
 // (the name checked is the logical one, not the dialled address), a wrong CA and a name the certificate
-// does not carry refused, timeouts that bound a connect and a statement, settings made at login (a role
+// does not carry refused, timeouts that bound a connect and a statement, a session the server ends while
+// checked out (an error for its caller, not the process), settings made at login (a role
 // the login may not take refuses it), several hosts files at once, and the admin target a TenantDatabase
 // gives other controllers.
 import { afterAll, describe, expect, test } from '@jest/globals';
@@ -107,6 +108,22 @@ describe('timeouts and failures', () => {
     expect(classifyFailure(refused)).toMatchObject({ kind: 'network', transient: true });
     const slow = await c.query(su(), 'SELECT pg_sleep(5)').catch((e: unknown) => e);
     expect((slow as { code?: string }).code).toBe('57014');
+  });
+
+  test('a session the server ends while it is checked out and idle (a restart, a failover) fails its caller, not the process', async () => {
+    const c = connections(hostsFileFor([NAME]));
+    const err = await c
+      .withClient(su(), async (client) => {
+        const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+        // Another session ends this one (57P01, as a server shutting down does) while no query is running on it.
+        await c.query(su({ database: 'template1' }), 'SELECT pg_terminate_backend($1)', [pid]);
+        await new Promise((r) => setTimeout(r, 300));
+        await client.query('SELECT 1');
+      })
+      .catch((e: unknown) => e);
+    expect(String((err as Error).message)).toMatch(/terminat|not queryable|Connection/i);
+    // The pool hands out a working session afterwards.
+    await expect(c.query(su(), 'SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] });
   });
 
   test('a wrong password is an authentication failure, not a transient one', async () => {
