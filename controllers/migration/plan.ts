@@ -11,7 +11,7 @@ import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { selectorMatches } from '../../src/runtime/selectors.js';
 import { resourceOf } from '../../src/api/resources.js';
-import { adminSecrets, adminTargetOf, migrationsPrincipalSecret, tenantDatabaseSpecOf, tenantDatabaseStatusOf, type AdminTargetResult } from '../../src/tenantdatabase/index.js';
+import { adminSecrets, adminTargetOf, migrationsPrincipal, migrationsPrincipalSecret, tenantDatabaseSpecOf, tenantDatabaseStatusOf, type AdminTargetResult } from '../../src/tenantdatabase/index.js';
 import { entraPrincipalLogin } from '../../src/tenantdatabase/entra-login.js';
 import { azureClientsFor } from '../../src/azure/provider.js';
 import { decodeSecret } from '../../src/runtime/secret-cache.js';
@@ -106,7 +106,7 @@ async function gate(pass: MigrationPass, name: string, keep: Partial<DatabasePro
 /** runAs: owner on a server that refuses passwords: the token login of the TenantDatabase's migrations principal. */
 async function ownerTokenLogin(pass: MigrationPass, td: KubeObject, name: string, t: AdminTarget, keep: Partial<DatabaseProgress>): Promise<{ target: AdminTarget } | { wait: Evaluation }> {
   const spec = tenantDatabaseSpecOf(td);
-  const principal = spec?.entraPrincipals?.find((p) => p.access === 'migrations');
+  const principal = migrationsPrincipal(spec);
   const failed = (reason: string, message: string, retryable = false) => ({ wait: { progress: { name, ...keep, phase: 'Failed' as const, reason, message }, ...(retryable ? { retryable } : {}) } });
   if (!spec?.server.azure || !principal?.credentialsSecretRef) {
     const message = `runAs: owner runs steps as a login with the rights of ${t.ownerRole} only, and the server of TenantDatabase ${name} refuses password logins (spec.server.azure.authentication.passwordAuth false): declare that login in its spec.entraPrincipals (a service principal with access: migrations and its credentialsSecretRef), or set spec.runAs: admin to run the steps as the operator's Entra administrator`;

@@ -28,9 +28,14 @@ export function adminSecrets(spec: SpecSecrets): string[] {
   return [ext?.adminSecretRef?.name, ext?.caSecretRef?.name, az?.administratorPasswordSecretRef?.name].filter((n): n is string => !!n);
 }
 
-/** The credentials Secret of the migrations principal (spec.entraPrincipals access: migrations), if any. */
+/** The migrations principal (spec.entraPrincipals access: migrations; CEL allows one), if any. */
+export function migrationsPrincipal(spec: SpecSecrets): NonNullable<TenantDatabaseSpec['entraPrincipals']>[number] | undefined {
+  return spec?.entraPrincipals?.find((p) => p.access === 'migrations');
+}
+
+/** The credentials Secret of the migrations principal, if any. */
 export function migrationsPrincipalSecret(spec: SpecSecrets): string | undefined {
-  return spec?.entraPrincipals?.find((p) => p.access === 'migrations')?.credentialsSecretRef?.name;
+  return migrationsPrincipal(spec)?.credentialsSecretRef?.name;
 }
 
 /** The Secrets ARM calls for the server read (the credentials Secret, and the administrator password). */

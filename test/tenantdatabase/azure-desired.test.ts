@@ -78,18 +78,17 @@ test('tags: a tag the server had before the spec named it gets the spec value bu
   const adopted = desiredTags({ ...spec, tags: { env: 'prod', team: 'a' } }, { env: 'staging', policy: 'x' }, owner, 'adopted');
   expect(adopted).toEqual({ env: 'prod', team: 'a', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'adopted', 'tenantdb-tags': 'team' });
   const dropped = desiredTags({ ...spec, tags: {} }, adopted, owner, 'adopted');
-  expect(dropped).toEqual({ env: 'prod', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'adopted', 'tenantdb-tags': '' });
+  expect(dropped).toEqual({ env: 'prod', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'adopted' });
 });
 
-test('tags: a server tagged before the record existed: on one the operator created, the spec tags it carries are taken as its own', () => {
-  const old = { env: 'prod', team: 'a', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'created' };
-  // team is not in the spec: whether the operator set it once cannot be known, so it stays.
-  const now = desiredTags({ ...spec, tags: { env: 'prod' } }, old, owner, 'created');
-  expect(now).toEqual({ ...old, 'tenantdb-tags': 'env' });
-  expect(desiredTags({ ...spec, tags: {} }, now, owner, 'created')).toEqual({ team: 'a', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': 'created', 'tenantdb-tags': '' });
-  // Adopted: what it carries may have been there first; nothing is taken as recorded.
-  const adopted = { ...old, 'tenantdb-origin': 'adopted' };
-  expect(desiredTags({ ...spec, tags: { env: 'prod' } }, adopted, owner, 'adopted')).toEqual({ ...adopted, 'tenantdb-tags': '' });
+test('tags: a server tagged before the record existed: nothing is taken as recorded, created or adopted (never inferred later)', () => {
+  for (const origin of ['created', 'adopted'] as const) {
+    const old = { env: 'prod', team: 'a', policy: 'x', 'tenantdb-owner': owner, 'tenantdb-origin': origin };
+    // env is in the spec and already there: it keeps the spec's value, unrecorded; a new spec tag is recorded.
+    const now = desiredTags({ ...spec, tags: { env: 'prod', app: 'shop' } }, old, owner, origin);
+    expect(now).toEqual({ ...old, app: 'shop', 'tenantdb-tags': 'app' });
+    expect(desiredTags({ ...spec, tags: {} }, now, owner, origin)).toEqual(old);
+  }
 });
 
 test('tags: the record holds the names that fit in one tag value (256); the rest are never removed', () => {

@@ -88,7 +88,8 @@ test('status.azure.appliedTags naming a tag someone else put on the server: the 
   // Azure Policy (or a person) tags the server; then someone who may write status claims the operator set that tag.
   await h.client.servers.beginUpdateAndWait(RG, SERVER, { tags: { ...(await tagsNow()), costcenter: 'finance' } });
   await patchStatus({ azure: { appliedTags: ['costcenter'] } });
-  // A spec change makes the operator write the server's tags.
+  // A spec change makes the operator write the server's tags, seconds after costcenter was set: within the
+  // age of a listed server it may read from (10 s), so the map it writes is built from a fresh read.
   await patchSpecTags({ team: 'payments' });
   await eventually('the spec tag on the server', async () => ((await tagsNow()).team === 'payments' ? true : undefined), 60_000, 300);
   await converged('converged with the spec tag');

@@ -68,22 +68,20 @@ function managedTagsRecord(names: Iterable<string>): string {
  * Tags the server should carry: the spec's, the ownership tags, and anything others put there (Azure
  * Policy, a person). A spec tag the server did not carry when the operator set it is recorded in
  * MANAGED_TAGS_TAG and removed when it leaves the spec. A tag that was there first (on an adopted
- * server) gets the spec's value but is never recorded, and so never removed: the operator does not drop
- * what it did not create. The record is written even when empty, so its absence means a server tagged
- * before records existed: on one the operator created, the spec's tags it carries were set by the
- * operator (it sets them at creation and on every change) and are taken as recorded.
+ * server, or on one tagged before the record existed) gets the spec's value but is never recorded, and
+ * so never removed: what the operator created is recorded when it creates it, never inferred later.
  */
 export function desiredTags(spec: AzureServerSpec, actual: Record<string, string> | undefined, owner: string, origin: 'created' | 'adopted'): Record<string, string> {
   const out: Record<string, string> = { ...(actual ?? {}) };
   const wanted = spec.tags ?? {};
-  const unrecorded = actual !== undefined && !(MANAGED_TAGS_TAG in actual);
-  const recorded = unrecorded && origin === 'created' ? new Set(Object.keys(wanted).filter((k) => k in actual)) : managedTagNames(actual);
+  const recorded = managedTagNames(actual);
   for (const k of recorded) if (!(k in wanted)) delete out[k];
-  const ours = Object.keys(wanted).filter((k) => recorded.has(k) || !(actual && k in actual));
+  const record = managedTagsRecord(Object.keys(wanted).filter((k) => recorded.has(k) || !(actual && k in actual)));
   Object.assign(out, wanted);
   out[OWNER_TAG] = owner;
   out[ORIGIN_TAG] = origin;
-  out[MANAGED_TAGS_TAG] = managedTagsRecord(ours);
+  if (record !== '') out[MANAGED_TAGS_TAG] = record;
+  else delete out[MANAGED_TAGS_TAG];
   return out;
 }
 

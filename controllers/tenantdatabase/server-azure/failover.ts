@@ -16,7 +16,7 @@ import { adminTarget } from '../../../src/tenantdatabase/index.js';
 import type { ServerOutcome } from '../context.js';
 import { begin } from './apply.js';
 import { FAILOVER_TAG, failoverAction, failoverMark } from './desired.js';
-import { cond, currentServerFields, failure, getServer, outcome, scopeOf, type AzureStatus, type Pass } from './pass.js';
+import { cond, currentServerFields, failure, getServer, outcome, scopeOf, serverForTagWrite, type AzureStatus, type Pass } from './pass.js';
 
 type FailoverRecord = NonNullable<AzureStatus['failover']>;
 
@@ -95,9 +95,9 @@ export async function failoverInFlight(p: Pass): Promise<ServerOutcome | undefin
   }
 }
 
-/** One PATCH of the server's tags (all others kept) setting the failover marker. */
-function setMark(p: Pass, value: string, reason: string, message: string): Promise<ServerOutcome> {
-  const tags = { ...(p.server?.tags ?? {}), [FAILOVER_TAG]: value };
+/** One PATCH of the server's tags (all others kept, as the server has them now) setting the failover marker. */
+async function setMark(p: Pass, value: string, reason: string, message: string): Promise<ServerOutcome> {
+  const tags = { ...((await serverForTagWrite(p)).tags ?? {}), [FAILOVER_TAG]: value };
   return begin(p, 'servers.update', p.az.name, { tags }, reason, message);
 }
 

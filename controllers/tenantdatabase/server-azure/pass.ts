@@ -111,6 +111,16 @@ export async function getServer(clients: AzureClients, rg: string, name: string,
   return dir.read(name);
 }
 
+/**
+ * The server as ARM has it now, for a write of its tags: ARM's PATCH replaces the whole tag map, and one
+ * built from a list up to READ_TTL_MS old would drop a tag someone else set meanwhile. Read only before
+ * such a write; falls back to the server already read when it is gone.
+ */
+export async function serverForTagWrite(p: Pass): Promise<Server> {
+  p.server = (await getServer(p.clients, p.az.resourceGroup, p.az.name, false, Date.now())) ?? p.server;
+  return p.server as Server;
+}
+
 /** A child list of the server (firewall rules, configurations...), from the read cache when fresh. */
 export function cachedList<T>(p: Pass, what: string, list: (options: object) => AsyncIterable<T>): Promise<T[]> {
   return cachedRead(serverKey(p.clients, p.az.resourceGroup, p.az.name) + what, () => armList(list));

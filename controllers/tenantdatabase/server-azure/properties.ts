@@ -6,7 +6,8 @@ import { backupPolicyOwning } from '../../../src/tenantdatabase/index.js';
 import type { ServerOutcome } from '../context.js';
 import { begin } from './apply.js';
 import { desiredTags, serverPatch } from './desired.js';
-import type { Pass } from './pass.js';
+import { serverForTagWrite, type Pass } from './pass.js';
+import type { Server } from '@azure/arm-postgresql-flexible';
 
 /** Which BackupPolicy owns retention; one Warning per ignored spec value. */
 async function retentionOwner(p: Pass): Promise<string | undefined> {
@@ -45,9 +46,12 @@ function passwordToApply(p: Pass): string | undefined {
 export async function properties(p: Pass): Promise<ServerOutcome | undefined> {
   const { az } = p;
   const bpOwner = await retentionOwner(p);
-  const tags = desiredTags(az, p.server!.tags, p.owner, p.st.origin ?? 'adopted');
   const password = passwordToApply(p);
-  const diff = serverPatch(az, p.server!, { skipBackupRetention: bpOwner !== undefined, tags, ...(password !== undefined ? { adminPassword: password } : {}) });
+  const diffOf = (server: Server) =>
+    serverPatch(az, server, { skipBackupRetention: bpOwner !== undefined, tags: desiredTags(az, server.tags, p.owner, p.st.origin ?? 'adopted'), ...(password !== undefined ? { adminPassword: password } : {}) });
+  let diff = diffOf(p.server!);
+  // The tags go as a whole map: built again from the server as it is now (serverForTagWrite).
+  if (diff?.patch.tags) diff = diffOf(await serverForTagWrite(p));
   if (!diff) return undefined;
   if (password !== undefined) p.st.passwordSecretVersion = p.admin!.version;
   const verb = p.ownership?.kind === 'unowned' ? 'Adopting' : 'Updating';
