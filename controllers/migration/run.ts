@@ -72,11 +72,17 @@ export function runStarter(pass: MigrationPass, name: string, t: AdminTarget, pe
         await warmUpParser().catch(() => undefined);
         let reported: Promise<unknown> | undefined;
         const r = await runMigration(env.conns, t.target, { ...runInput, gate: lint?.gate, signal }, {
-          onLockWait: (holder) => Object.assign(run.progress, { state: 'waiting-for-lock', lockHolder: holder }),
+          onLockWait: (holder) => {
+            const first = run.progress.state !== 'waiting-for-lock';
+            Object.assign(run.progress, { state: 'waiting-for-lock', lockHolder: holder });
+            if (first) env.runs.news(kit.key, run);
+          },
           onLocked: () => Object.assign(run.progress, { state: 'running', lockHolder: undefined }),
           onStepStart: (s) => {
+            const first = run.progress.current === undefined;
             run.progress.current = s.version;
             reported ??= lint?.report?.();
+            if (first) env.runs.news(kit.key, run);
           },
           onStepDone: (res, f) => {
             run.progress.done++;

@@ -26,6 +26,11 @@ export interface Run {
   started: { inputs: string; retry: string | undefined; repair: string | undefined; resolve: string | undefined };
 }
 
+/** Before its first step and not waiting for a lock: nothing to report that the next moment won't change. */
+export function isSettingUp(run: Run): boolean {
+  return run.progress.current === undefined && run.progress.state !== 'waiting-for-lock';
+}
+
 export interface Remembered {
   failure?: DatabaseFailure | undefined;
   repair?: string | undefined;
@@ -38,7 +43,8 @@ export class MigrationRuns {
   private readonly runs = new Map<string, Run>();
   private readonly memory = new Map<string, Remembered>();
 
-  constructor(private readonly onEnd: (migrationKey: string) => void) {}
+  /** `notify` enqueues the Migration: a run ended, or has news for status (runs past their set-up). */
+  constructor(private readonly notify: (migrationKey: string) => void) {}
 
   private static key(migrationKey: string, database: string): string {
     return `${migrationKey}@${database}`;
@@ -74,9 +80,29 @@ export class MigrationRuns {
       .catch((err: unknown) => {
         run.result = { outcome: 'error', message: err instanceof Error ? err.message : String(err) };
       })
-      .finally(() => this.onEnd(migrationKey));
+      .finally(() => this.notify(migrationKey));
     this.runs.set(k, run);
     return run;
+  }
+
+  /** The run has left its set-up (its first step started, or it waits for another runner's lock). */
+  news(migrationKey: string, run: Run): void {
+    if (!run.result) this.notify(migrationKey);
+  }
+
+  /**
+   * How long status waits for this Migration's runs still setting up (logging in, taking the lock,
+   * before their first step), or undefined when none is. The wait is bounded by `quietMs` from a run's
+   * start, so a set-up that hangs is reported all the same.
+   */
+  settingUp(migrationKey: string, quietMs: number, now = Date.now()): number | undefined {
+    let wait: number | undefined;
+    for (const [k, r] of this.runs) {
+      if (!k.startsWith(`${migrationKey}@`) || r.result || !isSettingUp(r)) continue;
+      const left = r.progress.startedAt + quietMs - now;
+      if (left > 0) wait = Math.max(wait ?? 0, left);
+    }
+    return wait;
   }
 
   /** Forgets an ended run once its result is in status. */

@@ -12,6 +12,7 @@ import { reconcileLogger } from './logging.js';
 import { activeWorkers, maxConcurrentReconciles, queueMetricsFor, reconcileErrors, reconcileTime, reconcileTotal, terminalReconcileErrors } from './metrics.js';
 import type { RateLimiter } from './ratelimit.js';
 import { WorkQueue } from './workqueue.js';
+import { FINALIZER } from '../api/resources.js';
 
 export interface Request {
   namespace: string | undefined;
@@ -53,6 +54,17 @@ export function requestFromKey(key: string): Request {
 }
 
 /**
+ * The update only added this operator's finalizer: the pass that added it went on with the patched
+ * object (reconcile-kit.ts), so reacting would repeat that pass while its work starts. A finalizer
+ * removed (ours or another's) or another added still brings a reconcile.
+ */
+function onlyOursAdded(before: string[] | undefined, after: string[] | undefined): boolean {
+  const b = before ?? [];
+  const a = after ?? [];
+  return a.length === b.length + 1 && a.includes(FINALIZER) && !b.includes(FINALIZER) && b.every((f) => a.includes(f));
+}
+
+/**
  * An update worth a reconcile: anything but a change confined to status (which this operator writes
  * itself, so reacting to it would only produce no-op reconciles). The periodic resync still catches
  * status edited by someone else.
@@ -62,7 +74,7 @@ export function updateNeedsReconcile(oldObj: KubeObject, newObj: KubeObject): bo
   const o = oldObj.metadata;
   const n = newObj.metadata;
   if (o.deletionTimestamp !== n.deletionTimestamp) return true;
-  if (!isDeepStrictEqual(o.finalizers, n.finalizers)) return true;
+  if (!isDeepStrictEqual(o.finalizers, n.finalizers) && !onlyOursAdded(o.finalizers, n.finalizers)) return true;
   if (!isDeepStrictEqual(o.labels, n.labels) || !isDeepStrictEqual(o.annotations, n.annotations)) return true;
   // Objects without a generation (no status subresource) change only through their main resource.
   if (newObj.metadata.generation === undefined) return o.resourceVersion !== n.resourceVersion;

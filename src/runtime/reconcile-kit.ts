@@ -16,7 +16,8 @@
 //
 // What the kit does on each pass, in order:
 //   1. reads the object from the informer cache (gone: `gone(key)`, then nothing); an object without
-//      FINALIZER (and not being deleted) gets it, and the pass continues with the patched object;
+//      FINALIZER (and not being deleted) gets it, and the pass continues with the patched object (with
+//      `finalizerAlongside`, the patch runs while the pass does, and ctx.finalizerHeld says when it held);
 //   2. `before` (optional) may answer first (e.g. "my cache is older than my last write: come back");
 //   3. being deleted: runs `finalize` (with the spec, or undefined when it does not validate) until it
 //      says 'done', then removes FINALIZER; without `finalize` the finalizer is just removed;
@@ -178,6 +179,11 @@ export interface ObjectContext<Status> {
 
 export interface SpecContext<Spec, Status> extends ObjectContext<Status> {
   spec: Spec;
+  /**
+   * Settles when the object holds FINALIZER (at once unless `finalizerAlongside` added it this pass).
+   * A pass awaits it before its first change outside the object's own status.
+   */
+  finalizerHeld: Promise<void>;
 }
 
 export type FinalizeOutcome = 'done' | Result;
@@ -197,6 +203,12 @@ export interface KindReconciler<Spec, Status> {
   /** The Secrets of the object's namespace the pass reads (read before finalize and reconcile). */
   secrets?: (spec: Spec | undefined, ctx: ObjectContext<Status>) => Iterable<string>;
   reconcile: (ctx: SpecContext<Spec, Status>) => Promise<Result | void>;
+  /**
+   * A new object's finalizer patch runs alongside the pass instead of before it: a kind whose first
+   * change elsewhere comes after reads of its own (the Migration's history) awaits ctx.finalizerHeld
+   * there and saves the patch's round trip. A failed patch fails the pass all the same.
+   */
+  finalizerAlongside?: boolean;
 }
 
 // Secret keys whose values are names and addresses, not secrets: status and messages keep them.
@@ -276,8 +288,15 @@ export function reconcileWith<Spec, Status>(mgr: Manager, r: KindReconciler<Spec
       return {};
     }
     // A new object gets the finalizer first and the pass goes on with the object the patch returned:
-    // waiting for the watch to bring it back would add a round trip before any real work starts.
-    if (!isBeingDeleted(obj) && !hasFinalizer(obj, FINALIZER)) obj = await ensureFinalizer(mgr.client, resource, obj, FINALIZER, mgr.fieldManager);
+    // waiting for the watch to bring it back would add a round trip before any real work starts (and
+    // that update brings no second pass: controller.ts). `finalizerAlongside` takes the patch off the
+    // path too; the pass awaits ctx.finalizerHeld before it changes anything.
+    let held: Promise<unknown> = Promise.resolve();
+    if (!isBeingDeleted(obj) && !hasFinalizer(obj, FINALIZER)) {
+      const adding = ensureFinalizer(mgr.client, resource, obj, FINALIZER, mgr.fieldManager);
+      if (r.finalizerAlongside) held = settled(adding);
+      else obj = await adding;
+    }
     const ctx = objectContext<Status>(mgr, r.kind, obj, rctx, r.action);
     const early = await r.before?.(ctx);
     if (early) return early;
@@ -298,6 +317,14 @@ export function reconcileWith<Spec, Status>(mgr: Manager, r: KindReconciler<Spec
       await ctx.writeHealth(invalidSpecHealth(validation.error.message), {}, { event: readyMessageChanged });
       return {};
     }
-    return (await r.reconcile({ ...ctx, spec: validation.value.spec })) ?? {};
+    const out = await r.reconcile({ ...ctx, spec: validation.value.spec, finalizerHeld: settled(held.then(() => undefined)) });
+    await held;
+    return out ?? {};
   };
+}
+
+/** The promise, with its rejection marked handled: whoever awaits it still sees the error. */
+function settled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
 }

@@ -6,7 +6,8 @@ import type { Manager } from '../../src/runtime/manager.js';
 import { createTestNamespace } from '../../dev/env/testenv.js';
 import { deleteAllKinds, eventually, metricValue, run, scrape } from '../runtime/helpers.js';
 import { installCrds } from '../runtime/helpers.js';
-import { CONFIGMAPS, closeKube, cond, createMigration, createTenantDatabase, eventsFor, getMigration, kube, markReady, patchMigration, startMigrationOperator, waitFor, waitForMessage } from './fixtures.js';
+import { resourcePath } from '../../src/runtime/kubeclient.js';
+import { CONFIGMAPS, MIGRATIONS, type MigrationObj, closeKube, cond, createMigration, createTenantDatabase, eventsFor, getMigration, kube, markReady, patchMigration, startMigrationOperator, waitFor, waitForMessage } from './fixtures.js';
 import { closeConnections, createTestDatabase, type TestDatabase } from './pg.js';
 
 let ns: string;
@@ -244,4 +245,31 @@ test('a transient error (lock wait) is retried with backoff, not sticky', async 
   }
   const done = await waitFor(ns, 'transient', { ready: true }, 30_000);
   expect(done.status?.databases?.[0]?.failure).toBeUndefined();
+});
+
+test('a new Migration is first reported once its run is past its set-up, not with a "starting" status superseded at once; a slow step shows while it runs', async () => {
+  const db = await database('quiet-db');
+  await markReady(ns, 'quiet-db');
+  const reported: string[] = [];
+  const watch = await kube().watch(resourcePath(MIGRATIONS, ns), { fieldSelector: 'metadata.name=quiet' }, (ev) => {
+    const m = ev.object as MigrationObj;
+    const ready = cond(m, 'Ready');
+    if (ev.type !== 'ERROR' && ready) reported.push(`${ready.reason}: ${ready.message}`);
+  });
+  try {
+    await createMigration(ns, 'quiet', {
+      databaseRef: { name: 'quiet-db' },
+      migrations: [
+        { version: '1', name: 'slow', up: 'SELECT pg_sleep(1.5); CREATE TABLE quiet_t (id int);' },
+        { version: '2', name: 'fast', up: 'ALTER TABLE quiet_t ADD COLUMN v int;' },
+      ],
+    });
+    await waitFor(ns, 'quiet', { ready: true, reason: 'Migrated' });
+    await eventually('the watch delivered Migrated', async () => reported.some((r) => r.startsWith('Migrated:')));
+  } finally {
+    watch.abort();
+  }
+  expect(reported.filter((r) => /starting: \d+ steps? pending/.test(r))).toEqual([]);
+  expect(reported[0]).toMatch(/^Migrating: running step 1 \(1 of 2\)/);
+  expect(await tables(db)).toEqual(['quiet_t']);
 });

@@ -5,6 +5,8 @@ import { EVENTS, EventRecorder } from '../../src/runtime/events.js';
 import { KubeClient, type KubeObject } from '../../src/runtime/kubeclient.js';
 import { LEASES } from '../../src/runtime/leader-election.js';
 import { Manager } from '../../src/runtime/manager.js';
+import { FINALIZER, reconcileWith } from '../../src/runtime/reconcile-kit.js';
+import { validateBackupPolicy } from '../../src/api/backuppolicy.js';
 import { createTestNamespace, kubeConfig } from '../../dev/env/testenv.js';
 import { eventually, installCrds, run, testLogger } from './helpers.js';
 
@@ -15,6 +17,12 @@ const policy = (name: string) => ({ apiVersion: 'tenantdb.io/v1alpha1', kind: 'B
 
 function newManager(extra: Partial<ConstructorParameters<typeof Manager>[0]> = {}): Manager {
   return new Manager({ kubeConfig: kubeConfig(), logger: testLogger(), namespaces: [ns], metricsBindAddress: '0', healthProbeBindAddress: '0', ...extra });
+}
+
+/** The probes that use the kit put its finalizer on every policy here; no controller is left to take it off. */
+async function clearFinalizers(): Promise<void> {
+  const names = (await run(['get', 'backuppolicies.tenantdb.io', '-n', ns, '-o', 'name'])).split('\n').filter(Boolean);
+  for (const n of names) await run(['patch', n, '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']).catch(() => undefined);
 }
 
 beforeAll(async () => {
@@ -89,6 +97,71 @@ test('periodic resync reconciles unchanged objects again', async () => {
     await eventually('three passes over slow-1 without any change', async () => (count.get('slow-1') ?? 0) >= 3, 15_000);
   } finally {
     await mgr.stop();
+  }
+});
+
+test('the finalizer a pass adds brings no second pass; one removed brings a pass that puts it back', async () => {
+  const mgr = newManager();
+  const passes = new Map<string, number>();
+  mgr.addController({
+    name: 'finalizer-probe',
+    resource: BACKUPS,
+    reconcile: reconcileWith(mgr, {
+      kind: 'BackupPolicy',
+      validate: validateBackupPolicy,
+      reconcile: async (ctx) => {
+        passes.set(ctx.name, (passes.get(ctx.name) ?? 0) + 1);
+        return {};
+      },
+    }),
+  });
+  await mgr.start();
+  const client = new KubeClient(kubeConfig());
+  try {
+    await run(['create', '-f', '-'], JSON.stringify(policy('fin-1')));
+    const finalizers = async () => ((await client.get(BACKUPS, ns, 'fin-1')) as KubeObject).metadata.finalizers ?? [];
+    await eventually('our finalizer', async () => (await finalizers()).includes(FINALIZER));
+    await sleep(1_000);
+    expect(passes.get('fin-1')).toBe(1);
+    await run(['patch', 'backuppolicies.tenantdb.io', 'fin-1', '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+    await eventually('a second pass puts it back', async () => passes.get('fin-1') === 2 && (await finalizers()).includes(FINALIZER));
+  } finally {
+    await mgr.stop();
+    client.close();
+    await clearFinalizers();
+  }
+});
+
+test('finalizerAlongside: the pass runs while the finalizer is added, and finalizerHeld settles only once the object holds it', async () => {
+  const mgr = newManager();
+  const client = new KubeClient(kubeConfig());
+  const heldOnServer: boolean[] = [];
+  mgr.addController({
+    name: 'alongside-probe',
+    resource: BACKUPS,
+    reconcile: reconcileWith(mgr, {
+      kind: 'BackupPolicy',
+      validate: validateBackupPolicy,
+      finalizerAlongside: true,
+      reconcile: async (ctx) => {
+        if (ctx.name !== 'fin-2') return {};
+        await ctx.finalizerHeld;
+        const now = (await client.get(BACKUPS, ns, 'fin-2')) as KubeObject;
+        heldOnServer.push((now.metadata.finalizers ?? []).includes(FINALIZER));
+        return {};
+      },
+    }),
+  });
+  await mgr.start();
+  try {
+    await run(['create', '-f', '-'], JSON.stringify(policy('fin-2')));
+    await eventually('the pass', async () => heldOnServer.length > 0);
+    await sleep(500);
+    expect(heldOnServer).toEqual([true]);
+  } finally {
+    await mgr.stop();
+    client.close();
+    await clearFinalizers();
   }
 });
 
