@@ -4,7 +4,8 @@
 // primary, and records it in status.azure.failover. The application reconnects with the same connection
 // Secret (unchanged: same host name) and finds every committed row; applying the same requestId again
 // does nothing (no second restart reaches ARM); a new requestId with mode Forced fails over again; an
-// operator restarted mid-failover resumes the recorded operation and finishes it once.
+// operator restarted mid-failover resumes the recorded operation and finishes it once; one stopped right
+// after sending the restart, before recording it, leaves a successor that does not send it again.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { PostgresConnections } from '../../src/postgres/connections.js';
 import { generatePassword } from '../../src/postgres/database/scram.js';
@@ -187,3 +188,32 @@ test('an operator restarted while a failover runs resumes it from status and fin
   expect(await restarts()).toBe(3);
   await waitReady(ns, NAME, 60_000);
 }, 180_000);
+
+test('an operator stopped right after its restart with failover was sent, before it recorded that, does not fail over a second time', async () => {
+  // The state such an operator leaves: the server claimed for the request, status saying "Requested"
+  // (the restart comes next), and the restart sent and done in Azure. A successor that sends it again
+  // fails the database back to where it was: a second outage, undoing the first.
+  const before = await restarts();
+  await h.control.pauseOperations({ method: 'PATCH', path: `flexibleServers/${SERVER}$`, count: 1 });
+  await run(['apply', '-f', '-'], JSON.stringify(azureTenantDatabase(ns, NAME, SERVER, azure({ requestId: 'fo-4', mode: 'Planned' }))));
+  await eventually('claim recorded', async () => ((await getTd())?.status?.azure?.failover?.phase === 'Requested' ? true : undefined), 60_000, 200);
+  const claim = await eventually('claim paused in Azure', async () => (await h.control.operations()).find((o) => o.paused && o.resourceId.toLowerCase().endsWith(`/${SERVER}`)), 30_000, 200);
+  await mgr.stop();
+  await h.control.resumeOperation(claim.id);
+  await eventually('server claimed', async () => ((await h.client.servers.get(RG, SERVER)).tags?.['tenantdb-failover']?.startsWith('requested:fo-4') ? true : undefined), 60_000, 300);
+  const zoneBefore = (await h.client.servers.get(RG, SERVER)).availabilityZone;
+  // The stopped operator's restart, sent and finished.
+  await h.client.servers.beginRestartAndWait(RG, SERVER, { parameters: { restartWithFailover: true, failoverMode: 'PlannedFailover' }, updateIntervalInMs: 200 });
+  expect(await restarts()).toBe(before + 1);
+  const zoneAfter = (await h.client.servers.get(RG, SERVER)).availabilityZone;
+  expect(zoneAfter).not.toBe(zoneBefore);
+
+  mgr = await startOperatorInProcess(h, ns, { parts: 'all' });
+  const fo = await failoverDone('fo-4');
+  expect(fo.message).toMatch(/restarted after it was claimed/);
+  await eventually('marked handled', async () => ((await h.client.servers.get(RG, SERVER)).tags?.['tenantdb-failover'] === 'fo-4' ? true : undefined), 60_000, 300);
+  await waitReady(ns, NAME, 60_000);
+  expect(await restarts()).toBe(before + 1);
+  expect((await h.client.servers.get(RG, SERVER)).availabilityZone).toBe(zoneAfter);
+  expect((await events(ns, NAME)).some((e) => e.reason === 'FailoverNotConfirmed')).toBe(true);
+}, 240_000);

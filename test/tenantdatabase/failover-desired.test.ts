@@ -3,7 +3,7 @@
 // highAvailability.failover is admitted only with HA on.
 import type { Server } from '@azure/arm-postgresql-flexible';
 import { validateTenantDatabase, type AzureServerSpec } from '../../src/api/tenantdatabase.js';
-import { createBody, desiredTags, failoverAction, failoverMark, serverPatch } from '../../controllers/tenantdatabase/server-azure/desired.js';
+import { createBody, desiredTags, failoverAction, failoverMark, instanceFingerprint, parseFailoverMark, serverPatch } from '../../controllers/tenantdatabase/server-azure/desired.js';
 
 const spec: AzureServerSpec = {
   subscriptionId: '6a1f3c2e-8b4d-4e7a-9c0f-1d2e3f4a5b6c',
@@ -63,6 +63,22 @@ test('run-once of a failover request is decided by the server tag; the record ca
   expect(failoverAction(failoverMark('fo-2', 'claimed'), 'fo-2', undefined)).toBe('unconfirmed');
   // Handled: nothing, whatever status says (a forged or stale record included).
   for (const phase of [undefined, 'Requested', 'Running', 'Failed']) expect(failoverAction('fo-2', 'fo-2', phase)).toBe('handled');
+});
+
+test('a claim names the primary that answered then, by fingerprint; claims without one (earlier versions) still work', () => {
+  const primary = '10.0.0.4/32@2026-12-07 01:02:03.123+00';
+  const mark = failoverMark('fo-2', 'claimed', primary);
+  expect(mark).toMatch(/^requested:fo-2;[0-9a-f]{16}$/);
+  expect(mark.length).toBeLessThanOrEqual(256);
+  expect(parseFailoverMark(mark)).toEqual({ id: 'fo-2', claimed: true, primary: instanceFingerprint(primary) });
+  expect(instanceFingerprint('10.0.0.4/32@2026-12-07 01:09:00.5+00')).not.toBe(instanceFingerprint(primary));
+  expect(parseFailoverMark('requested:fo-2')).toEqual({ id: 'fo-2', claimed: true });
+  expect(parseFailoverMark('fo-2')).toEqual({ id: 'fo-2', claimed: false });
+  expect(failoverAction(mark, 'fo-2', 'Requested')).toBe('restart');
+  expect(failoverAction(mark, 'fo-3', 'Requested')).toBe('claim');
+  expect(failoverAction(mark, 'fo-2', undefined)).toBe('unconfirmed');
+  // The longest requestId the CRD allows still fits Azure's 256 characters.
+  expect(failoverMark('a'.repeat(63), 'claimed', primary).length).toBeLessThanOrEqual(256);
 });
 
 test("spec tags cannot set the operator's own tags", () => {

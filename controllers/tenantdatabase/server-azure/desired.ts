@@ -1,6 +1,7 @@
 // Pure functions from the TenantDatabase spec and what ARM reports to the writes that close the gap.
 // Each returns the smallest change (or undefined when converged) so the part can apply one at a time
 // and a converged object costs no write. Nothing here talks to Azure.
+import { createHash } from 'node:crypto';
 import type {
   AdministratorMicrosoftEntra,
   AdministratorMicrosoftEntraAdd,
@@ -356,22 +357,40 @@ export function replicasToDelete(spec: AzureServerSpec, actual: readonly Server[
 
 const CLAIMED = 'requested:';
 
-/** The failover marker tag's value for request `id`: claimed (the restart comes next) or handled. */
-export const failoverMark = (id: string, state: 'claimed' | 'handled'): string => (state === 'claimed' ? CLAIMED + id : id);
+/** A short fingerprint of the primary that answered (the write probe's address@postmaster start time). */
+export const instanceFingerprint = (instance: string): string => createHash('sha256').update(instance).digest('hex').slice(0, 16);
+
+/**
+ * The failover marker tag's value for request `id`: handled (`<id>`), or claimed: `requested:<id>`, with
+ * `;<fingerprint>` of the primary that answered when it was claimed (a restart since then shows as
+ * another primary: failover.ts).
+ */
+export const failoverMark = (id: string, state: 'claimed' | 'handled', primary?: string): string =>
+  state === 'claimed' ? `${CLAIMED}${id}${primary ? `;${instanceFingerprint(primary)}` : ''}` : id;
+
+/** The marker read back: which request, claimed or handled, and the claimed primary's fingerprint. */
+export function parseFailoverMark(value: string | undefined): { id: string; claimed: boolean; primary?: string } | undefined {
+  if (!value) return undefined;
+  if (!value.startsWith(CLAIMED)) return { id: value, claimed: false };
+  const [id = '', primary] = value.slice(CLAIMED.length).split(';');
+  return { id, claimed: true, ...(primary ? { primary } : {}) };
+}
 
 /**
  * What HA failover request `id` needs, from the server's tag (the decision) and this object's record of
  * it (which can only hold a restart back, never cause one the tag does not ask for):
  * - `handled`: nothing (the request ran, or was given up);
  * - `claim`: tag the server `requested:<id>` first (a write that says what comes next);
- * - `restart`: the server is claimed and the record says the restart was not sent yet: send it;
+ * - `restart`: the server is claimed and the record says the restart was not sent yet: send it, unless
+ *   another primary answers than at the claim (failover.ts: the restart may have been sent after all);
  * - `handle`: claimed, and the record says it ended: tag the server `<id>`;
  * - `unconfirmed`: claimed with no record of it (status lost between the claim and the end): whether the
  *   restart was sent is unknown, and a failover is never repeated on a guess; tag it handled and say so.
  */
 export function failoverAction(tagValue: string | undefined, id: string, recordPhase: string | undefined): 'handled' | 'claim' | 'restart' | 'handle' | 'unconfirmed' {
-  if (tagValue === failoverMark(id, 'handled')) return 'handled';
-  if (tagValue !== failoverMark(id, 'claimed')) return 'claim';
+  const tag = parseFailoverMark(tagValue);
+  if (tag?.id !== id) return 'claim';
+  if (!tag.claimed) return 'handled';
   if (recordPhase === 'Requested') return 'restart';
   return recordPhase === undefined ? 'unconfirmed' : 'handle';
 }

@@ -3,6 +3,9 @@
 // standby becomes the primary behind the same host name, so connection Secrets stay as they are.
 // Once is kept by the server's tag tenantdb-failover (desired.ts failoverAction): claimed before the
 // restart, handled after it; status can hold a restart back, never cause one the tag does not ask for.
+// The claim names the primary that answered then: an operator stopped between sending the restart and
+// recording it leaves "claimed, not sent" in status, and its successor finds another primary answering
+// and does not send it again (a second failover would fail the database back).
 // status.azure.failover reports the request, when it started and ended, and the measured seconds
 // until the database accepted a write again on another instance than before (probed every pass while the
 // operation runs). Two steps: failoverInFlight (right after the operation step: it owns its recorded
@@ -11,11 +14,11 @@
 import { beginOperation, pollDelay, resumeOperation, type OperationRecord } from '../../../src/azure/arm/index.js';
 import { classifyArmError } from '../../../src/azure/errors.js';
 import { postgresConnections, type DbTarget } from '../../../src/postgres/connections.js';
-import { probeWrite } from '../../../src/postgres/write-probe.js';
+import { probeWrite, type WriteProbe } from '../../../src/postgres/write-probe.js';
 import { adminTarget } from '../../../src/tenantdatabase/index.js';
 import type { ServerOutcome } from '../context.js';
 import { begin } from './apply.js';
-import { FAILOVER_TAG, failoverAction, failoverMark } from './desired.js';
+import { FAILOVER_TAG, failoverAction, failoverMark, instanceFingerprint, parseFailoverMark } from './desired.js';
 import { cond, currentServerFields, failure, getServer, outcome, scopeOf, serverForTagWrite, type AzureStatus, type Pass } from './pass.js';
 
 type FailoverRecord = NonNullable<AzureStatus['failover']>;
@@ -115,28 +118,40 @@ export async function failoverRequest(p: Pass): Promise<ServerOutcome | undefine
   if (action === 'handled') return undefined;
   if (action === 'handle') return setMark(p, failoverMark(id, 'handled'), 'FailoverRecorded', `failover ${id} of ${p.az.name} ${rec!.phase === 'Failed' ? 'failed' : 'ended'}: the server records it as handled`);
   if (action === 'unconfirmed') {
-    const now = new Date().toISOString();
-    const message = `the server was claimed for failover ${id} but this object holds no record of it (its status was lost, or it was re-created): whether it ran is unknown, and a failover is never repeated on a guess; set a new requestId to fail over`;
-    p.st.failover = { requestId: id, mode: want.mode, phase: 'Failed', startedAt: now, completedAt: now, message };
-    await p.ctx.event('Warning', 'FailoverNotConfirmed', message);
-    return setMark(p, failoverMark(id, 'handled'), 'FailoverRecorded', `failover ${id} of ${p.az.name}: recorded as handled without running again`);
+    return notConfirmed(p, want, `the server was claimed for failover ${id} but this object holds no record of it (its status was lost, or it was re-created): whether it ran is unknown, and a failover is never repeated on a guess; set a new requestId to fail over`);
   }
   const ha = p.server?.highAvailability;
   if (!ha || (ha.mode ?? 'Disabled') === 'Disabled' || ha.state !== 'Healthy') {
     const message = `failover ${id} waits for a healthy standby (highAvailability ${ha?.mode ?? 'Disabled'}, state ${ha?.state ?? 'unknown'})`;
     return outcome(p, cond(false, 'WaitingForStandby', message, false), { requeueAfterMs: 5_000 });
   }
+  const target = probeTarget(p, p.server?.fullyQualifiedDomainName);
+  const primary = target ? await probeWrite(postgresConnections(p.ctx.settings.postgres), target) : undefined;
   if (action === 'claim') {
     p.st.failover = { requestId: id, mode: want.mode, phase: 'Requested', startedAt: new Date().toISOString() };
-    return setMark(p, failoverMark(id, 'claimed'), 'FailoverRequested', `failover ${id} of ${p.az.name}: the server is tagged with the request before the restart`);
+    return setMark(p, failoverMark(id, 'claimed', primary?.instance), 'FailoverRequested', `failover ${id} of ${p.az.name}: the server is tagged with the request before the restart`);
   }
-  return restartWithFailover(p, want);
+  const claimed = parseFailoverMark(p.server?.tags?.[FAILOVER_TAG])?.primary;
+  if (claimed && primary?.instance && instanceFingerprint(primary.instance) !== claimed) {
+    return notConfirmed(p, want, `the server restarted after it was claimed for failover ${id} (another primary answers now) and this object has no record that the restart was sent, as an operator stopped right after sending it leaves things: a failover is never repeated on a guess; set a new requestId if the primary is not where it should be`);
+  }
+  return restartWithFailover(p, want, primary);
 }
 
-/** Sends the restart with failover of a claimed request (measuring from here). */
-async function restartWithFailover(p: Pass, want: NonNullable<NonNullable<Pass['az']['highAvailability']>['failover']>): Promise<ServerOutcome> {
-  const target = probeTarget(p, p.server?.fullyQualifiedDomainName);
-  const before = target ? await probeWrite(postgresConnections(p.ctx.settings.postgres), target) : undefined;
+/** Whether the request ran is not known: it is marked handled without running again, and a person told. */
+async function notConfirmed(p: Pass, want: FailoverWant, message: string): Promise<ServerOutcome> {
+  const id = want.requestId;
+  const now = new Date().toISOString();
+  const startedAt = p.st.failover?.requestId === id ? p.st.failover.startedAt : now;
+  p.st.failover = { requestId: id, mode: want.mode, phase: 'Failed', startedAt, completedAt: now, message };
+  await p.ctx.event('Warning', 'FailoverNotConfirmed', message);
+  return setMark(p, failoverMark(id, 'handled'), 'FailoverRecorded', `failover ${id} of ${p.az.name}: recorded as handled without running again`);
+}
+
+type FailoverWant = NonNullable<NonNullable<Pass['az']['highAvailability']>['failover']>;
+
+/** Sends the restart with failover of a claimed request (measuring from here; `before`: who answered). */
+async function restartWithFailover(p: Pass, want: FailoverWant, before: WriteProbe | undefined): Promise<ServerOutcome> {
   const startedAt = new Date().toISOString();
   const body = { restartWithFailover: true, failoverMode: want.mode === 'Forced' ? 'ForcedFailover' : 'PlannedFailover' };
   let operation: OperationRecord | undefined;
