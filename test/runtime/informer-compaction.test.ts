@@ -39,15 +39,20 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-test('an ERROR 410 event inside the watch stream leads to a relist that loses nothing', async () => {
+/** What the apiserver holds now, as the mirror should. */
+async function serverState(): Promise<Map<string, string | undefined>> {
+  const list = (await cluster.direct.request('GET', `/api/v1/namespaces/${NS}/configmaps`)) as { items: KubeObject[] };
+  return new Map(list.items.map((o) => [o.metadata.name, value(o)]));
+}
+
+/** Changes made while the informer is cut off, until etcd compacted past its resourceVersion; then healed. */
+async function awayPastCompaction(round: number, remove: string): Promise<void> {
   const { direct, proxy } = cluster;
   const staleRv = informer.lastSyncResourceVersion();
-  const before = { ...informer.stats };
   proxy.cut();
-  await direct.create(CONFIGMAPS, NS, cm('k4', 'v1'));
-  await direct.patch(CONFIGMAPS, NS, 'k1', 'merge', { data: { value: 'v2' } });
-  await direct.delete(CONFIGMAPS, NS, 'k2');
-  // Wait until etcd has compacted past the informer's resourceVersion.
+  await direct.create(CONFIGMAPS, NS, cm(`n${round}`, 'v1'));
+  await direct.patch(CONFIGMAPS, NS, 'k1', 'merge', { data: { value: `v${round + 1}` } });
+  await direct.delete(CONFIGMAPS, NS, remove);
   await eventually(
     'compaction past the informer resourceVersion',
     async () => {
@@ -62,8 +67,22 @@ test('an ERROR 410 event inside the watch stream leads to a relist that loses no
     500,
   );
   proxy.heal();
-  await eventually('informer caught up', async () => mirror.size === 3 && mirror.get('k1') === 'v2' && mirror.get('k4') === 'v1' && !mirror.has('k2'), 30_000);
-  expect(informer.stats.errorEvents).toBeGreaterThan(before.errorEvents);
-  expect(informer.stats.gone).toBeGreaterThan(before.gone);
-  expect(informer.stats.lists).toBeGreaterThan(before.lists);
-}, 90_000);
+}
+
+test('an ERROR 410 event inside the watch stream leads to a relist that loses nothing', async () => {
+  // Whether the apiserver answers a watch from a compacted revision with an ERROR event in the stream or
+  // with HTTP 410 depends on whether its own compactor has recorded that compaction yet (a race inside
+  // the apiserver; the HTTP answer is covered by informer.test.ts). So: up to three rounds, until one took
+  // the stream's path; every round must end with the informer's copy equal to the apiserver's.
+  let sawErrorEvent = false;
+  for (let round = 1; round <= 3 && !sawErrorEvent; round++) {
+    const before = { ...informer.stats };
+    await awayPastCompaction(round, ['k2', 'k3', 'n1'][round - 1] as string);
+    const want = await serverState();
+    await eventually('informer caught up', async () => mirror.size === want.size && [...want].every(([k, v]) => mirror.get(k) === v), 30_000);
+    expect(informer.stats.gone).toBeGreaterThan(before.gone);
+    expect(informer.stats.lists).toBeGreaterThan(before.lists);
+    sawErrorEvent = informer.stats.errorEvents > before.errorEvents;
+  }
+  expect(sawErrorEvent).toBe(true);
+}, 240_000);
