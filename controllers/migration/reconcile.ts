@@ -67,8 +67,9 @@ async function reconcileMigration(env: MigrationEnv, kit: Kit): Promise<Result> 
   // A run setting up has its two logins and the lock between it and its first statement; a status write
   // now ("starting") would be superseded at once, and costs the API server, the watch and another pass
   // just then (30-40 ms of its set-up on a 2-core machine). The run's first step (or a wait for another
-  // runner's lock, or its end) enqueues this Migration, and the status is written then.
-  const quiet = env.runs.settingUp(kit.key, SETUP_QUIET_MS);
+  // runner's lock, or its end) enqueues this Migration, and the status is written then. A pass that
+  // takes in an ended run's result (a fleet's next database starting as one ends) writes at once.
+  const quiet = [...evals.values()].some((e) => e.consumed) ? undefined : env.runs.settingUp(kit.key, SETUP_QUIET_MS);
   if (quiet !== undefined) return { requeueAfterMs: quiet };
 
   const selector = kit.spec.databaseSelector !== undefined;
