@@ -27,7 +27,7 @@ export interface Run {
 }
 
 /** Before its first step and not waiting for a lock: nothing to report that the next moment won't change. */
-export function isSettingUp(run: Run): boolean {
+function isSettingUp(run: Run): boolean {
   return run.progress.current === undefined && run.progress.state !== 'waiting-for-lock';
 }
 
@@ -50,15 +50,18 @@ export class MigrationRuns {
     return `${migrationKey}@${database}`;
   }
 
+  /** The runs of one Migration (ended ones included), with their keys. */
+  private runsOf(migrationKey: string): Array<[string, Run]> {
+    return [...this.runs.entries()].filter(([k]) => k.startsWith(`${migrationKey}@`));
+  }
+
   get(migrationKey: string, database: string): Run | undefined {
     return this.runs.get(MigrationRuns.key(migrationKey, database));
   }
 
   /** Runs in progress (not yet ended) for one Migration. */
   activeCount(migrationKey: string): number {
-    let n = 0;
-    for (const [k, r] of this.runs) if (k.startsWith(`${migrationKey}@`) && !r.result) n++;
-    return n;
+    return this.runsOf(migrationKey).filter(([, r]) => !r.result).length;
   }
 
   start(
@@ -97,8 +100,8 @@ export class MigrationRuns {
    */
   settingUp(migrationKey: string, quietMs: number, now = Date.now()): number | undefined {
     let wait: number | undefined;
-    for (const [k, r] of this.runs) {
-      if (!k.startsWith(`${migrationKey}@`) || r.result || !isSettingUp(r)) continue;
+    for (const [, r] of this.runsOf(migrationKey)) {
+      if (r.result || !isSettingUp(r)) continue;
       const left = r.progress.startedAt + quietMs - now;
       if (left > 0) wait = Math.max(wait ?? 0, left);
     }
@@ -122,7 +125,7 @@ export class MigrationRuns {
 
   /** Stops every run of a Migration at the next step boundary (deletion) and waits for them. */
   async abortAll(migrationKey: string): Promise<void> {
-    const mine = [...this.runs.entries()].filter(([k]) => k.startsWith(`${migrationKey}@`));
+    const mine = this.runsOf(migrationKey);
     for (const [, r] of mine) r.abort.abort();
     await Promise.all(mine.map(([, r]) => r.promise));
     for (const [k] of mine) this.runs.delete(k);

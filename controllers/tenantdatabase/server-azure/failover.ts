@@ -35,6 +35,12 @@ function probeTarget(p: Pass, fqdn: string | undefined): DbTarget | undefined {
   return t.ok ? t.target : undefined;
 }
 
+/** Who answers as the primary through that host name now, and whether it takes a write; undefined without a target. */
+async function probePrimary(p: Pass, fqdn: string | undefined): Promise<WriteProbe | undefined> {
+  const target = probeTarget(p, fqdn);
+  return target ? probeWrite(postgresConnections(p.ctx.settings.postgres), target) : undefined;
+}
+
 const seconds = (from: string, to: number) => Math.max(0, Math.round((to - Date.parse(from)) / 10) / 100);
 
 function running(p: Pass, rec: FailoverRecord, ms: number): ServerOutcome {
@@ -49,9 +55,8 @@ async function probe(p: Pass, rec: FailoverRecord): Promise<FailoverRecord> {
   const before = instanceBefore.get(requestKey(p, rec.requestId));
   if (rec.writableAfterSeconds !== undefined || before === undefined) return rec;
   const s = await getServer(p.clients, p.az.resourceGroup, p.az.name);
-  const target = probeTarget(p, s?.fullyQualifiedDomainName);
-  if (!target) return rec;
-  const r = await probeWrite(postgresConnections(p.ctx.settings.postgres), target);
+  const r = await probePrimary(p, s?.fullyQualifiedDomainName);
+  if (!r) return rec;
   return r.writable && r.instance !== before ? { ...rec, writableAfterSeconds: seconds(rec.startedAt, Date.now()) } : rec;
 }
 
@@ -125,8 +130,7 @@ export async function failoverRequest(p: Pass): Promise<ServerOutcome | undefine
     const message = `failover ${id} waits for a healthy standby (highAvailability ${ha?.mode ?? 'Disabled'}, state ${ha?.state ?? 'unknown'})`;
     return outcome(p, cond(false, 'WaitingForStandby', message, false), { requeueAfterMs: 5_000 });
   }
-  const target = probeTarget(p, p.server?.fullyQualifiedDomainName);
-  const primary = target ? await probeWrite(postgresConnections(p.ctx.settings.postgres), target) : undefined;
+  const primary = await probePrimary(p, p.server?.fullyQualifiedDomainName);
   if (action === 'claim') {
     p.st.failover = { requestId: id, mode: want.mode, phase: 'Requested', startedAt: new Date().toISOString() };
     return setMark(p, failoverMark(id, 'claimed', primary?.instance), 'FailoverRequested', `failover ${id} of ${p.az.name}: the server is tagged with the request before the restart`);
