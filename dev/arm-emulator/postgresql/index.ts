@@ -42,8 +42,10 @@ export async function registerPostgres(ctx: EmulatorContext, opts: { instances?:
   });
   // Test hook: a replica whose walreceiver stops (its primary_conninfo emptied and reloaded, so it no longer
   // connects; its slot on the primary stays and keeps WAL), and starts again with the conninfo it had.
+  // A stop answers once the walreceiver is gone: the reload is a signal, and a write on the primary right
+  // after an answer given before then could still reach the replica.
   const stoppedConninfo = new Map<string, string>();
-  ctx.addControlRoute('POST', '/_emulator/replicas/([^/]+)/streaming/(stop|start)', (_b, _q, m) => {
+  ctx.addControlRoute('POST', '/_emulator/replicas/([^/]+)/streaming/(stop|start)', async (_b, _q, m) => {
     const name = decodeURIComponent(m[1]!).toLowerCase();
     const rec = [...state.runtimes.values()].find((r) => r.name.toLowerCase() === name)?.instance;
     if (!rec?.replicaOf) throw new Error(`${name} is not a running read replica`);
@@ -56,7 +58,9 @@ export async function registerPostgres(ctx: EmulatorContext, opts: { instances?:
       stoppedConninfo.delete(rec.key);
     }
     rec.server.reload();
-    return { streaming: settings.primary_conninfo !== undefined };
+    const streaming = settings.primary_conninfo !== undefined;
+    if (!streaming) await untilWalReceiverGone(() => instances.withSuperClient(rec, 'postgres', async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_wal_receiver')).rows[0]!.n)));
+    return { streaming };
   });
   // Test hook: the archiver ships the current segment now (what archive_timeout does every few minutes).
   ctx.addControlRoute('POST', '/_emulator/servers/([^/]+)/wal/archive', async (_b, _q, m) => {
@@ -81,4 +85,12 @@ export async function registerPostgres(ctx: EmulatorContext, opts: { instances?:
     await instances.stopAll();
   });
   return state;
+}
+
+/** Polls the replica's walreceiver count until it is 0 (at most 10 s). */
+async function untilWalReceiverGone(count: () => Promise<number>): Promise<void> {
+  for (const deadline = Date.now() + 10_000; (await count()) > 0; ) {
+    if (Date.now() > deadline) throw new Error('the walreceiver did not stop within 10 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
