@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import pg from 'pg';
 import type { PostgresSettings } from '../settings.js';
 import { HostsFile } from './hosts.js';
+import { connectedStream, dialTls, type DialedChannel } from './dial.js';
 
 export type SslMode = 'require' | 'verify-ca' | 'verify-full';
 
@@ -159,6 +160,8 @@ export function isTransientPgError(err: unknown): boolean {
 interface PoolEntry {
   pool: pg.Pool;
   lastUsed: number;
+  /** A session being opened ahead of a query (warm); the next query waits for it instead of opening another. */
+  warming?: Promise<void> | undefined;
 }
 
 export class PostgresConnections {
@@ -243,7 +246,35 @@ export class PostgresConnections {
     return h.digest('hex');
   }
 
-  private poolFor(target: DbTarget): pg.Pool {
+  /** The pool, once a session opened ahead for it (warm) is in it. */
+  private async readyPool(target: DbTarget): Promise<pg.Pool> {
+    const entry = this.entryFor(target);
+    if (entry.warming) await entry.warming;
+    return entry.pool;
+  }
+
+  /**
+   * Opens a session of the target's pool now, for a query that follows shortly: the backend's start and the
+   * TLS handshake overlap what the caller does first (reading its inputs). query and withClient wait for it
+   * rather than open a second session. Nothing when the pool has an idle session; a failure here is left to
+   * that query to meet and report.
+   */
+  warm(target: DbTarget): void {
+    const entry = this.entryFor(target);
+    if (entry.warming || entry.pool.idleCount > 0 || entry.pool.totalCount >= this.opts.maxPerPool) return;
+    const warming: Promise<void> = entry.pool
+      .connect()
+      .then(
+        (c) => c.release(),
+        () => undefined,
+      )
+      .finally(() => {
+        if (entry.warming === warming) entry.warming = undefined;
+      });
+    entry.warming = warming;
+  }
+
+  private entryFor(target: DbTarget): PoolEntry {
     const k = this.key(target);
     let entry = this.pools.get(k);
     // The name now maps to another address (an HA failover, a virtual endpoint's writer after a switchover,
@@ -262,7 +293,7 @@ export class PostgresConnections {
       this.pools.set(k, entry);
     }
     entry.lastUsed = Date.now();
-    return entry.pool;
+    return entry;
   }
 
   private movedAway(pool: pg.Pool, target: DbTarget): boolean {
@@ -273,11 +304,11 @@ export class PostgresConnections {
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(target: DbTarget, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    return this.poolFor(target).query<R>(text, values);
+    return (await this.readyPool(target)).query<R>(text, values);
   }
 
   async withClient<T>(target: DbTarget, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.poolFor(target).connect();
+    const client = await (await this.readyPool(target)).connect();
     let broken: Error | undefined;
     // The pool listens for errors only on idle connections. One the server ends while it is checked out
     // and no query runs (a restart or failover sends 57P01) would emit an unheard 'error', which ends the
@@ -315,8 +346,11 @@ export class PostgresConnections {
    * `session`: settings made in the startup packet (no round trip after the login; a role the login may
    * not take fails the login itself).
    */
-  async connect(target: DbTarget, opts: { statementTimeoutMs?: number; session?: SessionSettings } = {}): Promise<pg.Client> {
+  async connect(target: DbTarget, opts: { statementTimeoutMs?: number; session?: SessionSettings; dialed?: DialedChannel } = {}): Promise<pg.Client> {
     const cfg = { ...this.clientConfig(target), ...startupSettings(opts.session) };
+    // A channel dialled ahead (dial) carries the login; pg sees a connected stream and no TLS to negotiate.
+    const channel = await opts.dialed?.take();
+    if (channel) Object.assign(cfg, { ssl: false, stream: () => connectedStream(channel) });
     const statementTimeout = opts.statementTimeoutMs ?? cfg.statement_timeout;
     // A caller that lifts the statement timeout (a migration run) lifts the client-side bound with it.
     const queryTimeout = opts.statementTimeoutMs === undefined ? cfg.query_timeout : opts.statementTimeoutMs > 0 ? opts.statementTimeoutMs + QUERY_TIMEOUT_GRACE_MS : undefined;
@@ -324,6 +358,16 @@ export class PostgresConnections {
     client.on('error', () => undefined);
     await client.connect();
     return client;
+  }
+
+  /**
+   * A TLS channel to the target's server, opened now for a login made later with connect({ dialed }): the
+   * backend's start and the handshake overlap what the caller does meanwhile. Refused like a login below
+   * the TLS floor; verified with the same CA set and name check as the login's own TLS.
+   */
+  dial(target: DbTarget): DialedChannel {
+    const cfg = this.clientConfig(target);
+    return dialTls({ host: cfg.host as string, port: cfg.port as number, tls: cfg.ssl as tls.ConnectionOptions, timeoutMs: this.opts.connectTimeoutMs });
   }
 
   /** Ends pools whose target has not been used for a while (a deleted database, a rotated password). */

@@ -3,7 +3,8 @@
 // does not carry refused, timeouts that bound a connect and a statement, a session the server ends while
 // checked out (an error for its caller, not the process), settings made at login (a role
 // the login may not take refuses it), several hosts files at once, and the admin target a TenantDatabase
-// gives other controllers.
+// gives other controllers. Sessions made ahead: a TLS channel dialled before its login (used only while
+// fresh, refused like a login for a name the certificate lacks), and a pool session opened ahead (warm).
 import { afterAll, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -11,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PostgresConnections, TlsModeNotAllowedError } from '../../src/postgres/connections.js';
 import { classifyFailure } from '../../src/postgres/classify.js';
+import { DIALED_MAX_AGE_MS } from '../../src/postgres/dial.js';
 import { HostsFile } from '../../src/postgres/hosts.js';
 import { adminTarget as adminTargetForTenantDatabase } from '../../src/tenantdatabase/index.js';
 import { ensureCertificateAuthority } from '../../dev/env/pki.js';
@@ -170,6 +172,51 @@ describe('sessions made at login', () => {
   test('a setting name that is not one is refused before any byte is sent', async () => {
     const c = connections(hostsFileFor([NAME]));
     await expect(c.connect(su(), { session: { settings: { 'x=1 -c role': 'postgres' } } })).rejects.toThrow(/not a setting name/);
+  });
+});
+
+describe('sessions made ahead', () => {
+  test('a login on a channel dialled ahead uses that channel, verified TLS and settings at login', async () => {
+    const c = connections(hostsFileFor([NAME]));
+    const socket = await c.dial(su()).take();
+    expect(socket?.authorized).toBe(true);
+    const s = await c.connect(su(), { session: { applicationName: 'dialled ahead' }, dialed: { take: async () => socket, abandon: () => undefined } });
+    try {
+      const r = await s.query<{ port: number; ssl: boolean; app: string }>(`SELECT inet_client_port() AS port, ssl, current_setting('application_name') AS app FROM pg_stat_ssl WHERE pid = pg_backend_pid()`);
+      expect(r.rows).toEqual([{ port: socket?.localPort, ssl: true, app: 'dialled ahead' }]);
+    } finally {
+      await s.end();
+    }
+    // The usual way: dial, then connect with it.
+    const t = await c.connect(su(), { dialed: c.dial(su()) });
+    await expect(t.query('SELECT 1 AS one')).resolves.toMatchObject({ rows: [{ one: 1 }] });
+    await t.end();
+  });
+
+  test('a channel to a name the certificate does not carry is not used; the login reports the TLS error', async () => {
+    const c = connections(hostsFileFor(['not-in-the-cert.example.com']));
+    const bad = su({ host: 'not-in-the-cert.example.com' });
+    expect(await c.dial(bad).take()).toBeUndefined();
+    const err = await c.connect(bad, { dialed: c.dial(bad) }).catch((e: unknown) => e);
+    expect(classifyFailure(err)).toMatchObject({ kind: 'tls', transient: false });
+  });
+
+  test('a channel kept past DIALED_MAX_AGE_MS is closed, not used (the server would end it unused); the login dials again', async () => {
+    const c = connections(hostsFileFor([NAME]));
+    const old = c.dial(su());
+    await new Promise((r) => setTimeout(r, DIALED_MAX_AGE_MS + 100));
+    expect(await old.take()).toBeUndefined();
+    const s = await c.connect(su(), { dialed: c.dial(su()) });
+    await s.end();
+  });
+
+  test('warm opens the session the next query uses: one backend, not a second one beside it', async () => {
+    const app = `warm-test-${process.pid}`;
+    const c = connections(hostsFileFor([NAME]), { applicationName: app });
+    c.warm(su());
+    const r = await c.query<{ pid: number }>(su(), 'SELECT pg_backend_pid() AS pid');
+    const seen = await connections(hostsFileFor([NAME])).query<{ pid: number }>(su(), 'SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app]);
+    expect(seen.rows).toEqual([{ pid: r.rows[0]?.pid }]);
   });
 });
 
