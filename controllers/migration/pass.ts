@@ -10,6 +10,7 @@ import type { Manager } from '../../src/runtime/manager.js';
 import type { AzureSettings } from '../../src/settings.js';
 import type { SpecContext } from '../../src/runtime/reconcile-kit.js';
 import type { LintMemo } from './lint.js';
+import type { TargetGates } from './ahead.js';
 import type { MigrationRuns, Run } from './runs.js';
 import type { DatabaseProgress } from './status.js';
 import type { RunInput } from '../../src/postgres/migrations/runner.js';
@@ -68,6 +69,8 @@ export interface MigrationPass {
   inputs: MigrationInputs;
   /** Per-database status as last written, by database name. */
   prevDbs: Map<string, DatabaseProgress>;
+  /** Each database's gate, worked out once, some ahead of their evaluation (ahead.ts). */
+  gates: TargetGates;
 }
 
 /**

@@ -63,10 +63,10 @@ export function databaseReadiness(td: KubeObject): { ready: true } | { ready: fa
 }
 
 /** The Secrets the administrator's connections to these databases read (read once per pass, by name). */
-export function adminSecretsOf(pass: MigrationPass, names: readonly string[]): string[] {
-  const asOwner = pass.kit.spec.runAs === 'owner';
+export function adminSecretsOf(env: MigrationPass['env'], kit: MigrationPass['kit'], names: readonly string[]): string[] {
+  const asOwner = kit.spec.runAs === 'owner';
   return names.flatMap((name) => {
-    const td = pass.env.mgr.getCached(TENANT_DATABASES, pass.kit.namespace, name);
+    const td = env.mgr.getCached(TENANT_DATABASES, kit.namespace, name);
     if (!td) return [];
     const spec = tenantDatabaseSpecOf(td);
     // The migrations principal's credentials only when steps run as the owner on a server without passwords.
@@ -85,11 +85,19 @@ interface Memo {
   runErrors?: { count: number; at: number; message: string; inputs: string; retry: string | undefined } | undefined;
 }
 
+export type GateResult = { target: AdminTarget } | { wait: Evaluation };
+
+/** The progress a database keeps while it waits: what status last said of it. */
+export function keepOf(prev: DatabaseProgress | undefined): Partial<DatabaseProgress> {
+  return { ...(prev?.appliedVersion !== undefined ? { appliedVersion: prev.appliedVersion } : {}), ...(prev?.pending ? { pending: prev.pending } : {}) };
+}
+
 /**
  * The database is there, Ready, and reachable as its administrator; otherwise why it waits. An Azure
- * server goes through lookupAzureServer (held by its TenantDatabase, the address from ARM).
+ * server goes through lookupAzureServer (held by its TenantDatabase, the address from ARM). Worked out
+ * once per pass, through pass.gates (ahead.ts).
  */
-async function gate(pass: MigrationPass, name: string, keep: Partial<DatabaseProgress>): Promise<{ target: AdminTarget } | { wait: Evaluation }> {
+export async function gate(pass: Pick<MigrationPass, 'env' | 'kit'>, name: string, keep: Partial<DatabaseProgress>): Promise<GateResult> {
   const td = pass.env.mgr.getCached(TENANT_DATABASES, pass.kit.namespace, name);
   if (!td) return { wait: { progress: { name, ...keep, phase: 'Pending', reason: 'WaitingForDatabase', message: `TenantDatabase ${name} not found` } } };
   const readiness = databaseReadiness(td);
@@ -104,7 +112,7 @@ async function gate(pass: MigrationPass, name: string, keep: Partial<DatabasePro
 }
 
 /** runAs: owner on a server that refuses passwords: the token login of the TenantDatabase's migrations principal. */
-async function ownerTokenLogin(pass: MigrationPass, td: KubeObject, name: string, t: AdminTarget, keep: Partial<DatabaseProgress>): Promise<{ target: AdminTarget } | { wait: Evaluation }> {
+async function ownerTokenLogin(pass: Pick<MigrationPass, 'env' | 'kit'>, td: KubeObject, name: string, t: AdminTarget, keep: Partial<DatabaseProgress>): Promise<{ target: AdminTarget } | { wait: Evaluation }> {
   const spec = tenantDatabaseSpecOf(td);
   const principal = migrationsPrincipal(spec);
   const failed = (reason: string, message: string, retryable = false) => ({ wait: { progress: { name, ...keep, phase: 'Failed' as const, reason, message }, ...(retryable ? { retryable } : {}) } });
@@ -243,8 +251,8 @@ function decide(pass: MigrationPass, name: string, t: AdminTarget, history: Hist
 /** The evaluation of one target database. */
 export async function evaluate(pass: MigrationPass, name: string): Promise<Evaluation> {
   const prev = pass.prevDbs.get(name);
-  const keep = { ...(prev?.appliedVersion !== undefined ? { appliedVersion: prev.appliedVersion } : {}), ...(prev?.pending ? { pending: prev.pending } : {}) };
-  const g = await gate(pass, name, keep);
+  const keep = keepOf(prev);
+  const g = await pass.gates.get(name);
   if ('wait' in g) return g.wait;
   const memo = takeRun(pass, name, prev, keep);
   if ('running' in memo) return memo.running;

@@ -1,5 +1,6 @@
 // The Migration reconcile, in controller-runtime's shape. The kit (src/runtime/reconcile-kit.ts) reads
 // the Migration, holds the finalizer and validates the spec; then, in order:
+//   0. ahead.ts    - the first target's gate, and its administrator's session opened while 1 runs;
 //   1. sources.ts  - the annotations and the SQL steps (inline and from ConfigMaps), or why not;
 //   2. plan.ts     - the target databases, and per database what is true there (one history read);
 //      lint.ts     - where steps would run, the lint of those steps (spec.lint: Warn reports, Block stops);
@@ -23,6 +24,7 @@ import { CONFIGMAPS, SECRETS, readyChanged, reconcileWith, stalledChanged, type 
 import type { ControllerSettings } from '../../src/settings.js';
 import type { Evaluation, MigrationControllerOptions, MigrationEnv, MigrationPass } from './pass.js';
 import { LintMemo } from './lint.js';
+import { TargetGates } from './ahead.js';
 import { adminSecretsOf, evaluate, targetNames } from './plan.js';
 import { applyRollout } from './rollout.js';
 import type { MigrationRuns } from './runs.js';
@@ -50,17 +52,23 @@ type Kit = SpecContext<MigrationSpec, MigrationStatus>;
 
 async function reconcileMigration(env: MigrationEnv, kit: Kit): Promise<Result> {
   const write = (health: Health, extra: Record<string, unknown> = {}) => kit.writeHealth(health, extra, WRITE);
+  const names = targetNames(env.mgr, kit.namespace, kit.spec);
+  await kit.readSecrets(adminSecretsOf(env, kit, names));
+  const prevDbs = new Map((kit.status.databases ?? []).map((d) => [d.name, d]));
+  const gates = new TargetGates({ env, kit, prevDbs });
+  gates.ahead(names[0]);
   const read = await readInputs(env, kit);
   const poll = fluxPoll(env, kit.namespace, kit.spec);
   if (!read.ok) {
     await write(read.health);
     return poll ? { requeueAfterMs: poll } : {};
   }
-  const pass: MigrationPass = { env, kit, inputs: read.inputs, prevDbs: new Map((kit.status.databases ?? []).map((d) => [d.name, d])) };
-  const names = targetNames(env.mgr, kit.namespace, kit.spec);
-  await kit.readSecrets(adminSecretsOf(pass, names));
+  const pass: MigrationPass = { env, kit, inputs: read.inputs, prevDbs, gates };
   const evals = new Map<string, Evaluation>();
-  for (const name of names) evals.set(name, await evaluate(pass, name));
+  for (const [i, name] of names.entries()) {
+    gates.ahead(names[i + 1]);
+    evals.set(name, await evaluate(pass, name));
+  }
   await kit.finalizerHeld;
   applyRollout(pass, evals);
 

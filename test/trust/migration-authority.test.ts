@@ -106,6 +106,22 @@ test('the steps run in a session that logged in as the migration login, acting a
   expect(r).toEqual({ rolsuper: false, rolinherit: false, rolcreaterole: false, rolcreatedb: false, rolbypassrls: false, nopassword: true, comment: `tenantdb-operator migration login for role ${db.owner}`, member_of: [db.owner] });
 });
 
+test('the login has no password while its first step runs (the session is handed over before the password is removed; no step runs before it is)', async () => {
+  const db = await database('early-db');
+  const login = migratorRoleName(db.owner);
+  await createMigration(ns, 'early', {
+    databaseRef: { name: 'early-db' },
+    migrations: [{ version: '1', name: 'slow', up: 'SELECT pg_sleep(1.5);' }],
+  });
+  let seen: { nopassword: boolean } | undefined;
+  for (const until = Date.now() + 30_000; !seen && Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
+    const running = await superSql('SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND datname = $2 AND query LIKE $3', [login, db.database, '%pg_sleep(1.5)%']);
+    if (running.length > 0) [seen] = await superSql<{ nopassword: boolean }>('SELECT rolpassword IS NULL AS nopassword FROM pg_authid WHERE rolname = $1', [login]);
+  }
+  expect(seen).toEqual({ nopassword: true });
+  await waitFor(ns, 'early', { ready: true, reason: 'Migrated' });
+});
+
 test('a drill check that smuggles a second statement is refused and changes nothing', async () => {
   const db = await createTestDatabase('drill');
   dbs.push(db);

@@ -3,7 +3,7 @@
 // object (`migration` = namespace/name). Flyway's flyway_schema_history and golang-migrate's dirty flag
 // in one table: a row is `success`, or `dirty` while (or after) a non-transactional step runs.
 import type pg from 'pg';
-import { ident, qualified } from '../ident.js';
+import { ident, literal, qualified } from '../ident.js';
 import { compareVersions } from '../../api/migration.js';
 import type { HistoryRow } from '../../migrations/plan.js';
 
@@ -94,7 +94,7 @@ export async function ensureHistory(db: Queryable, opts: { grantTo?: string } = 
   }
 }
 
-interface Raw {
+export interface RawHistoryRow {
   version: string;
   name: string;
   checksum: string | null;
@@ -106,17 +106,29 @@ interface Raw {
   applied_by: string;
 }
 
+const SELECT_HISTORY = `SELECT version, name, checksum, type, state, started_at, applied_at, execution_ms, applied_by FROM ${T} WHERE migration =`;
+
 /** The history of one Migration object; empty when the table does not exist yet (read-only). `exists`: the caller made sure it does. */
 export async function readHistory(db: Queryable, migration: string, opts: { exists?: boolean } = {}): Promise<HistoryRow[]> {
   if (!opts.exists && !(await historyExists(db))) return [];
-  const r = await db.query<Raw>(
-    `SELECT version, name, checksum, type, state, started_at, applied_at, execution_ms, applied_by FROM ${T} WHERE migration = $1`,
-    [migration],
-  );
+  const r = await db.query<RawHistoryRow>(`${SELECT_HISTORY} $1`, [migration]);
+  return historyOf(r.rows);
+}
+
+/**
+ * One statement reading the history of `migration`, for a simple-protocol query that sends it behind
+ * another (the run's lock): the key is a quoted literal, as such a query takes no parameters.
+ */
+export function historyStatement(migration: string): string {
+  return `${SELECT_HISTORY} ${literal(migration)}`;
+}
+
+/** History rows as read (readHistory, historyStatement), in order. */
+export function historyOf(rows: RawHistoryRow[]): HistoryRow[] {
   // Versions in order (dotted ones compare part by part), repeatables after them by description.
   const rep = (v: string) => v.startsWith('R__');
-  r.rows.sort((a, b) => (rep(a.version) || rep(b.version) ? Number(rep(a.version)) - Number(rep(b.version)) || (a.version < b.version ? -1 : 1) : compareVersions(a.version, b.version)));
-  return r.rows.map((x) => ({
+  rows.sort((a, b) => (rep(a.version) || rep(b.version) ? Number(rep(a.version)) - Number(rep(b.version)) || (a.version < b.version ? -1 : 1) : compareVersions(a.version, b.version)));
+  return rows.map((x) => ({
     version: x.version,
     name: x.name,
     checksum: x.checksum,

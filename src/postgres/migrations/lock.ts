@@ -25,6 +25,37 @@ export async function withSetupLock<T>(db: pg.ClientBase, fn: () => Promise<T>):
   }
 }
 
+/**
+ * The set-up lock and, in the same round trip, `look` (one statement of literals) read once the lock is
+ * held; `fn` gets its rows. For a set-up whose first question is asked the moment the lock is held.
+ */
+export async function withSetupLookingAt<R extends pg.QueryResultRow, T>(db: pg.ClientBase, look: string, fn: (rows: R[]) => Promise<T>): Promise<T> {
+  try {
+    const seen = await lockThen<R>(db, `SELECT pg_advisory_lock(${MIGRATION_LOCK_CLASS}, ${SETUP_LOCK_OBJECT})`, look);
+    return await fn(seen.then);
+  } finally {
+    await db.query('SELECT pg_advisory_unlock($1, $2)', [MIGRATION_LOCK_CLASS, SETUP_LOCK_OBJECT]).catch(() => undefined);
+  }
+}
+
+/** tryLock and, in the same round trip, `then` (one statement of literals) read after the lock was tried. */
+export async function tryLockThen<R extends pg.QueryResultRow>(db: pg.ClientBase, then: string): Promise<{ ok: boolean; rows: R[] }> {
+  const seen = await lockThen<R>(db, `SELECT pg_try_advisory_lock(${MIGRATION_LOCK_CLASS}, ${MIGRATION_LOCK_OBJECT}) AS ok`, then);
+  return { ok: (seen.lock[0] as { ok?: boolean } | undefined)?.ok === true, rows: seen.then };
+}
+
+/**
+ * A lock statement and a read in ONE simple-protocol query (no parameters: literals only). The lock is a
+ * transaction of its own, so the read's snapshot is taken after the lock is held whatever the session's
+ * default isolation: two statements of one implicit transaction would share a REPEATABLE READ snapshot
+ * from before the lock, and miss what the runner before us committed. On an error the session is left
+ * in a failed transaction block; callers discard it.
+ */
+async function lockThen<R extends pg.QueryResultRow>(db: pg.ClientBase, lock: string, then: string): Promise<{ lock: pg.QueryResultRow[]; then: R[] }> {
+  const r = (await db.query(`BEGIN; ${lock}; COMMIT; ${then}`)) as unknown as pg.QueryResult[];
+  return { lock: r[1]?.rows ?? [], then: (r[3]?.rows ?? []) as R[] };
+}
+
 export async function tryLock(db: pg.ClientBase): Promise<boolean> {
   const r = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_OBJECT]);
   return r.rows[0]?.ok === true;

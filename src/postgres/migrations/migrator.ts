@@ -15,9 +15,10 @@
 // right after the login and again when the run ends (a script may set its own password; that one dies too).
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { withSetupLock } from './lock.js';
+import { withSetupLookingAt } from './lock.js';
 import { generatePassword, scramVerifier } from '../database/scram.js';
 import type { DbTarget, PostgresConnections, SessionSettings } from '../connections.js';
+import type { DialedChannel } from '../dial.js';
 import { ident, literal, MAX_IDENTIFIER_BYTES } from '../ident.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -63,28 +64,40 @@ interface MigratorRow {
   comment: string | null;
   drift: boolean;
   member_of: string[];
+  /** CONNECT on the current database. */
+  can_connect: boolean;
+}
+
+/** The login's state, for the role named by `who` (a parameter, or a quoted literal). */
+function migratorQuery(who: string): string {
+  return `SELECT shobj_description(r.oid, 'pg_authid') AS comment,
+            (r.rolsuper OR r.rolinherit OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls OR NOT r.rolcanlogin) AS drift,
+            array(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1)::text[] AS member_of,
+            has_database_privilege(r.oid, current_database(), 'CONNECT') AS can_connect
+       FROM pg_roles r WHERE r.rolname = ${who}`;
 }
 
 async function readMigrator(db: Queryable, name: string): Promise<MigratorRow | undefined> {
-  const r = await db.query<MigratorRow>(
-    `SELECT shobj_description(r.oid, 'pg_authid') AS comment,
-            (r.rolsuper OR r.rolinherit OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls OR NOT r.rolcanlogin) AS drift,
-            array(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1)::text[] AS member_of
-       FROM pg_roles r WHERE r.rolname = $1`,
-    [name],
-  );
+  const r = await db.query<MigratorRow>(migratorQuery('$1'), [name]);
   return r.rows[0];
 }
 
 /**
  * Makes the migration login of `owner` exist in shape (as the administrator): created with our marker
  * when absent; when it is ours, attributes and memberships put back (member of the owner, of nothing
- * else). Returns its name.
+ * else), and CONNECT on this database. `seen`: its state as just read under the set-up lock (null: no
+ * such role), saving the read. Returns its name.
  */
-export async function ensureMigrator(db: Queryable, owner: string): Promise<string> {
+export async function ensureMigrator(db: Queryable, owner: string, seen?: MigratorRow | null): Promise<string> {
   const name = migratorRoleName(owner);
+  const have = seen === undefined ? await readMigrator(db, name) : (seen ?? undefined);
+  const login = await ensureMigratorRole(db, name, owner, have);
+  if (!have?.can_connect) await ensureConnect(db, login);
+  return login;
+}
+
+async function ensureMigratorRole(db: Queryable, name: string, owner: string, have: MigratorRow | undefined): Promise<string> {
   const marker = migratorMarker(owner);
-  const have = await readMigrator(db, name);
   if (!have) {
     await db.query('BEGIN');
     try {
@@ -153,45 +166,77 @@ export type Meanwhile = (admin: Queryable) => Promise<void>;
  * and used, the password removed again, and the session acting as the owner (role set at login). Under
  * the set-up lock, so no other runner of this database issues a password in between. `meanwhile` runs on
  * the administrator's session while the login connects (a fresh database's history table: the TLS
- * handshake and the backend start overlap it instead of following it). The caller ends the session and
- * calls revokeMigratorPassword afterwards.
+ * handshake and the backend start overlap it instead of following it). The set-up's first round trip
+ * takes the lock and reads the login's state together; the session is handed over as soon as it is open,
+ * and the password's removal is `settled`. The caller ends the session and calls revokeMigratorPassword
+ * afterwards.
  */
+export interface MigratorSession {
+  client: pg.Client;
+  login: string;
+  /**
+   * Settles once the password is removed again and the set-up lock released, on the administrator's
+   * session while the new session makes its first round trip. No step may run before it resolves; when
+   * it rejects, the session is still the caller's to end.
+   */
+  settled: Promise<void>;
+}
+
 export async function connectAsMigrator(
   conns: PostgresConnections,
   admin: DbTarget,
   owner: string,
   opts: { session?: SessionSettings; meanwhile?: Meanwhile } = {},
-): Promise<{ client: pg.Client; login: string }> {
-  return conns.withClient(admin, (a) =>
-    withSetupLock(a, async () => {
-      const login = await ensureMigrator(a, owner);
-      await ensureConnect(a, login);
-      const key = `${admin.host}:${admin.port}/${login}`;
-      const client = await serialized(key, () => issueAndLogin(conns, a, admin, login, ownerSession(owner, opts.session), opts.meanwhile));
-      return { client, login };
-    }),
-  );
+): Promise<MigratorSession> {
+  // The login's channel is dialled now: the server starts its backend and the TLS handshake is made while
+  // the administrator takes the lock, checks the login and issues its password.
+  const dialed = conns.dial(admin);
+  const login = migratorRoleName(owner);
+  let handOver!: (client: pg.Client) => void;
+  const handed = new Promise<pg.Client>((resolve) => (handOver = resolve));
+  const settled = conns
+    .withClient(admin, (a) =>
+      withSetupLookingAt<MigratorRow, void>(a, migratorQuery(literal(login)), async ([seen]) => {
+        await ensureMigrator(a, owner, seen ?? null);
+        const key = `${admin.host}:${admin.port}/${login}`;
+        await serialized(key, () => issueAndLogin(conns, a, admin, login, ownerSession(owner, opts.session), { meanwhile: opts.meanwhile, dialed, handOver }));
+      }),
+    )
+    .finally(() => dialed.abandon());
+  // Awaited by the caller; until then a rejection must not count as unheard.
+  settled.catch(() => undefined);
+  const ended = settled.then(() => Promise.reject(new Error('the migration login ended without a session')));
+  return { client: await Promise.race([handed, ended]), login, settled };
 }
 
-/** One-time password, login, password removed; `meanwhile` alongside the first login. */
-async function issueAndLogin(conns: PostgresConnections, a: Queryable, admin: DbTarget, login: string, session: SessionSettings, meanwhile: Meanwhile | undefined): Promise<pg.Client> {
+interface LoginParts {
+  meanwhile: Meanwhile | undefined;
+  dialed: DialedChannel;
+  /** Gives the open session to the caller: its first round trip may go while the password is removed. */
+  handOver: (client: pg.Client) => void;
+}
+
+/** One-time password, login (handed over), password removed; `meanwhile` alongside the first login. */
+async function issueAndLogin(conns: PostgresConnections, a: Queryable, admin: DbTarget, login: string, session: SessionSettings, parts: LoginParts): Promise<void> {
   // Another operator process (of another database on this server) may issue its own password between
   // ours and the login: try again.
   for (let attempt = 1; ; attempt++) {
     const password = generatePassword();
     const until = new Date(Date.now() + PASSWORD_VALID_MS).toISOString();
     await a.query(`ALTER ROLE ${ident(login)} WITH LOGIN PASSWORD ${literal(scramVerifier(password, { iterations: ONE_TIME_SCRAM_ITERATIONS }))} VALID UNTIL ${literal(until)}`);
-    const connecting = conns.connect({ ...admin, user: login, password }, { statementTimeoutMs: 0, session });
-    const [conn, side] = await Promise.allSettled([connecting, attempt === 1 && meanwhile ? meanwhile(a) : Promise.resolve()]);
+    const connecting = conns.connect({ ...admin, user: login, password }, { statementTimeoutMs: 0, session, ...(attempt === 1 ? { dialed: parts.dialed } : {}) });
+    const [conn, side] = await Promise.allSettled([connecting, attempt === 1 && parts.meanwhile ? parts.meanwhile(a) : Promise.resolve()]);
     const client = conn.status === 'fulfilled' ? conn.value : undefined;
+    const handed = client !== undefined && side.status === 'fulfilled';
+    if (handed) parts.handOver(client);
     try {
       await revokeMigratorPassword(a, login);
       if (side.status === 'rejected') throw side.reason;
     } catch (err) {
-      await client?.end().catch(() => undefined);
+      if (!handed) await client?.end().catch(() => undefined);
       throw err;
     }
-    if (client) return client;
+    if (client) return;
     const err = (conn as PromiseRejectedResult).reason as { code?: string };
     if (err.code !== '28P01' || attempt >= 3) throw err;
   }

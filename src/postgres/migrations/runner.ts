@@ -11,9 +11,9 @@ import { planMigration, repeatableKey, type Action, type HistoryRow, type PlanOp
 import type { Step } from '../../migrations/steps.js';
 import { describePgError, type DbTarget, type PostgresConnections } from '../connections.js';
 import { ident, literal } from '../ident.js';
-import { SQL, ensureHistory, readHistory } from './history.js';
+import { SQL, ensureHistory, historyOf, historyStatement, readHistory, type RawHistoryRow } from './history.js';
 import { readAdoptedHistory, type AdoptSource } from './adopt.js';
-import { lockHolder, tryLock, unlock, withSetupLock } from './lock.js';
+import { lockHolder, tryLock, tryLockThen, unlock, withSetupLock } from './lock.js';
 import type { TenancyInput } from '../tenancy/rls.js';
 import { isolateInTransaction } from './isolate.js';
 import { connectAs, connectAsMigrator, revokeMigratorPassword } from './migrator.js';
@@ -111,14 +111,17 @@ class StepError extends Error {
 
 /** Dedicated session, lock, plan, steps; always unlocks and ends the session. */
 export async function runMigration(conns: PostgresConnections, target: DbTarget, input: RunInput, hooks: RunHooks = {}): Promise<RunResult> {
-  const { client, login, historyReady } = await openSession(conns, target, input);
+  const { client, login, historyReady, settled } = await openSession(conns, target, input);
   let locked = false;
   try {
-    await waitForLock(client, input, hooks);
+    // With the history known to exist, its first read rides with the first try of the lock.
+    const read = await waitForLock(client, input, hooks, historyReady ? input.migration : undefined);
     locked = true;
+    // The login's password is gone and the set-up over before anything is planned or run.
+    await settled;
     hooks.onLocked?.();
     if (!historyReady) await ensureHistory(client);
-    return await runLocked(client, input, hooks);
+    return await runLocked(client, input, hooks, read);
   } finally {
     if (locked) await unlock(client).catch(() => undefined);
     await client.end().catch(() => undefined);
@@ -127,12 +130,18 @@ export async function runMigration(conns: PostgresConnections, target: DbTarget,
   }
 }
 
-/** Polls the migration lock until it is ours; past maxLockWaitMs the run ends with an error naming the holder. */
-async function waitForLock(client: pg.Client, input: RunInput, hooks: RunHooks): Promise<void> {
+/**
+ * Polls the migration lock until it is ours; past maxLockWaitMs the run ends with an error naming the
+ * holder. `history`: a first try that gets the lock also reads this Migration's history (returned).
+ */
+async function waitForLock(client: pg.Client, input: RunInput, hooks: RunHooks, history?: string): Promise<HistoryRow[] | undefined> {
   const started = Date.now();
   const limit = input.maxLockWaitMs ?? DEFAULT_MAX_LOCK_WAIT_MS;
   for (let first = true; ; first = false) {
-    if (await tryLock(client)) return;
+    if (first && history !== undefined) {
+      const got = await tryLockThen<RawHistoryRow>(client, historyStatement(history));
+      if (got.ok) return historyOf(got.rows);
+    } else if (await tryLock(client)) return undefined;
     if (first || Math.random() < 0.2) hooks.onLockWait?.(await lockHolder(client).catch(() => undefined));
     if (input.signal?.aborted) throw new Error('aborted while waiting for the migration lock');
     if (Date.now() - started >= limit) {
@@ -150,21 +159,27 @@ async function waitForLock(client: pg.Client, input: RunInput, hooks: RunHooks):
  * for a vanished client once a second (a killed operator's session must not keep running its step, and
  * holding the lock, until the statement ends): both set at login, no round trip of their own.
  */
-async function openSession(conns: PostgresConnections, target: DbTarget, input: RunInput): Promise<{ client: pg.Client; login?: string; historyReady?: boolean }> {
+async function openSession(conns: PostgresConnections, target: DbTarget, input: RunInput): Promise<{ client: pg.Client; login?: string; historyReady?: boolean; settled?: Promise<void> }> {
   const session = { applicationName: `tenantdb-operator migration ${input.migration}`, settings: { client_connection_check_interval: '1000' } };
   const owner = input.runAsRole;
   if (owner === undefined) return { client: await conns.connect(target, { statementTimeoutMs: 0, session }) };
   const history = (admin: Pick<pg.ClientBase, 'query'>) => ensureHistory(admin, { grantTo: owner });
   if (input.ownerLogin) {
-    await conns.withClient(target, (admin) => withSetupLock(admin, () => history(admin)));
-    return { client: await connectAs(conns, input.ownerLogin, owner, session), historyReady: true };
+    // The token login needs nothing from the administrator's set-up: both at once.
+    const [setup, login] = await Promise.allSettled([conns.withClient(target, (admin) => withSetupLock(admin, () => history(admin))), connectAs(conns, input.ownerLogin, owner, session)]);
+    if (setup.status === 'rejected') {
+      if (login.status === 'fulfilled') await login.value.end().catch(() => undefined);
+      throw setup.reason;
+    }
+    if (login.status === 'rejected') throw login.reason;
+    return { client: login.value, historyReady: true };
   }
   return { ...(await connectAsMigrator(conns, target, owner, { session, meanwhile: history })), historyReady: true };
 }
 
-async function runLocked(client: pg.Client, input: RunInput, hooks: RunHooks): Promise<RunResult> {
+async function runLocked(client: pg.Client, input: RunInput, hooks: RunHooks, read: HistoryRow[] | undefined): Promise<RunResult> {
   const key = input.migration;
-  const history = await readHistory(client, key, { exists: true });
+  const history = read ?? (await readHistory(client, key, { exists: true }));
   const steps: StepResult[] = [];
   const maintenance: string[] = [];
   // The old tool's history, read in this session (the owner's rights) and only while ours is empty.
