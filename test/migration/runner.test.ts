@@ -1,15 +1,17 @@
 // The runner against the environment's real PostgreSQL: history and checksums, transactional failure
 // leaving nothing behind, non-transactional CREATE INDEX CONCURRENTLY and its dirty state, errors naming
 // the statement and its line, validate/repair, baseline, outOfOrder, down to a target, two runners at
-// once applying each step exactly once.
+// once applying each step exactly once, the set-up's read of the login made after its lock is held.
 import type { MigrationStep } from '../../src/api/migration.js';
 import type { PlanOptions } from '../../src/migrations/plan.js';
 import { stepsFromInline } from '../../src/migrations/steps.js';
 import { readHistory } from '../../src/postgres/migrations/history.js';
-import { MIGRATION_LOCK_CLASS } from '../../src/postgres/migrations/lock.js';
+import { ident } from '../../src/postgres/ident.js';
+import { MIGRATION_LOCK_CLASS, SETUP_LOCK_OBJECT } from '../../src/postgres/migrations/lock.js';
+import { migratorRoleName } from '../../src/postgres/migrations/migrator.js';
 import { runMigration, type RunInput } from '../../src/postgres/migrations/runner.js';
 import { splitStatements } from '../../src/postgres/migrations/split.js';
-import { closeConnections, connections, createTestDatabase, type TestDatabase } from './pg.js';
+import { closeConnections, connections, createTestDatabase, superSql, type TestDatabase } from './pg.js';
 
 const opts = (o: Partial<PlanOptions> = {}): PlanOptions => ({ allowDown: false, outOfOrder: false, repair: false, ...o });
 const step = (version: string, up: string, extra: Partial<MigrationStep> = {}): MigrationStep => ({ version, name: `step_${version}`, up, transactional: true, ...extra });
@@ -207,6 +209,33 @@ test('waiting for the migration lock is bounded: past maxLockWaitMs the run ends
   } finally {
     await holder.end();
   }
+});
+
+test('the set-up reads the login after its lock is held, under any default isolation: drift made while it waited is seen and put back', async () => {
+  const db = await fresh();
+  await superSql(`ALTER DATABASE ${ident(db.database)} SET default_transaction_isolation = 'repeatable read'`);
+  const c = connections();
+  expect((await runMigration(c, db.target, input(db, [step('1', 'CREATE TABLE one (id int);')]))).outcome).toBe('succeeded');
+  const login = migratorRoleName(db.owner);
+  // Another runner's set-up holds the lock; this run's set-up waits for it.
+  const holder = await c.connect({ ...db.target });
+  await holder.query('SELECT pg_advisory_lock($1, $2)', [MIGRATION_LOCK_CLASS, SETUP_LOCK_OBJECT]);
+  const check = step('2', `CREATE TABLE seen AS SELECT rolinherit FROM pg_roles WHERE rolname = session_user;`);
+  const run = runMigration(c, db.target, input(db, [step('1', 'CREATE TABLE one (id int);'), check]));
+  try {
+    const waiting = async () => (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_lock%'`)).length > 0;
+    for (const until = Date.now() + 10_000; !(await waiting()); ) {
+      if (Date.now() > until) throw new Error('the run never waited for the set-up lock');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // While it waits, the login is given more than the owner's rights.
+    await superSql(`ALTER ROLE ${ident(login)} INHERIT`);
+  } finally {
+    await holder.query('SELECT pg_advisory_unlock($1, $2)', [MIGRATION_LOCK_CLASS, SETUP_LOCK_OBJECT]);
+    await holder.end();
+  }
+  expect((await run).outcome).toBe('succeeded');
+  expect(await db.sql('SELECT rolinherit FROM seen')).toEqual([{ rolinherit: false }]);
 });
 
 test('lockTimeout and statementTimeout apply to each step', async () => {

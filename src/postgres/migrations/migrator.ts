@@ -59,10 +59,13 @@ export function migratorRoleName(owner: string): string {
 }
 
 const WANT = 'LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS';
+/** The clauses migratorQuery may name as drift (nothing else read back is put into a statement). */
+const DRIFT_CLAUSES = new Set(WANT.split(' '));
 
 interface MigratorRow {
   comment: string | null;
-  drift: boolean;
+  /** The attributes that differ from WANT, as the clauses that put them back (e.g. NOINHERIT). */
+  drift: string[];
   member_of: string[];
   /** CONNECT on the current database. */
   can_connect: boolean;
@@ -71,7 +74,10 @@ interface MigratorRow {
 /** The login's state, for the role named by `who` (a parameter, or a quoted literal). */
 function migratorQuery(who: string): string {
   return `SELECT shobj_description(r.oid, 'pg_authid') AS comment,
-            (r.rolsuper OR r.rolinherit OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls OR NOT r.rolcanlogin) AS drift,
+            array_remove(ARRAY[CASE WHEN r.rolsuper THEN 'NOSUPERUSER' END, CASE WHEN r.rolinherit THEN 'NOINHERIT' END,
+              CASE WHEN r.rolcreaterole THEN 'NOCREATEROLE' END, CASE WHEN r.rolcreatedb THEN 'NOCREATEDB' END,
+              CASE WHEN r.rolreplication THEN 'NOREPLICATION' END, CASE WHEN r.rolbypassrls THEN 'NOBYPASSRLS' END,
+              CASE WHEN NOT r.rolcanlogin THEN 'LOGIN' END], NULL)::text[] AS drift,
             array(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1)::text[] AS member_of,
             has_database_privilege(r.oid, current_database(), 'CONNECT') AS can_connect
        FROM pg_roles r WHERE r.rolname = ${who}`;
@@ -116,13 +122,21 @@ async function ensureMigratorRole(db: Queryable, name: string, owner: string, ha
     throw new MigratorError('MigratorConflict', `role ${name} exists and was not created by the operator as the migration login of ${owner}; drop or rename it`);
   }
   const extra = have.member_of.filter((m) => m !== owner);
-  if (!have.drift && extra.length === 0 && have.member_of.includes(owner)) return name;
-  if (have.drift) await db.query(`ALTER ROLE ${ident(name)} WITH ${WANT}`);
-  for (const g of extra) await db.query(`REVOKE ${ident(g)} FROM ${ident(name)}`);
-  if (!have.member_of.includes(owner)) await db.query(`GRANT ${ident(owner)} TO ${ident(name)}`);
+  if (have.drift.length === 0 && extra.length === 0 && have.member_of.includes(owner)) return name;
+  // Only the attributes that drifted are named: naming SUPERUSER, REPLICATION or BYPASSRLS at all (even to
+  // say NO) needs a superuser, which an Azure administrator is not.
+  const cannot = (err: unknown) => new MigratorError('MigratorUnavailable', `the migration login ${name} holds more than the rights of ${owner} (${[...have.drift, ...extra.map((g) => `member of ${g}`)].join(', ')}) and the administrator cannot take them back: ${(err as Error).message}`);
+  try {
+    const clauses = have.drift.filter((c) => DRIFT_CLAUSES.has(c));
+    if (clauses.length > 0) await db.query(`ALTER ROLE ${ident(name)} WITH ${clauses.join(' ')}`);
+    for (const g of extra) await db.query(`REVOKE ${ident(g)} FROM ${ident(name)}`);
+    if (!have.member_of.includes(owner)) await db.query(`GRANT ${ident(owner)} TO ${ident(name)}`);
+  } catch (err) {
+    throw cannot(err);
+  }
   // What was put back is read again: an administrator without ADMIN on a role cannot revoke it.
   const after = await readMigrator(db, name);
-  if (after?.drift || after?.member_of.some((m) => m !== owner)) {
+  if ((after?.drift.length ?? 0) > 0 || after?.member_of.some((m) => m !== owner)) {
     throw new MigratorError('MigratorUnavailable', `the migration login ${name} holds more than the rights of ${owner} and the administrator cannot take them back`);
   }
   return name;
