@@ -175,16 +175,6 @@ function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
 /** What the administrator does on its session while the login's connection is being made. */
 export type Meanwhile = (admin: Queryable) => Promise<void>;
 
-/**
- * The migration session of `owner` on `admin`'s database: the login ensured, a one-time password issued
- * and used, the password removed again, and the session acting as the owner (role set at login). Under
- * the set-up lock, so no other runner of this database issues a password in between. `meanwhile` runs on
- * the administrator's session while the login connects (a fresh database's history table: the TLS
- * handshake and the backend start overlap it instead of following it). The set-up's first round trip
- * takes the lock and reads the login's state together; the session is handed over as soon as it is open,
- * and the password's removal is `settled`. The caller ends the session and calls revokeMigratorPassword
- * afterwards.
- */
 export interface MigratorSession {
   client: pg.Client;
   login: string;
@@ -196,6 +186,16 @@ export interface MigratorSession {
   settled: Promise<void>;
 }
 
+/**
+ * The migration session of `owner` on `admin`'s database: the login ensured, a one-time password issued
+ * and used, the password removed again, and the session acting as the owner (role set at login). Under
+ * the set-up lock, so no other runner of this database issues a password in between. `meanwhile` runs on
+ * the administrator's session while the login connects (a fresh database's history table: the TLS
+ * handshake and the backend start overlap it instead of following it). The set-up's first round trip
+ * takes the lock and reads the login's state together; the session is handed over as soon as it is open,
+ * and the password's removal is `settled`. The caller ends the session and calls revokeMigratorPassword
+ * afterwards.
+ */
 export async function connectAsMigrator(
   conns: PostgresConnections,
   admin: DbTarget,
