@@ -11,36 +11,42 @@ export const MIGRATION_LOCK_OBJECT = 0;
 /** Object 1: the administrator's short set-up before a run (history table, the owner's grants on it). */
 export const SETUP_LOCK_OBJECT = 1;
 
+// The statements, with the constants written in: the same text serves a parameterless simple-protocol
+// query that sends a read behind the lock (lockThen).
+const SETUP_LOCK = `SELECT pg_advisory_lock(${MIGRATION_LOCK_CLASS}, ${SETUP_LOCK_OBJECT})`;
+const SETUP_UNLOCK = `SELECT pg_advisory_unlock(${MIGRATION_LOCK_CLASS}, ${SETUP_LOCK_OBJECT})`;
+const TRY_LOCK = `SELECT pg_try_advisory_lock(${MIGRATION_LOCK_CLASS}, ${MIGRATION_LOCK_OBJECT}) AS ok`;
+
 /**
  * Runs `fn` holding the set-up lock (session-level, waited for: set-ups take milliseconds; the session's
  * statement timeout bounds the wait). Two runners setting up at once would otherwise race on the catalog
  * (GRANT from two sessions: "tuple concurrently updated").
  */
-export async function withSetupLock<T>(db: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
-  await db.query('SELECT pg_advisory_lock($1, $2)', [MIGRATION_LOCK_CLASS, SETUP_LOCK_OBJECT]);
-  try {
-    return await fn();
-  } finally {
-    await db.query('SELECT pg_advisory_unlock($1, $2)', [MIGRATION_LOCK_CLASS, SETUP_LOCK_OBJECT]).catch(() => undefined);
-  }
+export function withSetupLock<T>(db: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
+  return holdingSetupLock(db, () => db.query(SETUP_LOCK), fn);
 }
 
 /**
  * The set-up lock and, in the same round trip, `look` (one statement of literals) read once the lock is
  * held; `fn` gets its rows. For a set-up whose first question is asked the moment the lock is held.
  */
-export async function withSetupLookingAt<R extends pg.QueryResultRow, T>(db: pg.ClientBase, look: string, fn: (rows: R[]) => Promise<T>): Promise<T> {
+export function withSetupLookingAt<R extends pg.QueryResultRow, T>(db: pg.ClientBase, look: string, fn: (rows: R[]) => Promise<T>): Promise<T> {
+  return holdingSetupLock(db, async () => (await lockThen<R>(db, SETUP_LOCK, look)).then, fn);
+}
+
+/** `take` gets the set-up lock (and what it reads with it); released after `fn`, whatever its outcome. */
+async function holdingSetupLock<S, T>(db: pg.ClientBase, take: () => Promise<S>, fn: (seen: S) => Promise<T>): Promise<T> {
+  const seen = await take();
   try {
-    const seen = await lockThen<R>(db, `SELECT pg_advisory_lock(${MIGRATION_LOCK_CLASS}, ${SETUP_LOCK_OBJECT})`, look);
-    return await fn(seen.then);
+    return await fn(seen);
   } finally {
-    await db.query('SELECT pg_advisory_unlock($1, $2)', [MIGRATION_LOCK_CLASS, SETUP_LOCK_OBJECT]).catch(() => undefined);
+    await db.query(SETUP_UNLOCK).catch(() => undefined);
   }
 }
 
 /** tryLock and, in the same round trip, `then` (one statement of literals) read after the lock was tried. */
 export async function tryLockThen<R extends pg.QueryResultRow>(db: pg.ClientBase, then: string): Promise<{ ok: boolean; rows: R[] }> {
-  const seen = await lockThen<R>(db, `SELECT pg_try_advisory_lock(${MIGRATION_LOCK_CLASS}, ${MIGRATION_LOCK_OBJECT}) AS ok`, then);
+  const seen = await lockThen<R>(db, TRY_LOCK, then);
   return { ok: (seen.lock[0] as { ok?: boolean } | undefined)?.ok === true, rows: seen.then };
 }
 
@@ -57,7 +63,7 @@ async function lockThen<R extends pg.QueryResultRow>(db: pg.ClientBase, lock: st
 }
 
 export async function tryLock(db: pg.ClientBase): Promise<boolean> {
-  const r = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [MIGRATION_LOCK_CLASS, MIGRATION_LOCK_OBJECT]);
+  const r = await db.query<{ ok: boolean }>(TRY_LOCK);
   return r.rows[0]?.ok === true;
 }
 

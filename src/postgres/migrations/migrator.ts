@@ -91,15 +91,12 @@ async function readMigrator(db: Queryable, name: string): Promise<MigratorRow | 
 /**
  * Makes the migration login of `owner` exist in shape (as the administrator): created with our marker
  * when absent; when it is ours, attributes and memberships put back (member of the owner, of nothing
- * else), and CONNECT on this database. `seen`: its state as just read under the set-up lock (null: no
- * such role), saving the read. Returns its name.
+ * else), and CONNECT on this database. `have`: its state as read under the set-up lock (undefined: no
+ * such role).
  */
-export async function ensureMigrator(db: Queryable, owner: string, seen?: MigratorRow | null): Promise<string> {
-  const name = migratorRoleName(owner);
-  const have = seen === undefined ? await readMigrator(db, name) : (seen ?? undefined);
-  const login = await ensureMigratorRole(db, name, owner, have);
+async function ensureMigrator(db: Queryable, owner: string, have: MigratorRow | undefined): Promise<void> {
+  const login = await ensureMigratorRole(db, migratorRoleName(owner), owner, have);
   if (!have?.can_connect) await ensureConnect(db, login);
-  return login;
 }
 
 async function ensureMigratorRole(db: Queryable, name: string, owner: string, have: MigratorRow | undefined): Promise<string> {
@@ -211,7 +208,7 @@ export async function connectAsMigrator(
   const settled = conns
     .withClient(admin, (a) =>
       withSetupLookingAt<MigratorRow, void>(a, migratorQuery(literal(login)), async ([seen]) => {
-        await ensureMigrator(a, owner, seen ?? null);
+        await ensureMigrator(a, owner, seen);
         const key = `${admin.host}:${admin.port}/${login}`;
         await serialized(key, () => issueAndLogin(conns, a, admin, login, ownerSession(owner, opts.session), { meanwhile: opts.meanwhile, dialed, handOver }));
       }),
