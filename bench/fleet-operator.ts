@@ -4,7 +4,7 @@
 // IPC handler through which the benchmark (controllers-fleet.ts, which does all watching and counting)
 // asks for memory and reconcile counters and finally says stop.
 //
-//   node --import tsx --expose-gc fleet-operator.ts --kubeconfig <file> --workers N --sync-period-ms N --log-file <file>
+//   node [the image's node flags] --import tsx --expose-gc fleet-operator.ts --kubeconfig <file> --workers N --sync-period-ms N --log-file <file>
 //
 // Messages from the parent: { cmd: 'start' } → { type: 'started', at } once manager.start() returned;
 // { cmd: 'stats', gc?: boolean } → { type: 'stats', memory, heapSpaces, peaks, reconciles }; { cmd: 'stop' } → stops
