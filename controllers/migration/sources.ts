@@ -1,6 +1,7 @@
 // Step 1 of a Migration pass: what it works from. The annotations a person sets (retry, repair,
 // resolve) and the SQL steps, inline and from the ConfigMaps of spec.sources, with the fingerprint of
 // everything a run's outcome depends on.
+import { setImmediate as setImmediateP } from 'node:timers/promises';
 import { compareVersions } from '../../src/api/migration.js';
 import type { Resolve } from '../../src/migrations/plan.js';
 import { gatherSteps, inputFingerprint, type ConfigMapLike } from '../../src/migrations/steps.js';
@@ -43,6 +44,10 @@ export async function readInputs(env: MigrationEnv, kit: MigrationPass['kit']): 
   const sources = spec.sources ?? [];
   const flux = await readFluxSources(env, namespace, sources);
   if (!flux.ok) return { ok: false, health: flux.health };
+  // Parsing the scripts holds this thread for milliseconds (6-11 ms for 208 on 2 cores). The
+  // administrator's session opened just before (ahead.ts) first gets its connect event and SSLRequest
+  // out, so the server's backend starts while they are parsed.
+  await setImmediateP();
   const refs = sources.map((s) => ({ name: sourceName(s), format: s.format }));
   const cms = new Map(sources.map((s) => [sourceName(s), s.configMapRef ? configMap(env.mgr.getCached(CONFIGMAPS, namespace, s.configMapRef.name)) : flux.data.get(sourceName(s))]));
   const gathered = gatherSteps(spec.migrations ?? [], refs, cms);
