@@ -16,7 +16,7 @@ const { values } = parseArgs({ options: { outdir: { type: 'string' }, metafile: 
 const outdir = path.resolve(values.outdir ?? path.join(repoRoot, 'dist'));
 
 /** Dependencies that must not be inlined: they read their own files (e.g. .wasm) at run time. */
-export const EXTERNAL = ['@libpg-query/parser', 'pg-native'];
+export const EXTERNAL = ['libpg-query', 'pg-native'];
 
 const result = await build({
   entryPoints: [path.join(repoRoot, 'src', 'main.ts')],

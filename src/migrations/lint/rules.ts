@@ -1,6 +1,6 @@
 // The lint rules: what a pending statement does that blocks reads or writes on a table that already
 // exists, rewrites it, or breaks clients reading it. Pure functions of one statement's parse tree
-// (@libpg-query/parser, the parser the runner splits scripts with) and the tables the pending steps
+// (libpg-query, the parser the runner splits scripts with) and the tables the pending steps
 // create before it.
 //
 // Why our own rules and not squawk: squawk-cli is an npm package that downloads a platform binary at
