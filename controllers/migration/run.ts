@@ -3,7 +3,7 @@
 // and its end enqueues the Migration again.
 import type { PlanOptions } from '../../src/migrations/plan.js';
 import { appliedVersionOf } from '../../src/migrations/plan.js';
-import { runMigration, type RunResult, type StepFailure, type StepResult } from '../../src/postgres/migrations/runner.js';
+import { runMigration, type GateVerdict, type RunResult, type StepFailure, type StepResult } from '../../src/postgres/migrations/runner.js';
 import { warmUpParser } from '../../src/postgres/migrations/split.js';
 import { migrationRunsInProgress, migrationRunsTotal, migrationStepDuration, migrationStepsTotal } from './metrics.js';
 import type { Evaluation, MigrationPass } from './pass.js';
@@ -67,11 +67,16 @@ export function runStarter(pass: MigrationPass, name: string, t: AdminTarget, pe
       const stepEvents = new StepEvents(name, event);
       const onStepDone = stepDone(stepEvents);
       try {
-        // The SQL parser is loaded on the first run, before the lock and the first step's clock
-        // (a failure to load is reported by the step that needs it).
-        await warmUpParser().catch(() => undefined);
+        // The SQL parser is loaded on the first run while the run makes its sessions, and waited for
+        // with the lint's verdict before the first action, so no step's clock includes loading it (a
+        // failure to load is reported by the step that needs it).
+        const parser = warmUpParser().catch(() => undefined);
+        const gate = async (): Promise<GateVerdict> => {
+          await parser;
+          return lint?.gate ? lint.gate() : { ok: true };
+        };
         let reported: Promise<unknown> | undefined;
-        const r = await runMigration(env.conns, t.target, { ...runInput, gate: lint?.gate, signal }, {
+        const r = await runMigration(env.conns, t.target, { ...runInput, gate, signal }, {
           onLockWait: (holder) => {
             const first = run.progress.state !== 'waiting-for-lock';
             Object.assign(run.progress, { state: 'waiting-for-lock', lockHolder: holder });
