@@ -138,7 +138,8 @@ export interface RolesResult {
 /**
  * Roles: created when absent (with the password given for login roles, as a SCRAM verifier), attributes
  * put back when someone changed them, memberships in other managed roles revoked, and the administrator
- * made a member of the owner (SET and INHERIT) so migrations can SET ROLE to it.
+ * made a member of the owner (SET and INHERIT) so grants, row-level security, partitions and maintenance are
+ * made as the owner (SET ROLE); migrations log in as the owner's migration login instead (migrations/migrator.ts).
  * `passwordFor(role)` supplies the password of a login role that has to be created.
  */
 export async function syncRoles(db: Queryable, roles: ManagedRoles, marker: string, passwordFor: (role: string) => string, log: StatementLog, adopt: Adoption = NO_ADOPTION): Promise<RolesResult> {
