@@ -6,6 +6,7 @@ import type { HistoryRow, PlanOptions, Resolve } from '../../src/migrations/plan
 import type { Repeatable, SourceFormat, Step } from '../../src/migrations/steps.js';
 import type { ArtifactCache, ArtifactLimits } from '../../src/migrations/artifact/fetch.js';
 import type { PostgresConnections } from '../../src/postgres/connections.js';
+import type { LruMap } from '../../src/runtime/lru.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import type { AzureSettings } from '../../src/settings.js';
 import type { SpecContext } from '../../src/runtime/reconcile-kit.js';
@@ -41,6 +42,8 @@ export interface MigrationEnv {
   lint: LintMemo;
   /** Fetched Flux source artifacts by digest. */
   artifacts: ArtifactCache;
+  /** Databases (historyPlace) where this process last found the history table: read in one round trip (plan.ts). */
+  historySeen: LruMap<string, true>;
 }
 
 /** The plan options that come from the spec (the annotations add repair/resolve per database). */

@@ -5,7 +5,7 @@ import type { MigrationSpec } from '../../src/api/migration.js';
 import { appliedVersionOf, planMigration, type AdoptedHistory, type HistoryRow, type PlanOptions } from '../../src/migrations/plan.js';
 import { readAdoptedHistory } from '../../src/postgres/migrations/adopt.js';
 import { describePgError } from '../../src/postgres/connections.js';
-import { readHistory } from '../../src/postgres/migrations/history.js';
+import { readHistoryOf } from '../../src/postgres/migrations/history.js';
 import { metaTime } from '../../src/runtime/conditions.js';
 import type { KubeObject } from '../../src/runtime/kubeclient.js';
 import type { Manager } from '../../src/runtime/manager.js';
@@ -248,6 +248,11 @@ function decide(pass: MigrationPass, name: string, t: AdminTarget, history: Hist
   return { progress: { ...withPending, phase: 'Pending', reason: 'Queued', message: msg }, start, consumed, history, lintable: lintableOf(plan.actions) };
 }
 
+/** Where a history table is: server and database. */
+function historyPlace(t: DbTarget): string {
+  return `${t.host}:${t.port}/${t.database}`;
+}
+
 /** The evaluation of one target database. */
 export async function evaluate(pass: MigrationPass, name: string): Promise<Evaluation> {
   const prev = pass.prevDbs.get(name);
@@ -261,8 +266,13 @@ export async function evaluate(pass: MigrationPass, name: string): Promise<Evalu
   const adopt = pass.kit.spec.adopt;
   const reader = pass.kit.spec.runAs === 'owner' ? g.target.ownerRole : g.target.target.user;
   try {
+    const place = historyPlace(g.target.target);
+    const seen = pass.env.historySeen;
     ({ history, adopted } = await pass.env.conns.withClient(g.target.target, async (c) => {
-      const h = await readHistory(c, pass.kit.key);
+      const read = await readHistoryOf(c, pass.kit.key, { seen: seen.get(place) === true });
+      if (read.exists) seen.set(place, true);
+      else seen.delete(place);
+      const h = read.rows;
       // The old tool's table, only while this Migration has no history here; the run reads it again under the lock.
       const a = h.length === 0 && adopt ? await readAdoptedHistory(c, { ...adopt, readerRole: reader, checkReader: true }) : undefined;
       return { history: h, adopted: a };

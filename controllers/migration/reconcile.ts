@@ -19,6 +19,7 @@ import { postgresConnections } from '../../src/postgres/connections.js';
 import type { RunResult } from '../../src/postgres/migrations/runner.js';
 import type { Health } from '../../src/runtime/conditions.js';
 import type { ReconcileFn, Result } from '../../src/runtime/controller.js';
+import { LruMap } from '../../src/runtime/lru.js';
 import type { Manager } from '../../src/runtime/manager.js';
 import { CONFIGMAPS, SECRETS, readyChanged, reconcileWith, stalledChanged, type SpecContext, type WriteHealthOptions } from '../../src/runtime/reconcile-kit.js';
 import type { ControllerSettings } from '../../src/settings.js';
@@ -44,6 +45,9 @@ const WRITE: WriteHealthOptions = {
   normalize: clean,
   event: (prev, h) => (readyChanged(prev, h) || stalledChanged(prev, h)) && h.reason !== 'Migrating' && h.reason !== 'WaitingForLock',
 };
+
+/** Databases remembered as having the history table (a fleet's, with room; one forgotten costs a round trip). */
+const HISTORY_SEEN_MAX = 20_000;
 
 /** At most this long from a run's start, status waits for its set-up to end (see reconcileMigration). */
 const SETUP_QUIET_MS = 1_000;
@@ -119,7 +123,7 @@ function nextLook(env: MigrationEnv, key: string, evals: Evaluation[]): Result {
 
 export function migrationReconciler(mgr: Manager, settings: ControllerSettings, runs: MigrationRuns, opts: MigrationControllerOptions = {}): ReconcileFn {
   const identity = opts.identity ?? `tenantdb-operator@${process.env.POD_NAME ?? os.hostname()}`;
-  const env: MigrationEnv = { mgr, azure: settings.azure, runs, conns: postgresConnections(settings.postgres), identity, opts, lint: new LintMemo(), artifacts: new ArtifactCache(opts.artifactLimits ?? { ...DEFAULT_ARTIFACT_LIMITS, origin: settings.sourceArtifactOrigin ?? DEFAULT_ARTIFACT_LIMITS.origin }) };
+  const env: MigrationEnv = { mgr, azure: settings.azure, runs, conns: postgresConnections(settings.postgres), identity, opts, lint: new LintMemo(), historySeen: new LruMap(HISTORY_SEEN_MAX), artifacts: new ArtifactCache(opts.artifactLimits ?? { ...DEFAULT_ARTIFACT_LIMITS, origin: settings.sourceArtifactOrigin ?? DEFAULT_ARTIFACT_LIMITS.origin }) };
   let watchingShutdown = false;
   return reconcileWith<MigrationSpec, MigrationStatus>(mgr, {
     kind: 'Migration',

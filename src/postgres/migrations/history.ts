@@ -110,9 +110,25 @@ const SELECT_HISTORY = `SELECT version, name, checksum, type, state, started_at,
 
 /** The history of one Migration object; empty when the table does not exist yet (read-only). `exists`: the caller made sure it does. */
 export async function readHistory(db: Queryable, migration: string, opts: { exists?: boolean } = {}): Promise<HistoryRow[]> {
-  if (!opts.exists && !(await historyExists(db))) return [];
-  const r = await db.query<RawHistoryRow>(`${SELECT_HISTORY} $1`, [migration]);
-  return historyOf(r.rows);
+  return (await readHistoryOf(db, migration, opts)).rows;
+}
+
+/**
+ * The history of one Migration object and whether the table is there (read-only). `seen`: it was when
+ * this process last looked, so the rows are read at once, one round trip instead of two (a converged
+ * pass, or a new Migration on a database with history, reads it on every look), and a table dropped
+ * since (42P01) is an empty history. Otherwise the table is looked for first: a read of a missing table
+ * would put an error in the server's log on every look at a database no run has reached yet.
+ */
+export async function readHistoryOf(db: Queryable, migration: string, opts: { exists?: boolean; seen?: boolean } = {}): Promise<{ rows: HistoryRow[]; exists: boolean }> {
+  if (!opts.exists && !opts.seen && !(await historyExists(db))) return { rows: [], exists: false };
+  try {
+    const r = await db.query<RawHistoryRow>(`${SELECT_HISTORY} $1`, [migration]);
+    return { rows: historyOf(r.rows), exists: true };
+  } catch (err) {
+    if (opts.seen && !opts.exists && (err as { code?: string }).code === '42P01') return { rows: [], exists: false };
+    throw err;
+  }
 }
 
 /**
