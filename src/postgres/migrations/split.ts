@@ -12,16 +12,17 @@ let parser: Promise<Parser> | undefined;
 // same parser with a deparser, imports a 5.4 MB protobuf module at load that parsing never uses: its
 // import took 133 ms and 15 MiB more RSS against 25 ms here, on the first Migration's path.
 function loadParser(): Promise<Parser> {
-  parser ??= import('libpg-query').then(
-    async (m) => {
+  parser ??= import('libpg-query')
+    .then(async (m) => {
       await m.loadModule();
+      // WebAssembly functions compile on their first call (20-30 ms here): part of loading, not of a step.
+      await m.parse('SELECT 1');
       return m;
-    },
-    (err: unknown) => {
-      parser = undefined; // let a later run try again
+    })
+    .catch((err: unknown) => {
+      parser = undefined; // a failed import, instantiation or first parse: let a later run try again
       throw err;
-    },
-  );
+    });
   return parser;
 }
 
@@ -83,23 +84,9 @@ interface RawStmt {
   stmt_len?: number;
 }
 
-let warmed: Promise<void> | undefined;
-
-/**
- * Loads the parser ahead of a run's first step, so step timings do not include compiling it. The first
- * parse is part of it: WebAssembly functions are compiled on their first call (20-30 ms here).
- */
-export function warmUpParser(): Promise<void> {
-  warmed ??= loadParser().then(
-    async (p) => {
-      await p.parse('SELECT 1');
-    },
-    (err: unknown) => {
-      warmed = undefined;
-      throw err;
-    },
-  );
-  return warmed;
+/** Loads the parser ahead of a run's first step, so step timings do not include compiling it. */
+export async function warmUpParser(): Promise<void> {
+  await loadParser();
 }
 
 export async function splitStatements(script: string): Promise<ScriptStatement[]> {
