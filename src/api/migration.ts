@@ -47,25 +47,44 @@ export const MIGRATION_SQL_MAX = 262144;
 
 const version = (description: string) => z.string().min(1).max(MIGRATION_VERSION_MAX).regex(new RegExp(MIGRATION_VERSION_PATTERN)).describe(description);
 
-function versionParts(v: string): bigint[] {
-  return v.split('.').map((p) => BigInt(p));
+// Versions are compared as strings of digits, not parsed: the planner compares every step's version on
+// every pass, and a fleet's Migrations run to hundreds of steps. A part that is not plain digits (never
+// one the schema admits) is parsed as before, so it compares, or fails, as BigInt says.
+const DIGITS = /^[0-9]+$/;
+
+/** A part without its leading zeros (`007` -> `7`, `000` -> `0`). */
+function digitsOf(p: string): string {
+  let i = 0;
+  while (i < p.length - 1 && p.charCodeAt(i) === 48) i++;
+  return i === 0 ? p : p.slice(i);
+}
+
+function comparePart(p: string, q: string): number {
+  if (!DIGITS.test(p) || !DIGITS.test(q)) {
+    const x = BigInt(p);
+    const y = BigInt(q);
+    return x === y ? 0 : x < y ? -1 : 1;
+  }
+  const x = digitsOf(p);
+  const y = digitsOf(q);
+  if (x.length !== y.length) return x.length < y.length ? -1 : 1;
+  return x === y ? 0 : x < y ? -1 : 1;
 }
 
 export function compareVersions(a: string, b: string): number {
-  const x = versionParts(a);
-  const y = versionParts(b);
+  const x = a.split('.');
+  const y = b.split('.');
   for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const p = x[i] ?? 0n;
-    const q = y[i] ?? 0n;
-    if (p !== q) return p < q ? -1 : 1;
+    const c = comparePart(x[i] ?? '0', y[i] ?? '0');
+    if (c !== 0) return c;
   }
   return 0;
 }
 
 /** The one spelling of a version: `001` -> `1`, `1.0` -> `1`, `1.02.0` -> `1.2` (equal versions, one key). */
 export function normalizeVersion(v: string): string {
-  const parts = versionParts(v);
-  while (parts.length > 1 && parts[parts.length - 1] === 0n) parts.pop();
+  const parts = v.split('.').map((p) => (DIGITS.test(p) ? digitsOf(p) : BigInt(p).toString()));
+  while (parts.length > 1 && parts[parts.length - 1] === '0') parts.pop();
   return parts.join('.');
 }
 

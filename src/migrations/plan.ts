@@ -94,6 +94,12 @@ export type Plan =
 
 const max = (vs: readonly string[]): string | undefined => vs.reduce<string | undefined>((m, v) => (m === undefined || compareVersions(v, m) > 0 ? v : m), undefined);
 const same = (a: string, b: string) => (a.startsWith(REPEATABLE_PREFIX) || b.startsWith(REPEATABLE_PREFIX) ? a === b : compareVersions(a, b) === 0);
+
+/** The step of a version, by its normalized spelling (`001` finds `1`): one map, not a scan per lookup. */
+function stepFinder(steps: readonly Step[]): (v: string) => Step | undefined {
+  const byVersion = new Map(steps.map((s) => [normalizeVersion(s.version), s]));
+  return (v) => (v.startsWith(REPEATABLE_PREFIX) ? undefined : byVersion.get(normalizeVersion(v)));
+}
 const list = (vs: readonly string[]) => (vs.length > 5 ? `${vs.slice(0, 5).join(', ')} and ${vs.length - 5} more` : vs.join(', '));
 
 export function appliedVersionOf(history: readonly HistoryRow[]): string | undefined {
@@ -112,7 +118,7 @@ type AdoptResult = { ok: true; action: Extract<Action, { type: 'adopt' }>; rows:
 export function adoptHistory(adopted: AdoptedHistory, steps: readonly Step[], repeatables: readonly Repeatable[], repair: boolean): AdoptResult {
   const where = `${adopted.tool}'s history (${adopted.table})`;
   if (adopted.problem) return { ok: false, reason: 'AdoptedHistoryDirty', message: `${where}: ${adopted.problem}; nothing was run` };
-  const find = (v: string) => steps.find((s) => same(s.version, v));
+  const find = stepFinder(steps);
   const applied: AdoptedHistory['applied'] = adopted.upTo !== undefined ? steps.filter((s) => compareVersions(s.version, adopted.upTo as string) <= 0).map((s) => ({ version: s.version })) : adopted.applied;
   if (adopted.upTo !== undefined && !find(adopted.upTo)) {
     return { ok: false, reason: 'AppliedStepMissing', message: `${where} is at version ${adopted.upTo}, which no source defines; nothing was run` };
@@ -179,8 +185,7 @@ export function planMigration(history: readonly HistoryRow[], steps: readonly St
   }
 
   // Flyway's validate: what was applied must still be what the sources say.
-  const byVersion = new Map(steps.map((s) => [normalizeVersion(s.version), s]));
-  const find = (v: string) => byVersion.get(normalizeVersion(v));
+  const find = stepFinder(steps);
   const mismatched: string[] = [];
   const missing: string[] = [];
   for (const r of rows) {
@@ -206,7 +211,8 @@ export function planMigration(history: readonly HistoryRow[], steps: readonly St
     actions.push({ type: 'repair', version: v, name: s.name, checksum: s.checksum });
   }
   for (const v of missing) actions.push({ type: 'forget', version: v });
-  rows = rows.filter((r) => !missing.includes(r.version));
+  const gone = new Set(missing);
+  rows = rows.filter((r) => !gone.has(r.version));
 
   let baseline = rows.find((r) => r.type === 'baseline')?.version;
   if (rows.length === 0 && opts.baselineVersion !== undefined) {
@@ -235,13 +241,16 @@ export function planMigration(history: readonly HistoryRow[], steps: readonly St
     for (const v of above) actions.push({ type: 'down', step: find(v) as Step });
   }
 
-  const remaining = applied.filter((v) => !above.includes(v));
+  const reverted = new Set(above);
+  const remaining = applied.filter((v) => !reverted.has(v));
   const highest = max(remaining);
+  // Looked up by normalized version: a fleet's histories run to hundreds of steps, planned on every pass.
+  const done = new Set(remaining.map(normalizeVersion));
   const todo = steps.filter(
     (s) =>
       compareVersions(s.version, target) <= 0 &&
       (baseline === undefined || compareVersions(s.version, baseline) > 0) &&
-      !remaining.some((v) => same(v, s.version)),
+      !done.has(normalizeVersion(s.version)),
   );
   const late = todo.filter((s) => highest !== undefined && compareVersions(s.version, highest) < 0).map((s) => s.version);
   if (late.length > 0 && !opts.outOfOrder) {
@@ -256,7 +265,8 @@ export function planMigration(history: readonly HistoryRow[], steps: readonly St
 /** Flyway's repeatables whose script changed since last applied (or never applied), after the versioned steps; none while going down. */
 function repeats(rows: readonly HistoryRow[], above: readonly string[], opts: PlanOptions): Action[] {
   if (above.length > 0) return [];
+  const applied = new Map(rows.filter((x) => x.type === 'repeatable').map((x) => [x.version, x.checksum]));
   return (opts.repeatables ?? [])
-    .filter((r) => rows.find((x) => x.type === 'repeatable' && x.version === repeatableKey(r))?.checksum !== r.checksum)
+    .filter((r) => applied.get(repeatableKey(r)) !== r.checksum)
     .map((r) => ({ type: 'repeat' as const, repeatable: r }));
 }

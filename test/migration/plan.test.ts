@@ -1,5 +1,6 @@
 // Pure logic: gathering steps from inline and ConfigMap sources (with errors naming the key), and the
 // plan (validate, repair, baseline, outOfOrder, target, down).
+import { compareVersions, normalizeVersion } from '../../src/api/migration.js';
 import type { HistoryRow, PlanOptions } from '../../src/migrations/plan.js';
 import { planMigration } from '../../src/migrations/plan.js';
 import { gatherSteps, inputFingerprint, sha256, stepsFromInline } from '../../src/migrations/steps.js';
@@ -91,5 +92,50 @@ describe('planMigration', () => {
     expect(planMigration(dirty, steps, opts())).toMatchObject({ ok: false, reason: 'Dirty', message: expect.stringContaining('tenantdb.io/resolve: "2=applied"') });
     expect(planMigration(dirty, steps, opts({ resolve: { version: '2', as: 'applied' } }))).toMatchObject({ ok: true, pending: ['10'] });
     expect(planMigration(dirty, steps, opts({ resolve: { version: '2', as: 'reverted' } }))).toMatchObject({ ok: true, pending: ['2', '10'] });
+  });
+});
+
+describe('versions', () => {
+  // The reference: every part parsed as a number of any size, missing parts 0 (what the comparison was
+  // before it compared digit strings).
+  const reference = (a: string, b: string): number => {
+    const x = a.split('.').map(BigInt);
+    const y = b.split('.').map(BigInt);
+    for (let i = 0; i < Math.max(x.length, y.length); i++) {
+      const p = x[i] ?? 0n;
+      const q = y[i] ?? 0n;
+      if (p !== q) return p < q ? -1 : 1;
+    }
+    return 0;
+  };
+  // Deterministic pseudo-random versions: leading zeros, zero parts, up to 25 digits and 4 parts.
+  let seed = 7;
+  const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  const part = () => '0'.repeat(next(3)) + (next(4) === 0 ? '0' : Array.from({ length: 1 + next(25) }, () => String(next(10))).join(''));
+  const versionOf = () => Array.from({ length: 1 + next(4) }, part).join('.');
+
+  test('compare as numbers of any length, part by part, as the parsed reference does', () => {
+    const pairs: Array<[string, string]> = [['1', '01'], ['1.0', '1'], ['2', '10'], ['1.10', '1.9'], ['0', '0.0.0'], ['20230101120000', '20230101120001'], ['99999999999999999999', '100000000000000000000']];
+    for (let i = 0; i < 3000; i++) pairs.push([versionOf(), versionOf()]);
+    const wrong = pairs.filter(([a, b]) => compareVersions(a, b) !== reference(a, b) || (normalizeVersion(a) === normalizeVersion(b)) !== (reference(a, b) === 0));
+    expect(wrong).toEqual([]);
+    expect(pairs.filter(([a, b]) => reference(a, b) === 0).length).toBeGreaterThan(100);
+    expect(normalizeVersion('001.02.0')).toBe('1.2');
+    expect(normalizeVersion('0.0')).toBe('0');
+  });
+});
+
+describe('planMigration on a long history', () => {
+  const many = stepsFromInline(Array.from({ length: 3000 }, (_, i) => ({ version: String(i + 1), name: `s${i + 1}`, up: `U${i + 1}`, transactional: true })));
+  test('only the steps the history lacks are pending, whatever the spelling of the applied versions', () => {
+    // Applied as another tool spelled them: zero-padded, some with a trailing .0.
+    const applied = many.slice(0, 2998).map((s, i) => row(i % 7 === 0 ? `${s.version}.0` : s.version.padStart(6, '0'), `U${s.version}`));
+    const p = planMigration(applied, many, opts());
+    expect(p).toMatchObject({ ok: true, pending: ['2999', '3000'], appliedVersion: '002998' });
+  });
+  test('a gap in a long history is out of order unless allowed', () => {
+    const applied = many.filter((s) => s.version !== '1500').map((s) => row(s.version, `U${s.version}`));
+    expect(planMigration(applied, many, opts())).toMatchObject({ ok: false, reason: 'OutOfOrder', message: expect.stringContaining('step 1500') });
+    expect(planMigration(applied, many, opts({ outOfOrder: true }))).toMatchObject({ ok: true, pending: ['1500'] });
   });
 });
