@@ -21,8 +21,14 @@ const ASSIGN = new RegExp(String.raw`(\b${KEY}\s*(?:=|%3D|:)\s*)(?!${Q}|\[REDACT
 // scheme://user:password@host, plain or percent-encoded (%3A%2F%2F, %40).
 const USERINFO = /((?:[a-z][a-z0-9+.-]*)(?::|%3A)(?:\/\/|%2F%2F|\\\/\\\/)[^\s:/@%"'\\]+(?::|%3A))([^\s@"'\\]+?)(@|%40)/gi;
 
+// Each pattern above needs one of these (a ':', '=', '%', '"' or '&', or the word Bearer or a JWT's
+// eyJ): a text with none of them is returned as it is, without running the five of them (a status
+// lists hundreds of versions, names and checksums).
+const MAY_HOLD_ONE = /[:=%"&]|bearer|eyJ/i;
+
 /** Removes what looks like a credential from free text (patterns only; see redactValues for known values). */
 export function scrubSecrets(text: string): string {
+  if (!MAY_HOLD_ONE.test(text)) return text;
   return text
     .replace(/\bBearer\s+[A-Za-z0-9\-._~+/]+=*/gi, `Bearer ${R}`)
     .replace(/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, R)
@@ -44,14 +50,22 @@ function encodings(value: string): string[] {
   return [...forms].sort((a, b) => b.length - a.length);
 }
 
+/** Every encoding of each value long enough to look for, longest first per value. */
+function formsOf(values: Iterable<string>): string[] {
+  const forms: string[] = [];
+  for (const v of values) if (v.length >= 4) forms.push(...encodings(v));
+  return forms;
+}
+
+function redactForms(text: string, forms: readonly string[]): string {
+  let out = text;
+  for (const form of forms) if (out.includes(form)) out = out.split(form).join(R);
+  return out;
+}
+
 /** Replaces every occurrence of the given secret values, in any of their echoed encodings. */
 export function redactValues(text: string, values: Iterable<string>): string {
-  let out = text;
-  for (const v of values) {
-    if (v.length < 4) continue;
-    for (const form of encodings(v)) if (out.includes(form)) out = out.split(form).join(R);
-  }
-  return out;
+  return redactForms(text, formsOf(values));
 }
 
 /** Both nets on a text. */
@@ -59,16 +73,24 @@ export function scrubText(text: string, values: Iterable<string> = []): string {
   return scrubSecrets(redactValues(text, values));
 }
 
-/** Every string inside a value (status patch, log fields, an Error) scrubbed; other values kept. */
-export function scrubDeep<T>(value: T, values: Iterable<string> = [], depth = 0): T {
-  if (typeof value === 'string') return scrubText(value, values) as T;
+/**
+ * Every string inside a value (status patch, log fields, an Error) scrubbed; other values kept. The
+ * values' encodings are worked out once for the whole value, not once per string in it.
+ */
+export function scrubDeep<T>(value: T, values: Iterable<string> = []): T {
+  return scrubWith(value, formsOf(values), 0);
+}
+
+function scrubWith<T>(value: T, forms: readonly string[], depth: number): T {
+  const text = (s: string) => scrubSecrets(redactForms(s, forms));
+  if (typeof value === 'string') return text(value) as T;
   if (depth > 12 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) {
     const e = value as Error & { code?: unknown };
-    return { type: e.name, message: scrubText(e.message, values), ...(e.code !== undefined ? { code: e.code } : {}), ...(e.stack ? { stack: scrubText(e.stack, values) } : {}) } as T;
+    return { type: e.name, message: text(e.message), ...(e.code !== undefined ? { code: e.code } : {}), ...(e.stack ? { stack: text(e.stack) } : {}) } as T;
   }
-  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, values, depth + 1)) as T;
+  if (Array.isArray(value)) return value.map((v) => scrubWith(v, forms, depth + 1)) as T;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = scrubDeep(v, values, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = scrubWith(v, forms, depth + 1);
   return out as T;
 }

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { registerAlertRuleSetController } from '../../controllers/alertruleset/index.js';
 import { registerTenantDatabaseController } from '../../controllers/tenantdatabase/index.js';
-import { scrubSecrets } from '../../src/runtime/scrub.js';
+import { scrubDeep, scrubSecrets } from '../../src/runtime/scrub.js';
 import { metricsRegistry } from '../../src/runtime/metrics.js';
 import { EmulatorControl } from '../../dev/arm-emulator/control-client.js';
 import { eventually, run } from '../runtime/helpers.js';
@@ -97,7 +97,23 @@ describe('the scrubber\'s patterns', () => {
     ['a percent-encoded URI', 'postgresql%3A%2F%2Fapp%3AHunter2-xyz%40db.example.com'],
     ['a connection string', 'Host=db;Username=app;Password=Hunter2-xyz;Database=app'],
     ['a webhook in JSON', '{"serviceUri":"https://hooks.example.com/x/Hunter2-xyz"}'],
+    ['a bearer token in free text', 'sent Bearer Hunter2-xyz upstream'],
+    ['a JWT in free text', 'token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.Hunter2-xyz was refused'],
+    ['key=value in free text', 'retrying with token=Hunter2-xyz now'],
   ])('%s', (_what, text) => {
     expect(scrubSecrets(text)).not.toContain('Hunter2-xyz');
+  });
+
+  test('a value read from a Secret is taken out of every string of a status, in its echoed encodings; the rest is kept', () => {
+    const secret = 'S3cr3t/pass+word';
+    const status = {
+      conditions: [{ type: 'Ready', message: `login failed for S3cr3t/pass+word` }],
+      failure: { detail: `body {"x":"${JSON.stringify(secret).slice(1, -1).replace(/\//g, '\\/')}"}`, query: `?p=${encodeURIComponent(secret)}` },
+      applied: [{ version: '0001', name: 'create_tables', checksum: 'ab'.repeat(32), appliedAt: '2026-12-07T13:49:09Z', executionTimeMs: 3 }],
+    };
+    const out = scrubDeep(status, new Set([secret]));
+    expect(JSON.stringify(out)).not.toMatch(/S3cr3t|S3cr3t%2F/);
+    expect(out.conditions[0]?.message).toBe('login failed for [REDACTED]');
+    expect(out.applied).toEqual(status.applied);
   });
 });
