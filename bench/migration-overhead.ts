@@ -175,12 +175,16 @@ export const migrationOverheadBench: Benchmark = {
         const rv = (await client.get(MIGRATIONS, NS, 'bench-1')).metadata.resourceVersion;
         await superSql(env, 'SELECT pg_stat_statements_reset()');
         const reconcilesBefore = await reconcileCount();
+        const convergedCpu0 = process.cpuUsage();
         for (let i = 0; i < 20; i++) {
           await client.patch(TDS, NS, 'bench-db-1', 'merge', { metadata: { labels: { nudge: String(i) } } });
           await sleep(100);
         }
         await sleep(1_500);
         const reconciles = (await reconcileCount()) - reconcilesBefore;
+        const convergedCpu = process.cpuUsage(convergedCpu0);
+        // This process's CPU in the window (the nudges' requests too) per reconcile: the planning of the 200-step history is most of it.
+        const cpuPerConverged = (convergedCpu.user + convergedCpu.system) / 1000 / Math.max(1, reconciles);
         const writes = await superSql(
           env,
           `SELECT s.query, s.calls, s.rows, s.wal_bytes FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid JOIN pg_database d ON d.oid = s.dbid
@@ -188,7 +192,7 @@ export const migrationOverheadBench: Benchmark = {
         );
         const reads = await superSql(env, `SELECT coalesce(sum(s.calls), 0) AS calls FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'bench_operator_1'`);
         const rvAfter = (await client.get(MIGRATIONS, NS, 'bench-1')).metadata.resourceVersion;
-        log(`converged: ${reconciles} reconciles, ${reads[0]?.calls} statements, ${writes.length} writing statements, resourceVersion ${rv === rvAfter ? 'unchanged' : 'changed'}`);
+        log(`converged: ${reconciles} reconciles, ${reads[0]?.calls} statements, ${writes.length} writing statements, resourceVersion ${rv === rvAfter ? 'unchanged' : 'changed'}, ${round(cpuPerConverged, 2)} ms CPU per reconcile`);
 
         const goals = {
           overheadPerStep: goal(`<= ${maxOverhead} ms per step over psql -f`, round(overhead, 3), overhead <= maxOverhead),
@@ -210,6 +214,7 @@ export const migrationOverheadBench: Benchmark = {
             overheadPerStepMs: round(overhead, 3),
             convergedReconciles: reconciles,
             convergedStatements: Number(reads[0]?.calls),
+            convergedCpuPerReconcileMs: round(cpuPerConverged, 2),
             convergedWritingStatements: writes.map((w) => String(w.query).slice(0, 200)),
           },
           goals,
