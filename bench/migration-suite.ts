@@ -99,16 +99,20 @@ interface DayTwo {
  * spawn to the first new step's BEGIN. The operator is warm and has read each history before; its pool
  * sessions have closed, as they have when a team's next change comes hours later.
  */
+/** Run r's ConfigMap (its suite, first script marked with the run) and Migration. */
+const cmName = (r: number) => `harness-${r + 1}`;
+const migrationName = (r: number) => `suite-${r + 1}`;
+
 async function dayTwo(env: EnvInfo, mgr: Manager, work: string, dbs: string[], dataOf: (r: number) => Record<string, string>): Promise<DayTwo> {
   await noOperatorSessions(env, dbs);
   const out: DayTwo = { latencies: [], kubectlMs: [], afterKubectl: [] };
   for (let r = 0; r < dbs.length; r++) {
     const cmFile = path.join(work, `configmap-${r + 1}-day2.json`);
-    fs.writeFileSync(cmFile, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `harness-${r + 1}`, namespace: NS }, data: { ...dataOf(r), ...Object.fromEntries(DAY_TWO) } }));
+    fs.writeFileSync(cmFile, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cmName(r), namespace: NS }, data: { ...dataOf(r), ...Object.fromEntries(DAY_TWO) } }));
     const t0 = Date.now();
     await kubectl(env, ['apply', '--server-side', '-f', cmFile]);
     const t1 = Date.now();
-    const mName = `suite-${r + 1}`;
+    const mName = migrationName(r);
     await until(`Migration ${mName} at version 0211`, 60_000, () => {
       const m = mgr.getCached(MIGRATIONS, NS, mName);
       return (m?.status as { appliedVersion?: string } | undefined)?.appliedVersion === '0211' && conditionsOf(m).some((c) => c.type === 'Ready' && c.status === 'True');
@@ -198,8 +202,8 @@ export const migrationSuiteBench: Benchmark = {
         // The suite as a user ships it: one ConfigMap of the directory, applied with kubectl. One per run,
         // each with a comment of its own in the first script, so no run finds its steps already linted
         // (the lint cache is by content): each run is a new suite for a warm operator.
-        const cmName = (r: number) => `harness-${r + 1}`;
-        const dataOf = (r: number) => Object.fromEntries(files.map((f, i) => [f, (i === 0 ? `-- bench run ${r + 1}\n` : '') + fs.readFileSync(path.join(SUITE, f), 'utf8')]));
+        const scripts = files.map((f) => fs.readFileSync(path.join(SUITE, f), 'utf8'));
+        const dataOf = (r: number) => Object.fromEntries(files.map((f, i) => [f, (i === 0 ? `-- bench run ${r + 1}\n` : '') + scripts[i]]));
         for (let r = 0; r < runs; r++) {
           const data = dataOf(r);
           const cmFile = path.join(work, `configmap-${r + 1}.json`);
@@ -215,7 +219,7 @@ export const migrationSuiteBench: Benchmark = {
         const endToEnd: number[] = [];
         for (let r = 0; r < runs; r++) {
           const tdName = `suite-db-${r + 1}`;
-          const mName = `suite-${r + 1}`;
+          const mName = migrationName(r);
           await readyDatabase(client, env, tdName, operatorDbs[r] as string, owner);
           await until('TenantDatabase Ready and ConfigMap in the cache', 30_000, () => conditionsOf(mgr.getCached(TDS, NS, tdName)).some((c) => c.type === 'Ready' && c.status === 'True') && mgr.getCached(CONFIGMAPS, NS, cmName(r)) !== undefined);
           await sleep(500);

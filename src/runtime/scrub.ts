@@ -68,9 +68,14 @@ export function redactValues(text: string, values: Iterable<string>): string {
   return redactForms(text, formsOf(values));
 }
 
+/** Both nets on a text, the values' encodings already worked out. */
+function scrubString(text: string, forms: readonly string[]): string {
+  return scrubSecrets(redactForms(text, forms));
+}
+
 /** Both nets on a text. */
 export function scrubText(text: string, values: Iterable<string> = []): string {
-  return scrubSecrets(redactValues(text, values));
+  return scrubString(text, formsOf(values));
 }
 
 /**
@@ -82,12 +87,11 @@ export function scrubDeep<T>(value: T, values: Iterable<string> = []): T {
 }
 
 function scrubWith<T>(value: T, forms: readonly string[], depth: number): T {
-  const text = (s: string) => scrubSecrets(redactForms(s, forms));
-  if (typeof value === 'string') return text(value) as T;
+  if (typeof value === 'string') return scrubString(value, forms) as T;
   if (depth > 12 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) {
     const e = value as Error & { code?: unknown };
-    return { type: e.name, message: text(e.message), ...(e.code !== undefined ? { code: e.code } : {}), ...(e.stack ? { stack: text(e.stack) } : {}) } as T;
+    return { type: e.name, message: scrubString(e.message, forms), ...(e.code !== undefined ? { code: e.code } : {}), ...(e.stack ? { stack: scrubString(e.stack, forms) } : {}) } as T;
   }
   if (Array.isArray(value)) return value.map((v) => scrubWith(v, forms, depth + 1)) as T;
   const out: Record<string, unknown> = {};
