@@ -25,6 +25,11 @@ export interface Benchmark {
   description: string;
   /** Flags this benchmark reads, with their defaults (shown by --help). */
   flags: Record<string, { default: number; help: string }>;
+  /**
+   * The flag (one of `flags`) that, when 1, runs this benchmark's process with the image's node flags and
+   * ENV (node-runtime.ts): for a benchmark that hosts the operator's code in its own process.
+   */
+  imageRuntimeFlag?: string;
   run(flags: Flags): Promise<BenchResult>;
 }
 

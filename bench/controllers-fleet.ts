@@ -32,7 +32,7 @@ import { repoRoot } from '../dev/env/paths.js';
 import { runCommand } from '../dev/env/proc.js';
 import { allPass, benchDir, goal, log, numFlag, pool, round, withEnv, type Benchmark, type BenchResult, type Flags } from './common.js';
 import type { HostReply, HostRequest } from './fleet-operator.js';
-import { imageNodeFlags, type NodeRuntime } from './production-entrypoint.js';
+import { NODE_DEFAULTS, imageNodeFlags, runtimeEnv, type NodeRuntime } from './node-runtime.js';
 
 const TD: ResourceRef = { group: 'tenantdb.io', version: 'v1alpha1', plural: 'tenantdatabases' };
 const NAMESPACES: ResourceRef = { group: '', version: 'v1', plural: 'namespaces' };
@@ -189,7 +189,7 @@ async function installCrds(env: EnvInfo): Promise<void> {
 /** RSS of a bare `node` and of `node --import tsx` (the loader the operator process here runs under, unlike a deployed operator), with the operator's node flags and environment. */
 function loaderBaseline(node: NodeRuntime): { nodeRssMiB: number; nodeWithTsxRssMiB: number } {
   const rss = (args: string[]) => {
-    const r = spawnSync(process.execPath, [...node.args, ...args, '-e', 'process.stdout.write(String(process.memoryUsage().rss))'], { encoding: 'utf8', cwd: repoRoot, env: childEnv(node) });
+    const r = spawnSync(process.execPath, [...node.args, ...args, '-e', 'process.stdout.write(String(process.memoryUsage().rss))'], { encoding: 'utf8', cwd: repoRoot, env: runtimeEnv(node) });
     return round(Number(r.stdout) / 1024 / 1024, 1);
   };
   return { nodeRssMiB: rss([]), nodeWithTsxRssMiB: rss(['--import', 'tsx']) };
@@ -197,14 +197,7 @@ function loaderBaseline(node: NodeRuntime): { nodeRssMiB: number; nodeWithTsxRss
 
 /** The node runtime of the operator process: the image's (Dockerfile ENTRYPOINT flags, final stage ENV), or node's defaults. */
 function operatorRuntime(asImage: boolean): NodeRuntime {
-  return asImage ? imageNodeFlags() : { args: [], nodeOptions: undefined, env: {} };
-}
-
-function childEnv(node: NodeRuntime): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...node.env };
-  delete env.NODE_OPTIONS;
-  if (node.nodeOptions) env.NODE_OPTIONS = node.nodeOptions;
-  return env;
+  return asImage ? imageNodeFlags() : NODE_DEFAULTS;
 }
 
 /** The operator process and a request/answer channel to it. */
@@ -215,7 +208,7 @@ class OperatorHost {
   private exited: Error | undefined;
 
   constructor(args: string[], node: NodeRuntime) {
-    this.child = fork(OPERATOR_HOST, args, { cwd: repoRoot, execArgv: [...node.args, '--import', 'tsx', '--expose-gc'], env: childEnv(node), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(OPERATOR_HOST, args, { cwd: repoRoot, execArgv: [...node.args, '--import', 'tsx', '--expose-gc'], env: runtimeEnv(node), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: HostReply) => {
       if (m.type === 'error') {
         for (const p of this.pending.splice(0)) p.reject(new Error(`operator process: ${m.message}`));

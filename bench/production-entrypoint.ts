@@ -16,6 +16,7 @@ import { repoRoot } from '../dev/env/paths.js';
 import { freePort, runCommand } from '../dev/env/proc.js';
 import { summarizeHeapSnapshot } from './heap-summary.js';
 import { allPass, benchDir, goal, log, MiB, numFlag, pool, round, withEnv, type Benchmark, type BenchResult, type Flags } from './common.js';
+import { NODE_DEFAULTS, imageNodeFlags, runtimeEnv, type NodeRuntime } from './node-runtime.js';
 
 const KINDS: Record<string, ResourceRef> = {
   TenantDatabase: { group: 'tenantdb.io', version: 'v1alpha1', plural: 'tenantdatabases' },
@@ -100,31 +101,6 @@ async function bareNodeRssMiB(args: string[]): Promise<number> {
   }
 }
 
-export interface NodeRuntime {
-  args: string[];
-  nodeOptions: string | undefined;
-  /** Environment the image sets for the process (the final stage's ENV, e.g. MALLOC_ARENA_MAX). */
-  env: Record<string, string>;
-}
-
-/**
- * How the image runs the bundle: the node flags between `node` and the script in the Dockerfile's
- * ENTRYPOINT (exec form), and the final stage's ENV (NODE_OPTIONS, glibc's MALLOC_* tunables), so the
- * benchmark runs it as the image does.
- */
-export function imageNodeFlags(dockerfile = path.join(repoRoot, 'Dockerfile')): NodeRuntime {
-  const text = fs.readFileSync(dockerfile, 'utf8');
-  const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text);
-  const argv = entry ? (JSON.parse(entry[1] as string) as string[]) : [];
-  const script = argv.findIndex((a) => a.endsWith('.mjs') || a.endsWith('.js'));
-  const args = argv[0] === 'node' && script > 0 ? argv.slice(1, script) : [];
-  const finalStage = text.slice(text.lastIndexOf('\nFROM '));
-  const env: Record<string, string> = {};
-  for (const m of finalStage.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"]*)"|(\S+))\s*$/gm)) env[m[1] as string] = (m[2] ?? m[3]) as string;
-  const nodeOptions = env.NODE_OPTIONS;
-  delete env.NODE_OPTIONS;
-  return { args, nodeOptions, env };
-}
 
 async function scrapeText(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -195,13 +171,11 @@ async function measure(
   settleTimeoutMs: number,
   windows: { afterWorkMs: number; idleMs: number },
   snapshotDir?: string,
-  node: NodeRuntime = { args: [], nodeOptions: undefined, env: {} },
+  node: NodeRuntime = NODE_DEFAULTS,
 ): Promise<Run> {
   const [metrics, health] = [await freePort(), await freePort()];
   const out = fs.openSync(logFile, 'w');
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production', ...node.env };
-  delete childEnv.NODE_OPTIONS;
-  if (node.nodeOptions) childEnv.NODE_OPTIONS = node.nodeOptions;
+  const childEnv = runtimeEnv(node, { NODE_ENV: 'production' });
   const child: ChildProcess = spawn(
     process.execPath,
     [

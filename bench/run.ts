@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { armBudgetBench } from './arm-budget.js';
 import type { Benchmark, BenchResult, Flags } from './common.js';
-import { log, round } from './common.js';
+import { log, numFlag, round } from './common.js';
+import { NODE_DEFAULTS, imageNodeFlags, runtimeEnv } from './node-runtime.js';
 import { controllersFleetBench } from './controllers-fleet.js';
 import { migrationOverheadBench } from './migration-overhead.js';
 import { migrationSuiteBench } from './migration-suite.js';
@@ -60,11 +61,12 @@ async function runChild(name: string, flags: Flags): Promise<number> {
 /** Set when SIGINT/SIGTERM arrived: the running benchmark cleans up, the rest are skipped. */
 let interrupted: NodeJS.Signals | undefined;
 
-function runInChild(bench: Benchmark, argv: string[]): Promise<{ result?: BenchResult; error?: string }> {
+function runInChild(bench: Benchmark, argv: string[], flags: Flags): Promise<{ result?: BenchResult; error?: string }> {
   const self = fileURLToPath(import.meta.url);
-  const childArgs = ['--import', 'tsx', '--expose-gc', self, '--child', bench.name, ...argv];
+  const node = bench.imageRuntimeFlag && numFlag(flags, bench, bench.imageRuntimeFlag) === 1 ? imageNodeFlags() : NODE_DEFAULTS;
+  const childArgs = [...node.args, '--import', 'tsx', '--expose-gc', self, '--child', bench.name, ...argv];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'inherit'], env: node === NODE_DEFAULTS ? process.env : runtimeEnv(node) });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d: string) => (out += d));
@@ -126,7 +128,7 @@ async function main(): Promise<number> {
     }
     log(`=== ${b.name}: ${b.description}`);
     const tb = performance.now();
-    const { result, error } = await runInChild(b, argv);
+    const { result, error } = await runInChild(b, argv, flags);
     const secs = round((performance.now() - tb) / 1000, 1);
     if (result) {
       benchmarks.push({ ...result, wallSeconds: secs } as BenchResult);

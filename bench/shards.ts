@@ -20,7 +20,8 @@ import { repoRoot } from '../dev/env/paths.js';
 import { freePort } from '../dev/env/proc.js';
 import { allPass, benchDir, goal, log, numFlag, pool, round, withEnv, type Benchmark, type BenchResult, type Flags } from './common.js';
 import { apiserverMetrics, diff, totalWrites, writeCounts } from './controllers-fleet.js';
-import { imageNodeFlags, installCrds, procStats } from './production-entrypoint.js';
+import { imageNodeFlags, runtimeEnv } from './node-runtime.js';
+import { installCrds, procStats } from './production-entrypoint.js';
 
 const TD: ResourceRef = { group: 'tenantdb.io', version: 'v1alpha1', plural: 'tenantdatabases' };
 const NAMESPACES: ResourceRef = { group: '', version: 'v1', plural: 'namespaces' };
@@ -86,9 +87,7 @@ async function reconcilesOf(port: number): Promise<Record<string, number>> {
 
 function startShard(env: EnvInfo, bundle: string, name: string, selector: string, syncPeriod: string, logDir: string, ports: [number, number]): ChildProcess {
   const image = imageNodeFlags();
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production', ...image.env };
-  delete childEnv.NODE_OPTIONS;
-  if (image.nodeOptions) childEnv.NODE_OPTIONS = image.nodeOptions;
+  const childEnv = runtimeEnv(image, { NODE_ENV: 'production' });
   const out = fs.openSync(path.join(logDir, `${name}.log`), 'w');
   const child = spawn(
     process.execPath,
