@@ -26,7 +26,7 @@ import type { EnvInfo } from '../dev/env/localenv.js';
 import { repoRoot } from '../dev/env/paths.js';
 import { runCommand } from '../dev/env/proc.js';
 import { allPass, benchDir, goal, log, numFlag, round, withEnv, type Benchmark, type BenchResult, type Flags } from './common.js';
-import { ownNodeFlags } from './node-runtime.js';
+import { IMAGE_RUNTIME_FLAG, ownNodeFlags } from './node-runtime.js';
 import { withUserShell } from './user-shell.js';
 
 const MIGRATIONS = resourceOf('Migration');
@@ -64,7 +64,7 @@ export const migrationOverheadBench: Benchmark = {
   flags: {
     'migration-steps': { default: 200, help: 'number of small steps' },
     'migration-max-overhead-ms': { default: 5, help: 'goal: operator overhead per step over psql, at most (ms)' },
-    'migration-image-runtime': { default: 1, help: "1: this benchmark's process, which hosts the operator's Migration controller, runs with the image's node flags and ENV (Dockerfile ENTRYPOINT, final stage), as a deployed operator does; 0: node's defaults" },
+    'migration-image-runtime': IMAGE_RUNTIME_FLAG,
   },
   imageRuntimeFlag: 'migration-image-runtime',
   async run(flags: Flags): Promise<BenchResult> {
@@ -205,7 +205,7 @@ export const migrationOverheadBench: Benchmark = {
         };
         return {
           name: this.name,
-          params: { steps: n, psql: psqlBinary(), stepSql: stepSql(1).trim(), nodeFlags: ownNodeFlags(), psqlLaunchedFrom: 'a user shell (bench/user-shell.ts)' },
+          params: { steps: n, psql: psqlBinary(), stepSql: stepSql(1).trim(), nodeFlags: ownNodeFlags(), launchedFrom: 'a user shell (bench/user-shell.ts)' },
           results: {
             psqlMs: round(psqlMs, 1),
             psqlRunsMs: psqlTimes.map((t) => round(t, 1)),

@@ -18,7 +18,8 @@
 //    The median of the runs is the actual; kubectl's own time (process start, request, exit) is reported
 //    beside it, as is the time from kubectl's exit to the first statement.
 //  - day two (reported, no goal of its own): after the runs, three steps added to each run's ConfigMap,
-//    applied with kubectl; its spawn to the first new step's BEGIN, with the operator's sessions closed.
+//    applied with kubectl from the user's shell; its start to the first new step's BEGIN, with the
+//    operator's sessions closed.
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,7 +34,7 @@ import type { EnvInfo } from '../dev/env/localenv.js';
 import { repoRoot } from '../dev/env/paths.js';
 import { allPass, benchDir, goal, log, numFlag, quantile, round, withEnv, type Benchmark, type BenchResult, type Flags } from './common.js';
 import { kubectl, psqlBinary, superSql } from './migration-overhead.js';
-import { ownNodeFlags } from './node-runtime.js';
+import { IMAGE_RUNTIME_FLAG, ownNodeFlags } from './node-runtime.js';
 import { withUserShell, type UserShell } from './user-shell.js';
 
 const MIGRATIONS = resourceOf('Migration');
@@ -113,7 +114,7 @@ async function userApply(shell: UserShell, env: EnvInfo, args: string[]): Promis
 
 /**
  * On each database the runs migrated: the ConfigMap applied again with DAY_TWO added, timed from kubectl's
- * spawn to the first new step's BEGIN. The operator is warm and has read each history before; its pool
+ * start (in the user's shell) to the first new step's BEGIN. The operator is warm and has read each history before; its pool
  * sessions have closed, as they have when a team's next change comes hours later.
  */
 async function dayTwo(env: EnvInfo, mgr: Manager, shell: UserShell, work: string, dbs: string[], dataOf: (r: number) => Record<string, string>): Promise<DayTwo> {
@@ -148,7 +149,7 @@ export const migrationSuiteBench: Benchmark = {
     'suite-max-overhead-ms': { default: 5, help: 'goal: operator overhead per step over psql, at most (ms)' },
     'suite-max-apply-latency-ms': { default: 250, help: 'goal: kubectl apply of the Migration to its first statement, at most (ms, median of the runs)' },
     'suite-lint-block': { default: 0, help: '1: the Migration has spec.lint.mode Block (the first statement then waits for the lint of the 208 new steps; default Warn, where it does not)' },
-    'suite-image-runtime': { default: 1, help: "1: this benchmark's process, which hosts the operator's Migration controller, runs with the image's node flags and ENV (Dockerfile ENTRYPOINT, final stage: no optimizing JITs), as a deployed operator does; 0: node's defaults" },
+    'suite-image-runtime': IMAGE_RUNTIME_FLAG,
     'suite-log-level': { default: 0, help: '1: write the operator log (debug) to .local/bench-migration-suite/operator.log and log every statement on the server (changes the timings)' },
   },
   imageRuntimeFlag: 'suite-image-runtime',

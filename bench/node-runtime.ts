@@ -48,3 +48,9 @@ export function ownNodeFlags(): string {
   const own = process.execArgv.filter((a, i, all) => a !== '--expose-gc' && a !== '--import' && all[i - 1] !== '--import');
   return own.length > 0 ? own.join(' ') : "node's defaults";
 }
+
+/** The flag spec of a benchmark whose process hosts the operator's code (its `imageRuntimeFlag`). */
+export const IMAGE_RUNTIME_FLAG = {
+  default: 1,
+  help: "1: this benchmark's process, which hosts the operator's Migration controller, runs with the image's node flags and ENV (Dockerfile ENTRYPOINT, final stage: no optimizing JITs), as a deployed operator does; 0: node's defaults",
+};

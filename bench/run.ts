@@ -66,6 +66,7 @@ function runInChild(bench: Benchmark, argv: string[], flags: Flags): Promise<{ r
   const node = bench.imageRuntimeFlag && numFlag(flags, bench, bench.imageRuntimeFlag) === 1 ? imageNodeFlags() : NODE_DEFAULTS;
   const childArgs = [...node.args, '--import', 'tsx', '--expose-gc', self, '--child', bench.name, ...argv];
   return new Promise((resolve) => {
+    // With node's defaults the child keeps this process's environment, NODE_OPTIONS included (a profile).
     const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'inherit'], env: node === NODE_DEFAULTS ? process.env : runtimeEnv(node) });
     let out = '';
     child.stdout.setEncoding('utf8');
