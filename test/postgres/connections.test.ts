@@ -90,7 +90,10 @@ describe('TLS', () => {
 describe('timeouts and failures', () => {
   test('a connect to a server that never answers gives up after connectTimeoutMs, as a transient failure', async () => {
     // A listener that accepts and never speaks: the TLS handshake waits forever without the timeout.
-    const silent = net.createServer(() => undefined);
+    // Its sockets are destroyed at the end: one nobody reads never sees the client's close, and kept the
+    // jest worker alive past the run (force-exited).
+    const accepted: net.Socket[] = [];
+    const silent = net.createServer((s) => accepted.push(s));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     const port = (silent.address() as net.AddressInfo).port;
     try {
@@ -100,6 +103,7 @@ describe('timeouts and failures', () => {
       expect(Date.now() - t0).toBeLessThan(5_000);
       expect(classifyFailure(err)).toMatchObject({ kind: 'network', transient: true });
     } finally {
+      for (const s of accepted) s.destroy();
       silent.close();
     }
   });
