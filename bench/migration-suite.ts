@@ -114,8 +114,8 @@ async function userApply(shell: UserShell, env: EnvInfo, args: string[]): Promis
 
 /**
  * On each database the runs migrated: the ConfigMap applied again with DAY_TWO added, timed from kubectl's
- * start (in the user's shell) to the first new step's BEGIN. The operator is warm and has read each history before; its pool
- * sessions have closed, as they have when a team's next change comes hours later.
+ * start (in the user's shell) to the first new step's BEGIN. The operator is warm and has read each history
+ * before; its pool sessions have closed, as they have when a team's next change comes hours later.
  */
 async function dayTwo(env: EnvInfo, mgr: Manager, shell: UserShell, work: string, dbs: string[], dataOf: (r: number) => Record<string, string>): Promise<DayTwo> {
   await noOperatorSessions(env, dbs);
