@@ -40,6 +40,9 @@ const azure = (failover?: { requestId: string; mode: 'Planned' | 'Forced' }) => 
   highAvailability: { mode: 'ZoneRedundant', standbyAvailabilityZone: '2', ...(failover ? { failover } : {}) },
 });
 const getTd = () => getJson<Td>(['get', 'tenantdatabases.tenantdb.io', NAME, '-n', ns]);
+/** The attack of the lost-status tests: status.azure.failover removed, as an etcd restore would leave it. */
+const removeFailoverRecord = () =>
+  run(['patch', 'tenantdatabases.tenantdb.io', NAME, '-n', ns, '--subresource=status', '--type=json', '-p', '[{"op":"remove","path":"/status/azure/failover"}]']);
 /** status.azure.failover once the request `id` has ended. */
 const failoverDone = (id: string) =>
   eventually(`failover ${id} done`, async () => {
@@ -126,7 +129,7 @@ test('status is output: with status.azure.failover wiped, the same requestId doe
   // who may write status). Run-once must not depend on it: the server carries the request it handled.
   expect(await restarts()).toBe(1);
   expect((await h.client.servers.get(RG, SERVER)).tags).toMatchObject({ 'tenantdb-failover': 'fo-1' });
-  await run(['patch', 'tenantdatabases.tenantdb.io', NAME, '-n', ns, '--subresource=status', '--type=json', '-p', '[{"op":"remove","path":"/status/azure/failover"}]']);
+  await removeFailoverRecord();
   expect((await getTd())?.status?.azure?.failover).toBeUndefined();
   await nudge(ns, NAME);
   await waitReady(ns, NAME, 60_000);
@@ -146,7 +149,7 @@ test('a claim with no record of it (status lost between the claim and the restar
   // A pass that read the object before the removal can write the record back from what it claimed itself
   // (a status write is a merge patch): the removal is repeated until the record stays gone for a second.
   await eventually('record removed and still gone', async () => {
-    if ((await getTd())?.status?.azure?.failover) await run(['patch', 'tenantdatabases.tenantdb.io', NAME, '-n', ns, '--subresource=status', '--type=json', '-p', '[{"op":"remove","path":"/status/azure/failover"}]']);
+    if ((await getTd())?.status?.azure?.failover) await removeFailoverRecord();
     await new Promise((r) => setTimeout(r, 1_000));
     return (await getTd())?.status?.azure?.failover === undefined ? true : undefined;
   }, 30_000, 100);
